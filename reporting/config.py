@@ -1,0 +1,206 @@
+"""The one settings object: environment variables (``MEETAUDIT_*``) over an optional TOML file.
+
+Built once, by the CLI, and handed down; nothing reads the environment at import time.
+Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows them, and
+:func:`redact_url` removes the password from any database URL that is shown to a person.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
+
+from reporting.errors import ConfigError
+
+DEFAULT_API_URL = "https://webexapis.com/v1"
+# Tokens people paste from examples; refusing them early beats a 401 halfway through a month.
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-token", "token", "xxx", "<token>", "todo"}
+
+
+def _default_operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Everything meetaudit can be told, with the defaults a first run needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEETAUDIT_", extra="forbid", validate_default=True
+    )
+
+    # Where the records live. Unset: an embedded PostgreSQL under ``data_dir``.
+    database_url: SecretStr | None = None
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("meetaudit"))
+
+    # The Webex API and how to authenticate to it.
+    webex_base_url: str = DEFAULT_API_URL
+    webex_token: SecretStr | None = None
+    webex_token_file: Path | None = None
+    webex_client_id: str | None = None
+    webex_client_secret: SecretStr | None = None
+    webex_refresh_token: SecretStr | None = None
+    webex_token_url: str | None = None
+    webex_site_urls: CommaList = Field(default_factory=list)
+    webex_host_emails: CommaList = Field(default_factory=list)
+
+    # Who "we" are, to tell internal participants from external ones.
+    org_name: str = "Your organisation"
+    org_domains: CommaList = Field(default_factory=list)
+    org_ids: CommaList = Field(default_factory=list)
+
+    # Harvest behaviour.
+    concurrency: int = Field(default=8, ge=1, le=64)
+    page_size: int = Field(default=100, ge=1, le=100)
+    settle_minutes: int = Field(default=15, ge=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    window_cap: int = Field(default=10_000, ge=1)
+
+    # Reports.
+    timezone: str = "UTC"
+    output_dir: Path = Path("reports")
+    operator: str = Field(default_factory=_default_operator)
+    min_attendance_minutes: float = Field(default=2.0, ge=0)
+    show_phone_numbers: bool = False
+    signing_key_file: Path | None = None
+
+    @field_validator("webex_site_urls", "webex_host_emails", "org_domains", "org_ids", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("org_domains", "webex_host_emails")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower().lstrip("@") for v in value]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Zurich)") from exc
+        return value
+
+    @field_validator("webex_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for the local simulator)")
+        return value.rstrip("/")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The report time zone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+    def access_token(self) -> str | None:
+        """The bearer token, from ``webex_token`` or the file ``webex_token_file`` names."""
+        if self.webex_token is not None:
+            token = self.webex_token.get_secret_value().strip()
+        elif self.webex_token_file is not None:
+            try:
+                token = self.webex_token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read the Webex token file {self.webex_token_file}: {exc.strerror}"
+                ) from exc
+        else:
+            return None
+        if not token or token.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                "the Webex token is empty or still a placeholder: set MEETAUDIT_WEBEX_TOKEN "
+                "(or MEETAUDIT_WEBEX_TOKEN_FILE) to a real access token"
+            )
+        return token
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings as plain data, every secret replaced by ``'***'``."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url":
+                out[name] = redact_url(value.get_secret_value()) if value else None
+            elif isinstance(value, SecretStr):
+                out[name] = "***" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments (the CLI's --config file) win, then the environment.
+        return (init_settings, env_settings)
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as nothing rather than leaked
+        return "<unparsable URL>"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a TOML file (optional), the environment, and explicit overrides.
+
+    The file is ``config_file``, else ``$MEETAUDIT_CONFIG``, else none. Keys in the file are the
+    setting names without the prefix (``org_domains = ["acme.example"]``); the environment wins
+    over the file, explicit overrides win over both.
+    """
+    path = config_file or (Path(os.environ["MEETAUDIT_CONFIG"]) if os.environ.get("MEETAUDIT_CONFIG") else None)
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from exc
+        file_values = file_values.get("meetaudit", file_values)
+    env_names = {
+        name for name in Settings.model_fields if f"MEETAUDIT_{name.upper()}" in os.environ
+    }
+    init = {k: v for k, v in file_values.items() if k not in env_names}
+    init.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings — {problems}") from None

@@ -1,0 +1,1 @@
+"""PostgreSQL: the models, the engine and session factory, the embedded server, bulk writes."""

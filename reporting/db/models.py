@@ -1,0 +1,352 @@
+"""The schema of the whole product, as typed SQLAlchemy 2 models.
+
+Webex ids are the natural keys (primary keys, so a re-harvest updates a row instead of adding
+one). Every harvested item keeps the API's own JSON in ``raw`` (JSONB), so a field the model does
+not map is never lost; secrets the API returns (meeting ``password``, ``hostKey``...) are removed
+before anything is stored. Every datetime is ``timestamptz``. Constraint names follow
+``NAMING_CONVENTION`` so Alembic migrations can name them predictably.
+
+Tables, in the order data flows:
+    harvest_runs        one row per ``meetaudit harvest``: who, when, window, parameters, counts
+    harvest_gaps        what a run could not fetch: scope, meeting, HTTP status, trackingId, reason
+    meetings            ended meeting instances; ``complete_at`` marks participants+invitees stored
+    participants        every field of the spec's ``Participant``
+    participant_devices one row per join session (``Device``)
+    breakout_attendance one row per ``breakoutSessionsAttended`` item
+    invitees            ``GetInviteeObject`` per meeting
+    attendee_reports    optional enrichment from ``/meetingReports/attendees``
+    meeting_revisions   history: what changed when a complete meeting was harvested again
+    report_runs         the append-only report ledger, hash-chained
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Timestamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention and the JSONB type map."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+        dt.datetime: Timestamp,
+    }
+
+
+HARVEST_STATUSES = ("running", "complete", "incomplete", "failed", "interrupted")
+
+
+class HarvestRun(Base):
+    """One run of the harvester: the evidence of where the stored records came from."""
+
+    __tablename__ = "harvest_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {HARVEST_STATUSES!r}", name="status"),
+        CheckConstraint("window_to > window_from", name="window"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    started_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[dt.datetime | None]
+    operator: Mapped[str] = mapped_column(Text)
+    hostname: Mapped[str] = mapped_column(Text)
+    meetaudit_version: Mapped[str] = mapped_column(Text)
+    api_base_url: Mapped[str] = mapped_column(Text)
+    window_from: Mapped[dt.datetime]
+    window_to: Mapped[dt.datetime]
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    meetings_listed: Mapped[int] = mapped_column(default=0)
+    meetings_complete: Mapped[int] = mapped_column(default=0)
+    meetings_skipped: Mapped[int] = mapped_column(default=0)
+    meetings_unsettled: Mapped[int] = mapped_column(default=0)
+    participants: Mapped[int] = mapped_column(default=0)
+    devices: Mapped[int] = mapped_column(default=0)
+    invitees: Mapped[int] = mapped_column(default=0)
+    gaps: Mapped[int] = mapped_column(default=0)
+    requests: Mapped[int] = mapped_column(default=0)
+    retries: Mapped[int] = mapped_column(default=0)
+    rate_limit_wait_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+GAP_SCOPES = ("meeting_list", "participants", "invitees", "attendee_report", "meeting")
+
+
+class HarvestGap(Base):
+    """Something a harvest run could not fetch; a report lists unresolved gaps of its period."""
+
+    __tablename__ = "harvest_gaps"
+    __table_args__ = (
+        CheckConstraint(f"scope IN {GAP_SCOPES!r}", name="scope"),
+        Index("ix_harvest_gaps_meeting_unresolved", "meeting_id", postgresql_where="resolved_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    harvest_run_id: Mapped[int] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(24))
+    # Not a foreign key: a gap may name a meeting whose listing itself failed.
+    meeting_id: Mapped[str | None] = mapped_column(Text)
+    window_from: Mapped[dt.datetime | None]
+    window_to: Mapped[dt.datetime | None]
+    url: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None]
+    tracking_id: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
+
+
+class Meeting(Base):
+    """An ended meeting instance (``MeetingObjectForListMeeting``)."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (Index("ix_meetings_start_at", "start_at"),)
+
+    meeting_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    meeting_series_id: Mapped[str | None] = mapped_column(Text, index=True)
+    scheduled_meeting_id: Mapped[str | None] = mapped_column(Text)
+    meeting_number: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    meeting_type: Mapped[str | None] = mapped_column(Text)
+    scheduled_type: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str | None] = mapped_column(Text)
+    start_at: Mapped[dt.datetime | None]
+    end_at: Mapped[dt.datetime | None]
+    host_user_id: Mapped[str | None] = mapped_column(Text)
+    host_display_name: Mapped[str | None] = mapped_column(Text)
+    host_email: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str | None] = mapped_column(Text)
+    web_link: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]]
+    first_seen_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
+    last_listed_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
+    # Set, in the same transaction as the rows, when participants and invitees are all stored.
+    complete_at: Mapped[dt.datetime | None]
+    complete_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
+    # SHA-256 over the stored participant and invitee items: tells a real change from a re-fetch.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    participant_count: Mapped[int | None]
+    invitee_count: Mapped[int | None]
+
+    participants: Mapped[list[Participant]] = relationship(
+        back_populates="meeting", cascade="all, delete-orphan", passive_deletes=True
+    )
+    invitees: Mapped[list[Invitee]] = relationship(
+        back_populates="meeting", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Participant(Base):
+    """Someone who joined (or waited in the lobby of) a meeting: the spec's ``Participant``."""
+
+    __tablename__ = "participants"
+    __table_args__ = (Index("ix_participants_email_norm", "email_norm"),)
+
+    participant_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.meeting_id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[bool | None]
+    co_host: Mapped[bool | None]
+    space_moderator: Mapped[bool | None]
+    email: Mapped[str | None] = mapped_column(Text)
+    # Lower-cased, trimmed: the key for matching invitees to attendees.
+    email_norm: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    invitee: Mapped[bool | None]
+    muted: Mapped[bool | None]
+    meeting_start_time: Mapped[dt.datetime | None]
+    video: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    breakout_session_id: Mapped[str | None] = mapped_column(Text)
+    joined_at: Mapped[dt.datetime | None]
+    left_at: Mapped[dt.datetime | None]
+    site_url: Mapped[str | None] = mapped_column(Text)
+    host_email: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]]
+
+    meeting: Mapped[Meeting] = relationship(back_populates="participants")
+    devices: Mapped[list[ParticipantDevice]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ParticipantDevice.seq"
+    )
+
+
+class ParticipantDevice(Base):
+    """One join session of a participant (the spec's ``Device``); duration lives here."""
+
+    __tablename__ = "participant_devices"
+
+    participant_id: Mapped[str] = mapped_column(
+        ForeignKey("participants.participant_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(Text, index=True)
+    correlation_id: Mapped[str | None] = mapped_column(Text)
+    device_type: Mapped[str | None] = mapped_column(Text)
+    audio_type: Mapped[str | None] = mapped_column(Text)
+    call_type: Mapped[str | None] = mapped_column(Text)
+    phone_number: Mapped[str | None] = mapped_column(Text)
+    joined_at: Mapped[dt.datetime | None]
+    left_at: Mapped[dt.datetime | None]
+    duration_seconds: Mapped[float | None] = mapped_column(Double)
+    raw: Mapped[dict[str, Any]]
+
+
+class BreakoutAttendance(Base):
+    """One breakout session a participant attended (``BreakoutSessionAttended``)."""
+
+    __tablename__ = "breakout_attendance"
+
+    participant_id: Mapped[str] = mapped_column(
+        ForeignKey("participants.participant_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(Text, index=True)
+    breakout_session_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    joined_at: Mapped[dt.datetime | None]
+    left_at: Mapped[dt.datetime | None]
+    raw: Mapped[dict[str, Any]]
+
+
+class Invitee(Base):
+    """Someone invited to a meeting (``GetInviteeObject``)."""
+
+    __tablename__ = "invitees"
+    __table_args__ = (Index("ix_invitees_email_norm", "email_norm"),)
+
+    # Invitee ids may be the series' and repeat across its instances: the key is the pair.
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.meeting_id", ondelete="CASCADE"), primary_key=True
+    )
+    invitee_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    email: Mapped[str | None] = mapped_column(Text)
+    email_norm: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    co_host: Mapped[bool | None]
+    panelist: Mapped[bool | None]
+    raw: Mapped[dict[str, Any]]
+
+    meeting: Mapped[Meeting] = relationship(back_populates="invitees")
+
+
+class AttendeeReport(Base):
+    """Optional enrichment from ``/meetingReports/attendees`` (needs an admin report scope)."""
+
+    __tablename__ = "attendee_reports"
+
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.meeting_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_norm: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    invited: Mapped[bool | None]
+    registered: Mapped[bool | None]
+    participant_type: Mapped[str | None] = mapped_column(Text)
+    ip_address: Mapped[str | None] = mapped_column(Text)
+    client_agent: Mapped[str | None] = mapped_column(Text)
+    company: Mapped[str | None] = mapped_column(Text)
+    duration_minutes: Mapped[float | None] = mapped_column(Double)
+    raw: Mapped[dict[str, Any]]
+
+
+class MeetingRevision(Base):
+    """What changed when a meeting already complete was harvested again with different content."""
+
+    __tablename__ = "meeting_revisions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.meeting_id", ondelete="CASCADE"), index=True
+    )
+    harvest_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
+    changed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    previous_sha256: Mapped[str | None] = mapped_column(String(64))
+    new_sha256: Mapped[str] = mapped_column(String(64))
+    # Counts before/after and the ids added and removed, for "why did this number move".
+    summary: Mapped[dict[str, Any]]
+    # The previous items exactly as stored, so the old state can be shown.
+    previous_items: Mapped[dict[str, Any]]
+
+
+class ReportRun(Base):
+    """An entry of the append-only report ledger; ``entry_sha256`` chains it to its predecessor.
+
+    A database trigger (see the migration) refuses UPDATE and DELETE on this table.
+    """
+
+    __tablename__ = "report_runs"
+    __table_args__ = (CheckConstraint("seq > 0", name="seq_positive"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    report_id: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(Text, default="monthly")
+    generated_at: Mapped[dt.datetime]
+    generated_by: Mapped[str] = mapped_column(Text)
+    meetaudit_version: Mapped[str] = mapped_column(Text)
+    period_from: Mapped[dt.datetime]
+    period_to: Mapped[dt.datetime]
+    timezone: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]]
+    harvest_run_ids: Mapped[list[Any]]
+    control_totals: Mapped[dict[str, Any]]
+    complete: Mapped[bool] = mapped_column(Boolean)
+    output_path: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_bytes: Mapped[int] = mapped_column(BigInteger)
+    signature_path: Mapped[str | None] = mapped_column(Text)
+    prev_entry_sha256: Mapped[str | None] = mapped_column(String(64))
+    entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,328 @@
+"""Bulk writes of harvested meetings: the only code that changes harvested rows.
+
+The caller owns the transaction (every function takes ``session`` and never commits). Storing a
+meeting replaces its participants, devices, breakout attendance and invitees and sets its
+``complete_at`` mark in that same transaction, so a meeting is either complete or untouched.
+
+Rows go in through PostgreSQL ``COPY`` (psycopg 3), after one ``DELETE`` of the batch's old rows:
+that is an upsert at database speed, and it also removes participants Webex no longer lists. When a
+meeting that was already complete comes back with different content, the previous items are kept
+in ``meeting_revisions`` first, so an auditor can see why a number moved between two reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from reporting.db.models import HarvestGap, Invitee, Meeting, MeetingRevision, Participant
+from reporting.webex import schemas
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    """Everything fetched for one meeting, validated, ready to store as one unit."""
+
+    meeting_id: str
+    participants: Sequence[tuple[schemas.Participant, dict[str, Any]]]
+    invitees: Sequence[tuple[schemas.Invitee, dict[str, Any]]]
+    attendee_report: Sequence[tuple[schemas.AttendeeReportItem, dict[str, Any]]] | None = None
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the participant and invitee items, independent of their order."""
+        return content_digest([raw for _, raw in self.participants], [raw for _, raw in self.invitees])
+
+
+@dataclass
+class StoreCounts:
+    """Rows written by one :func:`store_meetings` call."""
+
+    meetings: int = 0
+    participants: int = 0
+    devices: int = 0
+    breakouts: int = 0
+    invitees: int = 0
+    revisions: int = 0
+    changed_meeting_ids: list[str] = field(default_factory=list)
+
+
+def _canonical(item: Any) -> str:
+    return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_digest(participants: Sequence[dict[str, Any]], invitees: Sequence[dict[str, Any]]) -> str:
+    """A stable SHA-256 of a meeting's items (sorted, canonical JSON)."""
+    h = hashlib.sha256()
+    for label, items in (("p", participants), ("i", invitees)):
+        for line in sorted(_canonical(item) for item in items):
+            h.update(label.encode())
+            h.update(line.encode("utf-8"))
+            h.update(b"\n")
+    return h.hexdigest()
+
+
+def upsert_listed_meetings(
+    session: Session, run_id: int, meetings: Sequence[tuple[schemas.Meeting, dict[str, Any]]]
+) -> int:
+    """Insert or refresh the listed meeting instances; their completion mark is left alone."""
+    if not meetings:
+        return 0
+    rows = []
+    for meeting, raw in meetings:
+        rows.append(
+            {
+                "meeting_id": meeting.id,
+                "meeting_series_id": meeting.meeting_series_id,
+                "scheduled_meeting_id": meeting.scheduled_meeting_id,
+                "meeting_number": meeting.meeting_number,
+                "title": meeting.title,
+                "meeting_type": meeting.meeting_type,
+                "scheduled_type": meeting.scheduled_type,
+                "state": meeting.state,
+                "timezone": meeting.timezone,
+                "start_at": meeting.start,
+                "end_at": meeting.end,
+                "host_user_id": meeting.host_user_id,
+                "host_display_name": meeting.host_display_name,
+                "host_email": meeting.host_email,
+                "site_url": meeting.site_url,
+                "web_link": meeting.web_link,
+                "raw": schemas.strip_meeting_secrets(raw),
+                "first_seen_run_id": run_id,
+                "last_listed_run_id": run_id,
+            }
+        )
+    stmt = insert(Meeting)
+    refreshed = {
+        c: stmt.excluded[c]
+        for c in rows[0]
+        if c not in ("meeting_id", "first_seen_run_id")
+    }
+    for start in range(0, len(rows), 1000):
+        session.execute(
+            stmt.on_conflict_do_update(index_elements=[Meeting.meeting_id], set_=refreshed),
+            rows[start : start + 1000],
+        )
+    return len(rows)
+
+
+_PARTICIPANT_COLUMNS = (
+    "participant_id", "meeting_id", "org_id", "host", "co_host", "space_moderator", "email",
+    "email_norm", "display_name", "invitee", "muted", "meeting_start_time", "video", "state",
+    "breakout_session_id", "joined_at", "left_at", "site_url", "host_email", "source_id", "raw",
+)  # fmt: skip
+_DEVICE_COLUMNS = (
+    "participant_id", "seq", "meeting_id", "correlation_id", "device_type", "audio_type",
+    "call_type", "phone_number", "joined_at", "left_at", "duration_seconds", "raw",
+)  # fmt: skip
+_BREAKOUT_COLUMNS = (
+    "participant_id", "seq", "meeting_id", "breakout_session_id", "name", "joined_at", "left_at",
+    "raw",
+)  # fmt: skip
+_INVITEE_COLUMNS = (
+    "meeting_id", "invitee_id", "email", "email_norm", "display_name", "co_host", "panelist", "raw",
+)  # fmt: skip
+_ATTENDEE_COLUMNS = (
+    "meeting_id", "seq", "email_norm", "display_name", "invited", "registered",
+    "participant_type", "ip_address", "client_agent", "company", "duration_minutes", "raw",
+)  # fmt: skip
+
+
+def participant_key(meeting_id: str, index: int, participant: schemas.Participant) -> str:
+    """The participant's Webex id, or a stable stand-in when Webex sent none."""
+    return participant.id or f"{meeting_id}#missing-id-{index}"
+
+
+def _rows(record: MeetingRecord) -> tuple[list[tuple[Any, ...]], ...]:
+    participants: list[tuple[Any, ...]] = []
+    devices: list[tuple[Any, ...]] = []
+    breakouts: list[tuple[Any, ...]] = []
+    seen: set[str] = set()
+    mid = record.meeting_id
+    for index, (p, raw) in enumerate(record.participants):
+        pid = participant_key(mid, index, p)
+        if pid in seen:  # the same participant on two pages: keep the first, as Webex listed it
+            continue
+        seen.add(pid)
+        participants.append(
+            (pid, mid, p.org_id, p.host, p.co_host, p.space_moderator, p.email,
+             schemas.normalise_email(p.email), p.display_name, p.invitee, p.muted,
+             p.meeting_start_time, p.video, p.state, p.breakout_session_id, p.joined_time,
+             p.left_time, p.site_url, p.host_email, p.source_id, _canonical(raw))
+        )  # fmt: skip
+        raw_devices = raw.get("devices") or []
+        for seq, d in enumerate(p.devices):
+            devices.append(
+                (pid, seq, mid, d.correlation_id, d.device_type, d.audio_type, d.call_type,
+                 d.phone_number, d.joined_time, d.left_time, d.duration_second,
+                 _canonical(raw_devices[seq]))
+            )  # fmt: skip
+        raw_breakouts = raw.get("breakoutSessionsAttended") or []
+        for seq, b in enumerate(p.breakout_sessions_attended):
+            breakouts.append(
+                (pid, seq, mid, b.id, b.name, b.joined_time, b.left_time, _canonical(raw_breakouts[seq]))
+            )
+    invitees: list[tuple[Any, ...]] = []
+    seen.clear()
+    for i, raw in record.invitees:
+        if i.id in seen:
+            continue
+        seen.add(i.id)
+        invitees.append(
+            (mid, i.id, i.email, schemas.normalise_email(i.email), i.display_name, i.co_host,
+             i.panelist, _canonical(raw))
+        )  # fmt: skip
+    attendees: list[tuple[Any, ...]] = []
+    for seq, (a, raw) in enumerate(record.attendee_report or ()):
+        attendees.append(
+            (mid, seq, schemas.normalise_email(a.email), a.display_name, a.invited, a.registered,
+             a.participant_type, a.ip_address, a.client_agent, a.company, a.duration,
+             _canonical(raw))
+        )  # fmt: skip
+    return participants, devices, breakouts, invitees, attendees
+
+
+def _copy(session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    raw_conn = session.connection().connection.driver_connection
+    assert raw_conn is not None
+    with raw_conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _record_revisions(session: Session, run_id: int, records: Sequence[MeetingRecord]) -> list[str]:
+    """Keep the previous items of complete meetings whose content changed; return their ids."""
+    digests = {r.meeting_id: r.digest for r in records}
+    previous = dict(
+        session.execute(
+            select(Meeting.meeting_id, Meeting.content_sha256).where(
+                Meeting.meeting_id.in_(digests), Meeting.complete_at.is_not(None)
+            )
+        ).tuples().all()
+    )
+    changed = [mid for mid, old in previous.items() if old != digests[mid]]
+    by_id = {r.meeting_id: r for r in records}
+    for mid in changed:
+        old_p = session.scalars(select(Participant.raw).where(Participant.meeting_id == mid)).all()
+        old_i = session.scalars(select(Invitee.raw).where(Invitee.meeting_id == mid)).all()
+        new = by_id[mid]
+        old_ids = {p.get("id") for p in old_p}
+        new_ids = {raw.get("id") for _, raw in new.participants}
+        old_inv = {i.get("email", "").strip().lower() for i in old_i}
+        new_inv = {raw.get("email", "").strip().lower() for _, raw in new.invitees}
+        session.add(
+            MeetingRevision(
+                meeting_id=mid,
+                harvest_run_id=run_id,
+                previous_sha256=previous[mid],
+                new_sha256=digests[mid],
+                summary={
+                    "participants_before": len(old_p),
+                    "participants_after": len(new.participants),
+                    "invitees_before": len(old_i),
+                    "invitees_after": len(new.invitees),
+                    "participants_added": sorted(str(x) for x in new_ids - old_ids),
+                    "participants_removed": sorted(str(x) for x in old_ids - new_ids),
+                    "invitees_added": sorted(new_inv - old_inv),
+                    "invitees_removed": sorted(old_inv - new_inv),
+                },
+                previous_items={"participants": list(old_p), "invitees": list(old_i)},
+            )
+        )
+    return changed
+
+
+def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecord]) -> StoreCounts:
+    """Replace the stored items of these meetings and mark each complete, in the caller's transaction."""
+    counts = StoreCounts()
+    if not records:
+        return counts
+    ids = [r.meeting_id for r in records]
+    counts.changed_meeting_ids = _record_revisions(session, run_id, records)
+    counts.revisions = len(counts.changed_meeting_ids)
+    tables = [[], [], [], [], []]  # type: list[list[tuple[Any, ...]]]
+    per_meeting: dict[str, tuple[int, int, str]] = {}
+    for record in records:
+        parts = _rows(record)
+        for acc, rows in zip(tables, parts, strict=True):
+            acc.extend(rows)
+        per_meeting[record.meeting_id] = (len(parts[0]), len(parts[3]), record.digest)
+    # Children of participants go with them (ON DELETE CASCADE).
+    session.execute(text("DELETE FROM participants WHERE meeting_id = ANY(:ids)"), {"ids": ids})
+    session.execute(text("DELETE FROM invitees WHERE meeting_id = ANY(:ids)"), {"ids": ids})
+    with_report = [r.meeting_id for r in records if r.attendee_report is not None]
+    if with_report:
+        session.execute(
+            text("DELETE FROM attendee_reports WHERE meeting_id = ANY(:ids)"), {"ids": with_report}
+        )
+    _copy(session, "participants", _PARTICIPANT_COLUMNS, tables[0])
+    _copy(session, "participant_devices", _DEVICE_COLUMNS, tables[1])
+    _copy(session, "breakout_attendance", _BREAKOUT_COLUMNS, tables[2])
+    _copy(session, "invitees", _INVITEE_COLUMNS, tables[3])
+    _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, tables[4])
+    now = dt.datetime.now(dt.UTC)
+    session.execute(
+        update(Meeting),
+        [
+            {
+                "meeting_id": mid,
+                "complete_at": now,
+                "complete_run_id": run_id,
+                "participant_count": n_p,
+                "invitee_count": n_i,
+                "content_sha256": digest,
+            }
+            for mid, (n_p, n_i, digest) in per_meeting.items()
+        ],
+    )
+    # A meeting stored completely closes the gaps earlier runs recorded for it.
+    session.execute(
+        update(HarvestGap)
+        .where(HarvestGap.meeting_id.in_(ids), HarvestGap.resolved_at.is_(None))
+        .values(resolved_at=func.now(), resolved_by_run_id=run_id)
+    )
+    counts.meetings = len(records)
+    counts.participants = len(tables[0])
+    counts.devices = len(tables[1])
+    counts.breakouts = len(tables[2])
+    counts.invitees = len(tables[3])
+    return counts
+
+
+def record_gap(
+    session: Session,
+    run_id: int,
+    *,
+    scope: str,
+    reason: str,
+    meeting_id: str | None = None,
+    url: str | None = None,
+    http_status: int | None = None,
+    tracking_id: str | None = None,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+) -> None:
+    """Record something the run could not fetch; it stays open until a later run stores it."""
+    session.add(
+        HarvestGap(
+            harvest_run_id=run_id,
+            scope=scope,
+            meeting_id=meeting_id,
+            url=url,
+            http_status=http_status,
+            tracking_id=tracking_id,
+            reason=reason,
+            window_from=window[0] if window else None,
+            window_to=window[1] if window else None,
+        )
+    )

@@ -1,0 +1,83 @@
+"""Every failure meetaudit reports to its user, as one hierarchy.
+
+The library raises these; the CLI turns each into one plain line and an exit status, never a
+traceback. Messages say what happened, what was kept, and what to do next — and never contain a
+secret (tokens and database passwords are redacted before a message is built).
+
+    MeetauditError                 root; exit status 1
+    ├── ConfigError                a setting is missing, malformed or a placeholder
+    ├── DatabaseError              PostgreSQL cannot be reached or refused a statement
+    ├── WebexError                 talking to the Webex API failed
+    │   ├── WebexAuthError         401 (token missing, expired or revoked; refresh failed)
+    │   ├── WebexHTTPError         any other non-success answer after retries (status, trackingId)
+    │   ├── WebexPayloadError      a 200 answer whose body is not what the spec promises
+    │   └── UnsafeLinkError        a paging link that leaves the configured API origin, or loops
+    ├── HarvestIncomplete          the harvest finished but some meetings are gaps; exit status 3
+    ├── ReportError                a report cannot be built or written
+    └── VerificationError          a file or the ledger failed verification; exit status 4
+"""
+
+from __future__ import annotations
+
+
+class MeetauditError(Exception):
+    """Root of every error meetaudit raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(MeetauditError):
+    """A setting is missing, malformed, or still a placeholder."""
+
+
+class DatabaseError(MeetauditError):
+    """PostgreSQL could not be reached, or refused what was asked of it."""
+
+
+class WebexError(MeetauditError):
+    """Talking to the Webex API failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        tracking_id: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.tracking_id = tracking_id
+        self.url = url
+
+
+class WebexAuthError(WebexError):
+    """The API answered 401: the token is missing, expired or revoked, and refreshing failed."""
+
+
+class WebexHTTPError(WebexError):
+    """A non-success answer that retrying did not cure."""
+
+
+class WebexPayloadError(WebexError):
+    """A successful answer whose body does not match the published schema."""
+
+
+class UnsafeLinkError(WebexError):
+    """A paging ``Link`` pointed away from the configured API origin, or repeated itself."""
+
+
+class HarvestIncomplete(MeetauditError):
+    """The harvest ended, but some meetings of the window could not be fetched (recorded as gaps)."""
+
+    exit_code = 3
+
+
+class ReportError(MeetauditError):
+    """A report could not be built or written."""
+
+
+class VerificationError(MeetauditError):
+    """A report file or the report ledger failed verification."""
+
+    exit_code = 4

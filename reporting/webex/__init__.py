@@ -1,0 +1,1 @@
+"""The Webex side: the API client, payload schemas, and the simulator of the API."""

@@ -1,0 +1,175 @@
+"""Pydantic models of the Webex payloads a harvest reads, checked against the official spec.
+
+Validation is the gate between strangers' data and the evidence store: a payload that does not
+fit the published schema is not stored (the meeting becomes a gap with the reason), so nothing is
+half-written. Unknown extra fields are allowed and kept in ``raw``. No participant field is
+required (the spec requires none); a type or enum the spec does not allow is an error.
+
+Two repairs are made on purpose and are visible in the stored raw item: NUL characters (which
+PostgreSQL cannot store in text) become U+FFFD, and the meeting's secrets (``password``,
+``hostKey``…) are removed before the raw item is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Meeting fields that grant access to a meeting: never stored, printed or reported.
+MEETING_SECRETS = frozenset(
+    {
+        "password",
+        "hostKey",
+        "phoneAndVideoSystemPassword",
+        "panelistPassword",
+        "phoneAndVideoSystemPanelistPassword",
+    }
+)
+PLACEHOLDER_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def scrub(value: Any) -> Any:
+    """Replace NUL characters, which PostgreSQL text and JSONB refuse, in every string."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def strip_meeting_secrets(item: dict[str, Any]) -> dict[str, Any]:
+    """The meeting item without passwords, host key and telephony access code."""
+    clean = {k: v for k, v in item.items() if k not in MEETING_SECRETS}
+    telephony = clean.get("telephony")
+    if isinstance(telephony, dict) and "accessCode" in telephony:
+        clean["telephony"] = {k: v for k, v in telephony.items() if k != "accessCode"}
+    return clean
+
+
+def normalise_email(email: str | None) -> str | None:
+    """The matching key for an email: trimmed and lower-cased; ``None`` when empty."""
+    if email is None:
+        return None
+    key = email.strip().lower()
+    return key or None
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class Device(_Item):
+    """One join session (``Device``)."""
+
+    correlation_id: str | None = Field(None, alias="correlationId")
+    device_type: str | None = Field(None, alias="deviceType")
+    audio_type: Literal["pstn", "voip", "inactive"] | None = Field(None, alias="audioType")
+    joined_time: dt.datetime | None = Field(None, alias="joinedTime")
+    left_time: dt.datetime | None = Field(None, alias="leftTime")
+    duration_second: float | None = Field(None, alias="durationSecond")
+    call_type: Literal["callIn", "callBack"] | None = Field(None, alias="callType")
+    phone_number: str | None = Field(None, alias="phoneNumber")
+
+
+class BreakoutSessionAttended(_Item):
+    """One breakout session a participant attended."""
+
+    id: str | None = None
+    name: str | None = None
+    joined_time: dt.datetime | None = Field(None, alias="joinedTime")
+    left_time: dt.datetime | None = Field(None, alias="leftTime")
+
+
+class Participant(_Item):
+    """A meeting participant (``Participant``): every field optional, as in the spec."""
+
+    id: str | None = None
+    org_id: str | None = Field(None, alias="orgId")
+    host: bool | None = None
+    co_host: bool | None = Field(None, alias="coHost")
+    space_moderator: bool | None = Field(None, alias="spaceModerator")
+    email: str | None = None
+    display_name: str | None = Field(None, alias="displayName")
+    invitee: bool | None = None
+    muted: bool | None = None
+    meeting_start_time: dt.datetime | None = Field(None, alias="meetingStartTime")
+    video: Literal["on", "off"] | None = None
+    state: Literal["lobby", "end", "joined", "breakoutSession"] | None = None
+    breakout_session_id: str | None = Field(None, alias="breakoutSessionId")
+    joined_time: dt.datetime | None = Field(None, alias="joinedTime")
+    left_time: dt.datetime | None = Field(None, alias="leftTime")
+    site_url: str | None = Field(None, alias="siteUrl")
+    meeting_id: str | None = Field(None, alias="meetingId")
+    host_email: str | None = Field(None, alias="hostEmail")
+    devices: list[Device] = Field(default_factory=list)
+    breakout_sessions_attended: list[BreakoutSessionAttended] = Field(
+        default_factory=list, alias="breakoutSessionsAttended"
+    )
+    source_id: str | None = Field(None, alias="sourceId")
+
+
+class Invitee(_Item):
+    """A meeting invitee (``GetInviteeObject``; id, email, displayName, meetingId required)."""
+
+    id: str
+    email: str
+    display_name: str = Field(alias="displayName")
+    meeting_id: str = Field(alias="meetingId")
+    co_host: bool | None = Field(None, alias="coHost")
+    panelist: bool | None = None
+
+
+class Meeting(_Item):
+    """An ended meeting instance (the fields of ``MeetingObjectForListMeeting`` a harvest uses)."""
+
+    id: str
+    meeting_series_id: str | None = Field(None, alias="meetingSeriesId")
+    scheduled_meeting_id: str | None = Field(None, alias="scheduledMeetingId")
+    meeting_number: str | None = Field(None, alias="meetingNumber")
+    title: str | None = None
+    meeting_type: str | None = Field(None, alias="meetingType")
+    scheduled_type: str | None = Field(None, alias="scheduledType")
+    state: str | None = None
+    timezone: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    host_user_id: str | None = Field(None, alias="hostUserId")
+    host_display_name: str | None = Field(None, alias="hostDisplayName")
+    host_email: str | None = Field(None, alias="hostEmail")
+    site_url: str | None = Field(None, alias="siteUrl")
+    web_link: str | None = Field(None, alias="webLink")
+
+    @field_validator("id")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("meeting id is empty")
+        return value
+
+
+class AttendeeReportItem(_Item):
+    """One row of ``/meetingReports/attendees`` (``MeetingAttendeeReportObject``)."""
+
+    meeting_id: str | None = Field(None, alias="meetingId")
+    email: str | None = None
+    display_name: str | None = Field(None, alias="displayName")
+    invited: bool | None = None
+    registered: bool | None = None
+    participant_type: str | None = Field(None, alias="participantType")
+    ip_address: str | None = Field(None, alias="ipAddress")
+    client_agent: str | None = Field(None, alias="clientAgent")
+    company: str | None = None
+    duration: float | None = None
+
+
+def describe_validation_error(kind: str, index: int, exc: ValidationError) -> str:
+    """One readable sentence naming the item and the fields that failed."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+    )
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return f"{kind} item {index} does not match the Webex schema — {problems}{more}"

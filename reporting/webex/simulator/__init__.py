@@ -1,0 +1,37 @@
+"""A deterministic simulator of the Webex meetings REST API, for tests and benchmarks.
+
+``org`` generates a realistic organisation (meetings, participants, invitees, attendee
+reports), ``faults`` describes injectable failures, ``app`` answers HTTP requests like
+``https://webexapis.com/v1`` does (in-process through ``httpx.MockTransport``), and ``server``
+serves the same behaviour over real loopback HTTP.
+
+Typical use::
+
+    org = generate_org(start=..., end=...)
+    sim = Simulator(org, faults=FaultPlan(rate_limit_every=7))
+    client = httpx.Client(transport=httpx.MockTransport(sim.handle_sync))
+    # or: with serve(sim) as base_url: ...
+"""
+
+from reporting.webex.simulator.app import SimResponse, SimStats, Simulator
+from reporting.webex.simulator.faults import ConnectionReset, FaultPlan
+from reporting.webex.simulator.org import (
+    PLACEHOLDER_TIME,
+    SimulatedOrg,
+    generate_org,
+    hostile_names,
+)
+from reporting.webex.simulator.server import serve
+
+__all__ = [
+    "PLACEHOLDER_TIME",
+    "ConnectionReset",
+    "FaultPlan",
+    "SimResponse",
+    "SimStats",
+    "SimulatedOrg",
+    "Simulator",
+    "generate_org",
+    "hostile_names",
+    "serve",
+]
