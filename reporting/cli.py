@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -288,3 +289,290 @@ def gaps_cmd(state: State, month: str | None, start: dt.datetime | None, end: dt
 def main() -> None:
     """Entry point of the ``meetaudit`` console script."""
     cli(prog_name="meetaudit")
+
+
+# -- the simulator and the demo ------------------------------------------------------------------
+
+DEMO_TOKEN = "simulated-token"  # noqa: S105 - the simulator's own token, not a secret
+DEMO_DATABASE = "meetaudit_demo"
+
+
+@cli.group("simulator")
+def simulator_group() -> None:
+    """A simulated Webex organisation, to try meetaudit without a Webex account."""
+
+
+@simulator_group.command("serve")
+@click.option("--month", metavar="YYYY-MM", help="Month the simulated meetings fall in (default: last month).")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same organisation.")
+@click.option("--meetings", default=60, show_default=True, help="How many ended meetings.")
+@click.option("--participants", default=12, show_default=True, help="Average participants per meeting.")
+@click.option("--port", default=8765, show_default=True, help="Loopback port to listen on (0: any free one).")
+@click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
+@pass_state
+@handle_errors
+def simulator_serve(state: State, month: str | None, seed: int, meetings: int, participants: int,
+                    port: int, latency: float) -> None:
+    """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
+    from reporting.harvest import month_window, previous_month
+    from reporting.webex.simulator import Simulator, generate_org, serve
+
+    settings = state.settings()
+    window = month_window(month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone)
+    org = generate_org(seed=seed, start=window.start, end=window.end, meetings=meetings,
+                       participants_per_meeting=participants)
+    with serve(Simulator(org, token=DEMO_TOKEN, latency=latency), port=port) as base_url:
+        click.echo(f"Simulated Webex API for {org.org_name} ({meetings} meetings) at {base_url}")
+        click.echo("Harvest it from another terminal with:")
+        click.echo(f"  MEETAUDIT_WEBEX_BASE_URL={base_url} MEETAUDIT_WEBEX_TOKEN={DEMO_TOKEN} \\")
+        click.echo(f"  MEETAUDIT_ORG_DOMAINS={','.join(org.domains)} MEETAUDIT_ORG_IDS={org.org_id} \\")
+        click.echo(f"  meetaudit harvest --from {window.start:%Y-%m-%dT%H:%M:%S} --to {window.end:%Y-%m-%dT%H:%M:%S}")
+        click.echo("Press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("Simulator stopped.")
+
+
+@cli.command("demo")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same simulated organisation.")
+@click.option("--meetings", default=60, show_default=True, help="Ended meetings in the simulated month.")
+@click.option("--participants", default=12, show_default=True, help="Average participants per meeting.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the PDF.")
+@pass_state
+@handle_errors
+def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: Path | None) -> None:
+    """Try everything on a simulated organisation: harvest last month, write the PDF report.
+
+    Uses the embedded PostgreSQL (database "meetaudit_demo", never your configured one) and a
+    simulated Webex API on a free loopback port. Prints the PDF's path and SHA-256.
+    """
+    from reporting.db.engine import Database
+    from reporting.harvest import month_window, previous_month
+    from reporting.report import generate_report
+    from reporting.webex.simulator import Simulator, generate_org, serve
+
+    started = time.monotonic()
+    base = state.settings()
+    month = previous_month(dt.datetime.now(dt.UTC), base.zone)
+    window = month_window(month, base.zone)
+    org = generate_org(seed=seed, start=window.start, end=window.end, meetings=meetings,
+                       participants_per_meeting=participants)
+    click.echo(f"Simulated organisation {org.org_name}: {meetings} meetings in {month}.")
+    with serve(Simulator(org, token=DEMO_TOKEN)) as base_url:
+        settings = state.settings(
+            webex_base_url=base_url,
+            webex_token=DEMO_TOKEN,
+            webex_site_urls=[],
+            webex_host_emails=[],
+            org_name=f"{org.org_name} (simulated)",
+            org_domains=list(org.domains),
+            org_ids=[org.org_id],
+        )
+        # Whatever the environment says, the demo never touches a real database or Webex.
+        settings = settings.model_copy(
+            update={"database_url": None, "webex_token_file": None, "webex_refresh_token": None}
+        )
+        with Database(None, data_dir=settings.data_dir, embedded_database=DEMO_DATABASE) as db:
+            click.echo(f"Embedded PostgreSQL: data in {db.embedded_dir}, database {DEMO_DATABASE!r}.")
+            migrate.upgrade(db.engine)
+            summary = run_harvest(state, settings, db, window, refresh=False)
+            target = output or settings.output_dir / f"meetaudit-demo-{month}.pdf"
+            result = generate_report(settings, db, window, label=month, output=target)
+    click.echo(f"Report: {result.pdf_path}")
+    click.echo(f"SHA-256: {result.pdf_sha256}")
+    click.echo(f"Pages: {result.pages}; report id {result.report_id}; "
+               f"{'complete' if result.complete else 'INCOMPLETE (gaps listed in the report)'}")
+    click.echo(f"Done in {time.monotonic() - started:.1f}s (harvest run {summary.run_id}).")
+
+
+# -- investigate ---------------------------------------------------------------------------------
+
+
+def _emit_rows(rows: list[Any], fmt: str, title: str) -> None:
+    """Print dataclass rows as a table (terminal), CSV or JSON."""
+    import csv
+    import dataclasses
+
+    records = [dataclasses.asdict(r) for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(records, default=str, ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        if records:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))
+            writer.writeheader()
+            for rec in records:
+                writer.writerow({k: _cell(v) for k, v in rec.items()})
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    if not records:
+        click.echo(f"{title}: nothing found.")
+        return
+    table = Table(title=title, show_lines=False)
+    for name in records[0]:
+        table.add_column(name.replace("_", " "))
+    for rec in records:
+        # Text(), not markup: names come from strangers and may contain [brackets].
+        table.add_row(*(Text(_cell(v)) for v in rec.values()))
+    Console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+    help="Output as a table on the terminal, or CSV / JSON for further analysis.",
+)  # fmt: skip
+
+
+def _period(settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None) -> Any:
+    from reporting.investigate import Period
+
+    if not (month or start or end):
+        return Period()
+    if month or (start and end):
+        w = _window(settings, month, start, end)
+        return Period(w.start, w.end)
+    zone = settings.zone
+    return Period(
+        start.replace(tzinfo=start.tzinfo or zone) if start else None,
+        end.replace(tzinfo=end.tzinfo or zone) if end else None,
+    )
+
+
+@cli.group("investigate")
+def investigate_group() -> None:
+    """Ask the stored records: who attended what, with whom, from which device, which outside organisations.
+
+    A person is given by email address, or by a fragment of a name or address. Add --month or
+    --from/--to to limit to a period; --format csv or json for further analysis.
+    """
+
+
+@investigate_group.command("person")
+@click.argument("who")
+@_month_option
+@_from_option
+@_to_option
+@_format_option
+@pass_state
+@handle_errors
+def investigate_person(state: State, who: str, month: str | None, start: dt.datetime | None,
+                       end: dt.datetime | None, fmt: str) -> None:
+    """Which meetings WHO attended: when, role, invited or not, sessions, minutes, devices."""
+    from reporting.investigate import attendance_of
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        _emit_rows(attendance_of(session, who, _period(settings, month, start, end)), fmt, f"Meetings attended by {who}")
+
+
+@investigate_group.command("with")
+@click.argument("who")
+@_month_option
+@_from_option
+@_to_option
+@_format_option
+@pass_state
+@handle_errors
+def investigate_with(state: State, who: str, month: str | None, start: dt.datetime | None,
+                     end: dt.datetime | None, fmt: str) -> None:
+    """Who attended meetings together with WHO, most shared meetings first."""
+    from reporting.investigate import co_attendees
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        rows = co_attendees(session, who, settings, _period(settings, month, start, end))
+        _emit_rows(rows, fmt, f"People in meetings with {who}")
+
+
+@investigate_group.command("devices")
+@click.argument("who")
+@_month_option
+@_from_option
+@_to_option
+@_format_option
+@pass_state
+@handle_errors
+def investigate_devices(state: State, who: str, month: str | None, start: dt.datetime | None,
+                        end: dt.datetime | None, fmt: str) -> None:
+    """Which devices WHO joined from (phone numbers masked unless MEETAUDIT_SHOW_PHONE_NUMBERS)."""
+    from reporting.investigate import devices_of
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        rows = devices_of(session, who, settings, _period(settings, month, start, end))
+        _emit_rows(rows, fmt, f"Devices used by {who}")
+
+
+@investigate_group.command("orgs")
+@_month_option
+@_from_option
+@_to_option
+@_format_option
+@pass_state
+@handle_errors
+def investigate_orgs(state: State, month: str | None, start: dt.datetime | None,
+                     end: dt.datetime | None, fmt: str) -> None:
+    """Which outside organisations (by Webex org ID, else email domain) took part, and how much."""
+    from reporting.investigate import outside_organisations
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        rows = outside_organisations(session, settings, _period(settings, month, start, end))
+        _emit_rows(rows, fmt, "Outside organisations")
+
+
+@investigate_group.command("meeting")
+@click.argument("meeting_id")
+@_format_option
+@pass_state
+@handle_errors
+def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
+    """Everyone in one meeting (MEETING_ID as Webex gives it), and the invitees who did not come."""
+    from reporting.errors import MeetauditError as _Err
+    from reporting.investigate import meeting_roster
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        meeting, lines, absent = meeting_roster(session, meeting_id, settings)
+        if meeting is None:
+            raise _Err(f"no meeting {meeting_id!r} is stored; check the id with `meetaudit investigate meetings`")
+        if fmt == "table":
+            click.echo(f"{meeting.title} — {_cell(meeting.start_at)} to {_cell(meeting.end_at)}, host {meeting.host_email}")
+        _emit_rows(lines, fmt, "Participants")
+        if fmt == "table" and absent:
+            click.echo("Invited but did not attend: " + "; ".join(absent))
+
+
+@investigate_group.command("meetings")
+@click.option("--title", help="Part of the meeting title.")
+@click.option("--host", help="Host email address.")
+@_month_option
+@_from_option
+@_to_option
+@_format_option
+@pass_state
+@handle_errors
+def investigate_meetings(state: State, title: str | None, host: str | None, month: str | None,
+                         start: dt.datetime | None, end: dt.datetime | None, fmt: str) -> None:
+    """Find stored meetings by title and/or host, newest first."""
+    from reporting.investigate import find_meetings
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        rows = find_meetings(session, title=title, host=host, period=_period(settings, month, start, end))
+        _emit_rows(rows, fmt, "Meetings")

@@ -1,0 +1,97 @@
+"""The command line as a compliance officer meets it: help, settings, clear errors."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from reporting.cli import cli
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(cli), ids=lambda p: " ".join(p))
+def test_every_command_explains_itself(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    assert command.help and len(command.help.strip()) > 20, f"{' '.join(path)} needs help text"
+
+
+def test_config_redacts_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "tok-very-secret-123")
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", "postgresql://auditor:pw-very-secret@db.example/meetaudit")
+    monkeypatch.setenv("MEETAUDIT_WEBEX_CLIENT_SECRET", "cs-very-secret")
+    result = CliRunner().invoke(cli, ["config"])
+    assert result.exit_code == 0, result.output
+    assert "very-secret" not in result.output
+    assert "auditor:***@db.example" in result.output
+    assert 'webex_token = "***"' in result.output
+
+
+def test_settings_file_and_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "meetaudit.toml"
+    config.write_text('org_name = "Acme AG"\norg_domains = ["Acme.example"]\ntimezone = "Europe/Zurich"\n')
+    monkeypatch.setenv("MEETAUDIT_TIMEZONE", "Europe/Berlin")
+    result = CliRunner().invoke(cli, ["--config", str(config), "config"])
+    assert result.exit_code == 0, result.output
+    assert 'org_name = "Acme AG"' in result.output
+    assert 'org_domains = ["acme.example"]' in result.output
+    assert 'timezone = "Europe/Berlin"' in result.output  # the environment wins over the file
+
+
+def test_bad_setting_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEETAUDIT_TIMEZONE", "Mars/Olympus")
+    result = CliRunner().invoke(cli, ["config"])
+    assert result.exit_code == 1
+    assert "unknown time zone 'Mars/Olympus'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_dead_database_is_one_clear_line_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Port 9 on loopback: nothing listens there, the connection is refused at once.
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", "postgresql://auditor:pw-secret@127.0.0.1:9/meetaudit")
+    monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "t0ken-value")
+    result = CliRunner().invoke(cli, ["harvest", "--month", "2026-10"])
+    assert result.exit_code == 1
+    assert "cannot connect to PostgreSQL at postgresql+psycopg://auditor:***@127.0.0.1:9/meetaudit" in result.output
+    assert "pw-secret" not in result.output and "Traceback" not in result.output
+
+
+def test_harvest_without_a_token_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", database_url)
+    for name in ("MEETAUDIT_WEBEX_TOKEN", "MEETAUDIT_WEBEX_TOKEN_FILE", "MEETAUDIT_WEBEX_REFRESH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli, ["harvest", "--month", "2026-10"])
+    assert result.exit_code == 1
+    assert "no Webex access token" in result.output and "meetaudit demo" in result.output
+
+
+def test_month_must_be_a_month(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", database_url)
+    monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "t0ken-value")
+    result = CliRunner().invoke(cli, ["harvest", "--month", "October"])
+    assert result.exit_code == 1
+    assert "'October' is not a month; write it as YYYY-MM" in result.output
+
+
+def test_db_status_and_upgrade(monkeypatch: pytest.MonkeyPatch, empty_database_url: str) -> None:
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", empty_database_url)
+    status = CliRunner().invoke(cli, ["db", "status"])
+    assert status.exit_code == 0, status.output
+    assert "empty database" in status.output and "meetaudit db upgrade" in status.output
+    upgraded = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    again = CliRunner().invoke(cli, ["db", "status"])
+    assert "Run `meetaudit db upgrade`" not in again.output
