@@ -172,13 +172,15 @@ def co_attendees(session: Session, who: str, settings: Settings, period: Period 
 def _alias_person_clause(alias: Any, who: str) -> ColumnElement[bool]:
     """Match a person on ``alias`` (Participant or an alias of it): exact email or a fragment."""
     if "@" in who and " " not in who.strip():
-        return alias.email_norm == normalise_email(who)
+        exact: ColumnElement[bool] = alias.email_norm == normalise_email(who)
+        return exact
     fragment = who.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{fragment}%"
-    return or_(
+    clause: ColumnElement[bool] = or_(
         alias.email_norm.like(pattern, escape="\\"),
         func.lower(alias.display_name).like(pattern, escape="\\"),
     )
+    return clause
 
 
 @dataclass

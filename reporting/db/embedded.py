@@ -37,7 +37,7 @@ class EmbeddedPostgres:
             ) from exc
         self.pgdata.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - whatever the launcher raises means "no server"
             log = self.pgdata / "log"
             hint = f" (its log is {log})" if log.exists() else ""
