@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from reporting import __version__
 from reporting.config import Settings, load_settings
 from reporting.db import migrate
-from reporting.errors import DatabaseError, HarvestIncomplete, MeetauditError
+from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,16 +55,29 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+DEMO_DATABASE = "meetaudit_demo"
+DEMO_SETTINGS_FILE = "demo-settings.toml"
+
+
 class State:
     """What the group options build, shared by every command."""
 
-    def __init__(self, config: Path | None, log_format: str) -> None:
+    def __init__(self, config: Path | None, log_format: str, demo: bool = False) -> None:
         self.config = config
         self.log_format = log_format
+        self.demo = demo
 
     def settings(self, **overrides: Any) -> Settings:
         """The effective settings (built on first use, so ``--help`` never needs them)."""
-        return load_settings(self.config, **overrides)
+        settings = load_settings(self.config, **overrides)
+        if not self.demo:
+            return settings
+        demo_file = settings.data_dir / DEMO_SETTINGS_FILE
+        if not demo_file.exists():
+            raise ConfigError("there is no demo yet: run `meetaudit demo` first")
+        demo = load_settings(demo_file, **overrides)
+        # The demo's embedded database, never the configured one.
+        return demo.model_copy(update={"database_url": None, "embedded_database": DEMO_DATABASE})
 
 
 @contextmanager
@@ -100,8 +113,10 @@ pass_state = click.make_pass_decorator(State)
     help="How progress is shown: a live bar (rich), readable lines (plain), or JSON lines.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show diagnostic messages.")
+@click.option("--demo", is_flag=True,
+              help="Work on the records of `meetaudit demo` (its own database) instead of yours.")
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: bool) -> None:
+def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: bool, demo: bool) -> None:
     """meetaudit: audit-grade records and reports of who attended your Webex meetings.
 
     Typical month: `meetaudit monthly --month 2026-10` harvests every finished meeting of
@@ -109,7 +124,7 @@ def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: bool)
     report ledger. Try it without a Webex account: `meetaudit demo`.
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    ctx.obj = State(config, log_format)
+    ctx.obj = State(config, log_format, demo)
 
 
 # -- settings and database ------------------------------------------------------------------
@@ -291,10 +306,149 @@ def main() -> None:
     cli(prog_name="meetaudit")
 
 
+# -- reports -------------------------------------------------------------------------------------
+
+
+def report_progress(state: State) -> Callable[[str, int, int | None], None]:
+    """Progress of a report: one line per stage, and a count every few seconds."""
+    from reporting.progress import ReportProgress, choose_format
+
+    return ReportProgress(choose_format(state.log_format))
+
+
+def run_report(state: State, settings: Settings, db: Any, window: Any, *, label: str,
+               output: Path | None, formats: tuple[str, ...]) -> Any:
+    """Generate, record and print the report of ``window``."""
+    from reporting.report import generate_report
+
+    result = generate_report(settings, db, window, label=label, output=output, formats=formats,
+                             progress=report_progress(state))
+    for line in result.lines():
+        click.echo(line)
+    return result
+
+
+_formats_option = click.option(
+    "--format", "formats", multiple=True, type=click.Choice(["pdf", "csv", "json"]),
+    help="What to write; repeat for several (default: pdf). CSV/JSON hold every reconciliation row.",
+)  # fmt: skip
+
+
+@cli.command("report")
+@_month_option
+@_from_option
+@_to_option
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="File (or folder) to write; default: the output_dir setting.")
+@_formats_option
+@click.option("--reproduce", metavar="REPORT_ID",
+              help="Render a ledger entry again from the stored data and compare its SHA-256.")
+@pass_state
+@handle_errors
+def report_cmd(state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None,
+               output: Path | None, formats: tuple[str, ...], reproduce: str | None) -> None:
+    """Write the audit report of a period (PDF/A with the full data attached) and record it in the ledger.
+
+    The report sets invitees against attendees for every meeting, lists external participants by
+    organisation, shows data-quality flags and every gap. Exit status 3: the period is not
+    completely harvested (the report says what is missing).
+    """
+    from reporting.report import generate_report
+
+    settings = state.settings()
+    with open_database(settings) as db:
+        if reproduce:
+            result = generate_report(settings, db, None, label=reproduce, output=output,
+                                     reproduce=reproduce, progress=report_progress(state))
+            for line in result.lines():
+                click.echo(line)
+            if not result.matches:
+                from reporting.errors import VerificationError
+
+                raise VerificationError(
+                    f"re-rendering {reproduce} gave different bytes: the stored data changed since "
+                    "it was generated (see `meetaudit investigate` and the meeting revisions)"
+                )
+            return
+        window = _window(settings, month, start, end)
+        label = month or (f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}" if (start or end) else
+                          _month_label(settings, window))
+        result = run_report(state, settings, db, window, label=label, output=output,
+                            formats=formats or ("pdf",))
+    if not result.complete:
+        raise HarvestIncomplete("the report is marked INCOMPLETE: some meetings of the period are gaps")
+
+
+def _month_label(settings: Settings, window: Any) -> str:
+    return f"{window.start.astimezone(settings.zone):%Y-%m}"
+
+
+@cli.command("verify")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ledger", is_flag=True, help="Check the hash chain of the whole report ledger.")
+@pass_state
+@handle_errors
+def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
+    """Check that report FILES are ones meetaudit generated, unaltered; and/or check the ledger.
+
+    Says when, by whom and from which harvest runs each file was generated, and checks its
+    signature when there is one. Exit status 4 when anything fails verification.
+    """
+    from reporting.errors import VerificationError
+    from reporting.report import verify_file, verify_ledger
+
+    if not files and not ledger:
+        raise click.UsageError("name a report file to verify, or give --ledger")
+    settings = state.settings()
+    failed = []
+    with open_database(settings) as db:
+        for path in files:
+            result = verify_file(db, path, key_file=settings.signing_key_file)
+            for line in result.lines():
+                click.echo(line)
+            if not result.ok:
+                failed.append(str(path))
+        if ledger:
+            check = verify_ledger(db)
+            for line in check.lines():
+                click.echo(line)
+            if not check.ok:
+                failed.append("the report ledger")
+    if failed:
+        raise VerificationError(f"verification failed for {', '.join(failed)}")
+
+
+@cli.command("monthly")
+@_month_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="File or folder for the report.")
+@_formats_option
+@pass_state
+@handle_errors
+def monthly_cmd(state: State, month: str | None, output: Path | None, formats: tuple[str, ...]) -> None:
+    """Harvest a month, write its report and record it in the ledger: the job for cron or a timer.
+
+    Exit status 0: report complete. 3: written, but some meetings could not be fetched (listed in
+    the report); run again later. 1: error, nothing half-written kept.
+    """
+    from reporting.harvest import previous_month
+
+    settings = state.settings()
+    month = month or previous_month(dt.datetime.now(dt.UTC), settings.zone)
+    window = _window(settings, month, None, None)
+    with open_database(settings) as db:
+        summary = run_harvest(state, settings, db, window, refresh=False)
+        result = run_report(state, settings, db, window, label=month, output=output,
+                            formats=formats or ("pdf",))
+    if not (summary.complete and result.complete):
+        raise HarvestIncomplete(
+            f"the report for {month} is INCOMPLETE ({result.gaps} open gaps, listed in it); run "
+            "`meetaudit monthly` again later to fetch what is missing"
+        )
+
+
 # -- the simulator and the demo ------------------------------------------------------------------
 
 DEMO_TOKEN = "simulated-token"  # noqa: S105 - the simulator's own token, not a secret
-DEMO_DATABASE = "meetaudit_demo"
 
 
 @cli.group("simulator")
@@ -346,7 +500,8 @@ def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: 
     """Try everything on a simulated organisation: harvest last month, write the PDF report.
 
     Uses the embedded PostgreSQL (database "meetaudit_demo", never your configured one) and a
-    simulated Webex API on a free loopback port. Prints the PDF's path and SHA-256.
+    simulated Webex API on a free loopback port. Prints the PDF's path and SHA-256. Afterwards,
+    `meetaudit --demo COMMAND` works on the demo's records (verify, investigate, report...).
     """
     from reporting.db.engine import Database
     from reporting.harvest import month_window, previous_month
@@ -354,14 +509,14 @@ def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: 
     from reporting.webex.simulator import Simulator, generate_org, serve
 
     started = time.monotonic()
-    base = state.settings()
+    base = State(state.config, state.log_format).settings()
     month = previous_month(dt.datetime.now(dt.UTC), base.zone)
     window = month_window(month, base.zone)
     org = generate_org(seed=seed, start=window.start, end=window.end, meetings=meetings,
                        participants_per_meeting=participants)
     click.echo(f"Simulated organisation {org.org_name}: {meetings} meetings in {month}.")
     with serve(Simulator(org, token=DEMO_TOKEN)) as base_url:
-        settings = state.settings(
+        settings = State(state.config, state.log_format).settings(
             webex_base_url=base_url,
             webex_token=DEMO_TOKEN,
             webex_site_urls=[],
@@ -372,19 +527,40 @@ def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: 
         )
         # Whatever the environment says, the demo never touches a real database or Webex.
         settings = settings.model_copy(
-            update={"database_url": None, "webex_token_file": None, "webex_refresh_token": None}
+            update={"database_url": None, "webex_token_file": None, "webex_refresh_token": None,
+                    "embedded_database": DEMO_DATABASE}
         )
-        with Database(None, data_dir=settings.data_dir, embedded_database=DEMO_DATABASE) as db:
+        _remember_demo(settings)
+        with Database.from_settings(settings) as db:
             click.echo(f"Embedded PostgreSQL: data in {db.embedded_dir}, database {DEMO_DATABASE!r}.")
             migrate.upgrade(db.engine)
             summary = run_harvest(state, settings, db, window, refresh=False)
             target = output or settings.output_dir / f"meetaudit-demo-{month}.pdf"
-            result = generate_report(settings, db, window, label=month, output=target)
-    click.echo(f"Report: {result.pdf_path}")
-    click.echo(f"SHA-256: {result.pdf_sha256}")
-    click.echo(f"Pages: {result.pages}; report id {result.report_id}; "
-               f"{'complete' if result.complete else 'INCOMPLETE (gaps listed in the report)'}")
-    click.echo(f"Done in {time.monotonic() - started:.1f}s (harvest run {summary.run_id}).")
+            result = generate_report(settings, db, window, label=month, output=target,
+                                     progress=report_progress(state))
+    for line in result.lines():
+        click.echo(line)
+    click.echo(f"Report: {result.path}")
+    click.echo(f"SHA-256: {result.sha256}")
+    click.echo(f"Done in {time.monotonic() - started:.1f}s (harvest run {summary.run_id}, "
+               f"{result.pages} pages).")
+    click.echo("Explore the demo's records with --demo, for example:")
+    click.echo(f"  meetaudit --demo verify {result.path}")
+    click.echo(f"  meetaudit --demo investigate orgs --month {month}")
+
+
+def _remember_demo(settings: Settings) -> None:
+    """Write the demo organisation's identity where `meetaudit --demo` finds it."""
+    lines = [
+        "# Written by `meetaudit demo`: the simulated organisation, for `meetaudit --demo ...`.",
+        f"org_name = {json.dumps(settings.org_name)}",
+        f"org_domains = {json.dumps(settings.org_domains)}",
+        f"org_ids = {json.dumps(settings.org_ids)}",
+        f"timezone = {json.dumps(settings.timezone)}",
+        f"output_dir = {json.dumps(str(settings.output_dir.resolve()))}",
+    ]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / DEMO_SETTINGS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # -- investigate ---------------------------------------------------------------------------------

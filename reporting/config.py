@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # Where the records live. Unset: an embedded PostgreSQL under ``data_dir``.
     database_url: SecretStr | None = None
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("meetaudit"))
+    embedded_database: str = Field(default="meetaudit", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     # The Webex API and how to authenticate to it.
     webex_base_url: str = DEFAULT_API_URL
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     window_cap: int = Field(default=10_000, ge=1)
+    # Fetch the optional attendee report (needs an admin report scope; a 403 just skips it).
+    harvest_attendee_reports: bool = True
 
     # Reports.
     timezone: str = "UTC"

@@ -210,9 +210,11 @@ def devices_of(session: Session, who: str, settings: Settings, period: Period = 
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
         .where(_person_clause(who), period.clause())
         .group_by(
-            ParticipantDevice.device_type, ParticipantDevice.audio_type,
-            ParticipantDevice.call_type, ParticipantDevice.phone_number,
-        )  # fmt: skip
+            ParticipantDevice.device_type,
+            ParticipantDevice.audio_type,
+            ParticipantDevice.call_type,
+            ParticipantDevice.phone_number,
+        )
         .order_by(func.count().desc())
     ).all()
     return [

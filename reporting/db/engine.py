@@ -68,7 +68,12 @@ class Database:
     def from_settings(cls, settings: Settings, *, pool_size: int = 5) -> Database:
         """The configured server, or the embedded one when ``database_url`` is unset."""
         url = settings.database_url.get_secret_value() if settings.database_url else None
-        return cls(url, data_dir=settings.data_dir, pool_size=pool_size)
+        return cls(
+            url,
+            data_dir=settings.data_dir,
+            pool_size=pool_size,
+            embedded_database=settings.embedded_database,
+        )
 
     @property
     def embedded_dir(self) -> Path | None:
