@@ -1,0 +1,764 @@
+"""The report's public functions: generate (or reproduce) a report, verify a file or the ledger.
+
+Each takes the settings and the :class:`~reporting.db.engine.Database` and returns one result
+object with the figures a command prints, so the CLI stays one call and one print:
+
+* :func:`generate_report` — builds the context in one REPEATABLE READ, read-only transaction,
+  writes each requested format atomically (temporary file, then rename: nothing half-written on
+  failure), appends one ledger entry per file, and signs each file when a signing key is set.
+  ``reproduce=<report id>`` renders an existing entry again, with its stored report id,
+  generation time and parameters, and says whether the bytes are identical; it appends nothing.
+* :func:`verify_file` — is this file one the ledger knows, unaltered; when, by whom and from
+  which harvest runs was it generated; is its detached signature valid.
+* :func:`verify_ledger` — does the whole hash chain hold.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from reporting import __version__
+from reporting.config import Settings
+from reporting.db.engine import Database
+from reporting.errors import DatabaseError, ReportError, VerificationError
+from reporting.harvest import Window
+from reporting.report import ledger, signing
+from reporting.report.context import ReportContext, ReportParameters, build_context, iso_utc
+from reporting.report.exports import MEETING_COLUMNS, write_json_export
+from reporting.report.manifest import build_manifest
+from reporting.report.render import ReportMeta, write_pdf
+
+FORMATS = ("pdf", "csv", "json")
+DEFAULT_ROSTER_ROW_LIMIT = 10_000
+DEFAULT_EXCEPTION_ROW_LIMIT = 250
+REPORT_KIND = "monthly"
+_ID_TOKEN = re.compile(r"[^A-Za-z0-9-]+")
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class ReportFile:
+    """One file a report run wrote (or, when reproducing, re-rendered)."""
+
+    format: str
+    path: Path
+    report_id: str
+    sha256: str
+    bytes: int
+    ledger_seq: int | None = None
+    signature_path: Path | None = None
+
+
+@dataclass
+class ReportResult:
+    """What :func:`generate_report` did."""
+
+    report_id: str
+    label: str
+    period_from: dt.datetime
+    period_to: dt.datetime
+    timezone: str
+    generated_at: dt.datetime
+    generated_by: str
+    files: list[ReportFile]
+    pages: int | None
+    control_totals: dict[str, int]
+    complete: bool
+    gaps: int
+    harvest_run_ids: list[int]
+    rosters_included: bool
+    elapsed_seconds: float
+    reproduced_from: str | None = None
+    matches: bool | None = None
+    expected_sha256: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """The first file written (the PDF when one was asked for)."""
+        return self.files[0].path
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the first file."""
+        return self.files[0].sha256
+
+    def lines(self) -> list[str]:
+        """A short human summary, one line each."""
+        t = self.control_totals
+        out = []
+        if self.reproduced_from:
+            verdict = "identical" if self.matches else "DIFFERENT"
+            out.append(f"Re-rendered report {self.reproduced_from}: {verdict} bytes")
+            out.append(f"  ledger SHA-256 {self.expected_sha256}")
+            out.append(f"  new    SHA-256 {self.sha256}")
+        else:
+            out.append(f"Report {self.report_id} ({self.label}, {self.timezone})")
+        for f in self.files:
+            extra = f", {self.pages} pages" if f.format == "pdf" and self.pages else ""
+            out.append(f"  {f.format.upper():4} {f.path}  ({f.bytes:,} bytes{extra})")
+            out.append(f"       SHA-256 {f.sha256}")
+            if f.signature_path:
+                out.append(f"       signature {f.signature_path}")
+        out.append(
+            f"  {t['meetings']:,} meetings ({t['meetings_complete']:,} complete), "
+            f"{t['participants']:,} participants, {t['invitees']:,} invitees, "
+            f"{t['sessions']:,} sessions"
+        )
+        if not self.complete:
+            out.append(
+                f"  INCOMPLETE: {t['meetings_not_harvested']:,} meetings not harvested, "
+                f"{self.gaps:,} open gaps (listed in the report's Appendix A); run meetaudit "
+                "harvest for the period, then report again"
+            )
+        return out
+
+
+@dataclass
+class VerifyResult:
+    """What :func:`verify_file` found out about a file."""
+
+    path: Path
+    sha256: str
+    bytes: int
+    known: bool
+    altered: bool
+    report_id: str | None = None
+    claimed_report_id: str | None = None
+    ledger_seq: int | None = None
+    format: str | None = None
+    generated_at: dt.datetime | None = None
+    generated_by: str | None = None
+    meetaudit_version: str | None = None
+    period_from: dt.datetime | None = None
+    period_to: dt.datetime | None = None
+    timezone: str | None = None
+    harvest_run_ids: list[int] = field(default_factory=list)
+    control_totals: dict[str, Any] = field(default_factory=dict)
+    complete: bool | None = None
+    output_path: str | None = None
+    entry_intact: bool | None = None
+    chain_ok: bool = True
+    signature: str = "absent"  # "valid", "invalid", "absent", "unchecked"
+    signature_key: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file is known, unaltered, its entry intact and no signature is bad."""
+        return (
+            self.known and bool(self.entry_intact) and self.chain_ok and self.signature != "invalid"
+        )
+
+    def lines(self) -> list[str]:
+        """A short human verdict and the facts behind it."""
+        out = []
+        if self.ok:
+            out.append(f"OK: {self.path} is report {self.report_id}, unaltered.")
+        elif self.known:
+            out.append(f"FAILED: {self.path} is report {self.report_id}, but see below.")
+        elif self.altered:
+            out.append(
+                f"FAILED: {self.path} claims to be report {self.claimed_report_id}, but its "
+                "SHA-256 differs from the one recorded: the file was altered."
+            )
+        else:
+            out.append(f"FAILED: {self.path} is not a report the ledger knows.")
+        out.append(f"  SHA-256 {self.sha256}")
+        if self.report_id:
+            out.append(
+                f"  generated {iso_utc(self.generated_at) if self.generated_at else '?'} by "
+                f"{self.generated_by}, meetaudit {self.meetaudit_version}, ledger entry "
+                f"{self.ledger_seq}"
+            )
+            if self.period_from and self.period_to:
+                out.append(
+                    f"  period {iso_utc(self.period_from)} – {iso_utc(self.period_to)} "
+                    f"({self.timezone}); {'complete' if self.complete else 'INCOMPLETE'}"
+                )
+            runs = ", ".join(str(r) for r in self.harvest_run_ids) or "none"
+            out.append(f"  from harvest runs {runs}")
+        out.append(
+            f"  signature: {self.signature}"
+            + (f" ({self.signature_key})" if self.signature_key else "")
+        )
+        out.extend(f"  problem: {p}" for p in self.problems)
+        return out
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`VerificationError` (exit status 4) unless :attr:`ok`."""
+        if not self.ok:
+            raise VerificationError(
+                " ".join(
+                    line.strip()
+                    for line in self.lines()[:1] + [f"problem: {p}" for p in self.problems]
+                )
+            )
+
+
+@dataclass
+class LedgerCheck:
+    """What :func:`verify_ledger` found."""
+
+    entries: int
+    head_seq: int | None
+    head_sha256: str | None
+    trigger_present: bool
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when every entry's hash and link recompute."""
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """A verdict, the head of the chain (keep it elsewhere), and each problem."""
+        verdict = "OK" if self.ok else "FAILED"
+        out = [
+            f"{verdict}: report ledger of {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
+        ]
+        if self.head_seq is not None:
+            out.append(f"  head: entry {self.head_seq}, SHA-256 {self.head_sha256}")
+            out.append(
+                "  (note the head hash elsewhere: removing the newest entries is only detectable "
+                "against it)"
+            )
+        if not self.trigger_present:
+            out.append("  warning: the append-only trigger on report_runs is missing or disabled")
+        out.extend(f"  problem: {p}" for p in self.problems)
+        return out
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`VerificationError` (exit status 4) unless :attr:`ok`."""
+        if not self.ok:
+            raise VerificationError(
+                "the report ledger failed verification: " + "; ".join(self.problems)
+            )
+
+
+# -- generation ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def snapshot(db: Database) -> Iterator[Session]:
+    """A session in one REPEATABLE READ, read-only transaction (rolled back at the end)."""
+    try:
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with Session(bind=conn) as session, session.begin():
+                yield session
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(
+            f"reading the report data from PostgreSQL at {db.display_url} failed: "
+            f"{str(exc.orig or exc).strip().splitlines()[0]}. Nothing was written; check the "
+            "server and run the report again."
+        ) from None
+
+
+def new_report_id(label: str) -> str:
+    """A fresh report id: ``MAR-<label>-<8 random base32 characters>``."""
+    token = base64.b32encode(secrets.token_bytes(5)).decode()
+    clean = _ID_TOKEN.sub("-", label).strip("-") or "report"
+    return f"MAR-{clean}-{token}"
+
+
+def _next_full_second() -> dt.datetime:
+    """The next whole second, once it has passed: the report's generation time and ``as_of``.
+
+    Every row the snapshot sees was recorded before it (a harvest that finished a moment ago is
+    included), and the PDF's dates have whole seconds. Waiting costs under a second.
+    """
+    now = dt.datetime.now(dt.UTC)
+    at = now.replace(microsecond=0) + dt.timedelta(seconds=1)
+    time.sleep(max(0.0, (at - now).total_seconds()) + 0.001)
+    return at
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def _weasyprint_version() -> str:
+    import weasyprint
+
+    return str(weasyprint.__version__)
+
+
+def _write_format(
+    fmt: str,
+    ctx: ReportContext,
+    meta: ReportMeta,
+    target: Path,
+    *,
+    workers: int | None,
+    progress: Progress | None,
+) -> int | None:
+    """Write one format to ``target``; return the page count for a PDF."""
+    if fmt == "pdf":
+        info = write_pdf(ctx, meta, target, workers=workers, progress=progress)
+        return info.pages
+    if fmt == "csv":
+        shutil.copyfile(ctx.reconciliation_csv.path, target)
+        return None
+    if fmt == "json":
+        assert ctx.rows is not None
+        manifest = build_manifest(ctx, meta, fmt="json")
+        with target.open("wb") as fh:
+            write_json_export(
+                fh,
+                manifest,
+                ({c: m[c] for c in MEETING_COLUMNS} for m in ctx.meetings),
+                iter(ctx.rows),
+                iter(ctx.gaps),
+            )
+        return None
+    raise ReportError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def _targets(
+    settings: Settings, output: Path | None, formats: tuple[str, ...], stem: str
+) -> dict[str, Path]:
+    if output is None:
+        folder, base = settings.output_dir, stem
+    elif output.is_dir() or str(output).endswith(os.sep):
+        folder, base = output, stem
+    else:
+        folder, base = (
+            output.parent,
+            output.stem if output.suffix.lower().lstrip(".") in FORMATS else output.name,
+        )
+        if len(formats) == 1 and output.suffix:
+            return {formats[0]: output}
+    return {fmt: folder / f"{base}.{fmt}" for fmt in formats}
+
+
+def _temp_beside(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+
+
+def generate_report(
+    settings: Settings,
+    db: Database,
+    window: Window | None,
+    *,
+    label: str,
+    output: Path | None = None,
+    formats: tuple[str, ...] | list[str] = ("pdf",),
+    reproduce: str | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    roster_row_limit: int = DEFAULT_ROSTER_ROW_LIMIT,
+    exception_row_limit: int = DEFAULT_EXCEPTION_ROW_LIMIT,
+) -> ReportResult:
+    """Build, write, record and sign the report of ``window``; see the module docstring.
+
+    ``formats`` are any of ``pdf``, ``csv``, ``json``; each file gets its own ledger entry
+    (report id ``MAR-…`` for the PDF, ``MAR-….csv`` / ``MAR-….json`` for the exports). Files go
+    to ``output`` (a file name — other formats take its stem — or a folder), else to
+    ``settings.output_dir``. ``progress(stage, done, total)`` is called now and then (stages
+    ``reading`` with meetings read of the period's total, ``writing``, ``rendering`` with parts
+    done, ``assembling``). ``workers`` caps the rendering processes (default: the CPUs, at most
+    4); it never changes the output. ``roster_row_limit``: above this many person rows the PDF
+    prints one line per meeting instead of full rosters (every row stays in the attachment);
+    ``exception_row_limit``: rows printed per exception list.
+    """
+    started = time.monotonic()
+    note = progress or (lambda stage, done, total: None)
+    if reproduce is not None:
+        return _reproduce(settings, db, reproduce, output=output, workers=workers,
+                          progress=progress, started=started)  # fmt: skip
+    if window is None:
+        raise ReportError("a report needs a period (a month such as 2026-10), or --reproduce ID")
+    formats = tuple(dict.fromkeys(f.lower() for f in formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ReportError(
+            f"unknown report format {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join(FORMATS)}"
+        )
+    generated_at = _next_full_second()
+    base_id = new_report_id(label)
+    params = ReportParameters(
+        label=label,
+        period_from=window.start,
+        period_to=window.end,
+        timezone=settings.timezone,
+        org_name=settings.org_name,
+        org_domains=tuple(settings.org_domains),
+        org_ids=tuple(settings.org_ids),
+        min_attendance_minutes=settings.min_attendance_minutes,
+        show_phone_numbers=settings.show_phone_numbers,
+        roster_row_limit=roster_row_limit,
+        exception_row_limit=exception_row_limit,
+        as_of=generated_at,
+    )
+    key = signing.load_private_key(settings.signing_key_file) if settings.signing_key_file else None
+    public = key.public_key() if key else None
+    key_text = f"Ed25519 {signing.fingerprint(public)}" if public else None
+    safe_label = _ID_TOKEN.sub("-", label).strip("-") or "report"
+    targets = _targets(settings, output, formats, f"meetaudit-{safe_label}-{base_id}")
+    for target in targets.values():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReportError(
+                f"cannot create the output folder {target.parent}: {exc.strerror}"
+            ) from exc
+
+    files: list[ReportFile] = []
+    pages: int | None = None
+    with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
+        with snapshot(db) as session:
+            ctx = build_context(
+                session, params, workdir=Path(tmp), keep_rows="json" in formats, progress=note
+            )
+        for fmt in formats:
+            report_id = base_id if fmt == "pdf" else f"{base_id}.{fmt}"
+            meta = ReportMeta(
+                report_id=report_id,
+                generated_at=generated_at,
+                generated_by=settings.operator,
+                meetaudit_version=__version__,
+                weasyprint_version=_weasyprint_version(),
+                signing_key=key_text,
+            )
+            target = targets[fmt]
+            temp = _temp_beside(target)
+            temp_sig = _temp_beside(signing.signature_path(target)) if key else None
+            try:
+                note("writing", 0, None)
+                n_pages = _write_format(fmt, ctx, meta, temp, workers=workers, progress=note)
+                if n_pages is not None:
+                    pages = n_pages
+                sha, size = _sha256_file(temp)
+                if key is not None and temp_sig is not None:
+                    temp_sig.write_bytes(signing.sign(key, temp.read_bytes()))
+                fields = {
+                    "report_id": report_id,
+                    "kind": REPORT_KIND,
+                    "generated_at": generated_at,
+                    "generated_by": settings.operator,
+                    "meetaudit_version": __version__,
+                    "period_from": window.start,
+                    "period_to": window.end,
+                    "timezone": settings.timezone,
+                    "format": fmt,
+                    "parameters": {
+                        "report": params.to_json(),
+                        "renderer": {"weasyprint": meta.weasyprint_version},
+                        "formats": list(formats),
+                        "signing_key": key_text,
+                        "signing_public_key": (
+                            base64.b64encode(signing.raw_public(public)).decode()
+                            if public
+                            else None
+                        ),
+                        "pages": n_pages,
+                    },
+                    "harvest_run_ids": [r["id"] for r in ctx.harvest_runs],
+                    "control_totals": asdict(ctx.totals),
+                    "complete": ctx.complete,
+                    "output_path": str(target.resolve()),
+                    "file_sha256": sha,
+                    "file_bytes": size,
+                    "signature_path": (
+                        str(signing.signature_path(target).resolve()) if key else None
+                    ),
+                }
+                seq = _publish(db, fields, temp, target, temp_sig)
+            except (OperationalError, DBAPIError) as exc:
+                raise DatabaseError(
+                    f"recording report {report_id} in the ledger failed: "
+                    f"{str(exc.orig or exc).strip().splitlines()[0]}; no file was kept. "
+                    "Check the database and run the report again."
+                ) from None
+            except OSError as exc:
+                raise ReportError(
+                    f"writing {target} failed: {exc.strerror or exc}; nothing was kept and "
+                    "nothing was recorded in the ledger."
+                ) from exc
+            finally:
+                temp.unlink(missing_ok=True)
+                if temp_sig is not None:
+                    temp_sig.unlink(missing_ok=True)
+            files.append(
+                ReportFile(
+                    fmt, target, report_id, sha, size, seq,
+                    signing.signature_path(target) if key else None,
+                )
+            )  # fmt: skip
+    return ReportResult(
+        report_id=base_id,
+        label=label,
+        period_from=window.start,
+        period_to=window.end,
+        timezone=settings.timezone,
+        generated_at=generated_at,
+        generated_by=settings.operator,
+        files=files,
+        pages=pages,
+        control_totals=asdict(ctx.totals),
+        complete=ctx.complete,
+        gaps=ctx.totals.gaps,
+        harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
+        rosters_included=ctx.rosters_included,
+        elapsed_seconds=time.monotonic() - started,
+    )
+
+
+def _publish(
+    db: Database, fields: dict[str, Any], temp: Path, target: Path, temp_sig: Path | None
+) -> int:
+    """Append the ledger entry and move the file (and signature) into place, all or nothing.
+
+    The renames happen inside the ledger transaction: the entry commits only when the file is in
+    place, and when the commit fails the renamed files are removed again.
+    """
+    moved: list[Path] = []
+    committed = False
+    try:
+        with db.session() as session:
+            seq = ledger.append(session, fields).seq
+            os.replace(temp, target)
+            moved.append(target)
+            if temp_sig is not None:
+                sig_target = signing.signature_path(target)
+                os.replace(temp_sig, sig_target)
+                moved.append(sig_target)
+        committed = True
+        return seq
+    finally:
+        if not committed:
+            for path in moved:
+                path.unlink(missing_ok=True)
+
+
+def _reproduce(
+    settings: Settings,
+    db: Database,
+    report_id: str,
+    *,
+    output: Path | None,
+    workers: int | None,
+    progress: Progress | None,
+    started: float,
+) -> ReportResult:
+    """Render a ledger entry again with its stored id, time and parameters; compare the hashes."""
+    with db.sessions() as session:
+        row = ledger.find_by_report_id(session, report_id)
+        if row is None:
+            raise ReportError(
+                f"no report {report_id!r} in the ledger; `meetaudit verify --ledger` lists the "
+                "chain, and a report id looks like MAR-2026-10-ABCD2345"
+            )
+        entry = ledger.as_dict(row)
+    stored = entry["parameters"]
+    params = ReportParameters.from_json(stored["report"])
+    fmt = entry["format"]
+    meta = ReportMeta(
+        report_id=entry["report_id"],
+        generated_at=entry["generated_at"].astimezone(dt.UTC),
+        generated_by=entry["generated_by"],
+        meetaudit_version=entry["meetaudit_version"],
+        weasyprint_version=stored["renderer"]["weasyprint"],
+        signing_key=stored.get("signing_key"),
+    )
+    if output is None:
+        target = settings.output_dir / f"{report_id}.reproduced.{fmt}"
+    elif output.is_dir():
+        target = output / f"{report_id}.reproduced.{fmt}"
+    else:
+        target = output
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_beside(target)
+    with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
+        with snapshot(db) as session:
+            ctx = build_context(
+                session, params, workdir=Path(tmp), keep_rows=fmt == "json", progress=progress
+            )
+        try:
+            pages = _write_format(fmt, ctx, meta, temp, workers=workers, progress=progress)
+            sha, size = _sha256_file(temp)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+    return ReportResult(
+        report_id=entry["report_id"],
+        label=params.label,
+        period_from=params.period_from,
+        period_to=params.period_to,
+        timezone=params.timezone,
+        generated_at=meta.generated_at,
+        generated_by=meta.generated_by,
+        files=[ReportFile(fmt, target, entry["report_id"], sha, size)],
+        pages=pages,
+        control_totals=asdict(ctx.totals),
+        complete=ctx.complete,
+        gaps=ctx.totals.gaps,
+        harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
+        rosters_included=ctx.rosters_included,
+        elapsed_seconds=time.monotonic() - started,
+        reproduced_from=entry["report_id"],
+        matches=sha == entry["file_sha256"],
+        expected_sha256=entry["file_sha256"],
+    )
+
+
+# -- verification -------------------------------------------------------------------------------
+
+_PDF_ID = re.compile(rb"<dc:identifier>([A-Za-z0-9._-]{1,120})</dc:identifier>")
+_JSON_ID = re.compile(rb'"report_id":\s*"([A-Za-z0-9._-]{1,120})"')
+
+
+def _claimed_id(data: bytes) -> str | None:
+    for pattern in (_PDF_ID, _JSON_ID):
+        match = pattern.search(data)
+        if match:
+            return match.group(1).decode()
+    return None
+
+
+def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> VerifyResult:
+    """Check ``path`` against the ledger and its detached signature; see the module docstring.
+
+    The signature ``path.sig`` is checked with the public key of ``key_file`` (a PEM public or
+    private key, e.g. ``settings.signing_key_file``) when given, else with the public key the
+    ledger entry recorded when the file was signed.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"cannot read {path}: {exc.strerror}") from exc
+    sha = hashlib.sha256(data).hexdigest()
+    result = VerifyResult(path=path, sha256=sha, bytes=len(data), known=False, altered=False)
+    try:
+        with db.sessions() as session:
+            rows = ledger.find_by_sha256(session, sha)
+            claimed = _claimed_id(data) if not rows else None
+            claimed_row = ledger.find_by_report_id(session, claimed) if claimed else None
+            chain = ledger.check_chain(session)
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(
+            f"cannot read the report ledger at {db.display_url}: "
+            f"{str(exc.orig or exc).strip().splitlines()[0]}"
+        ) from None
+    result.chain_ok = not chain.problems
+    if not result.chain_ok:
+        result.problems.append(
+            "the report ledger itself fails verification (meetaudit verify --ledger)"
+        )
+    row = rows[0] if rows else None
+    if row is None and claimed_row is not None:
+        result.altered = True
+        result.claimed_report_id = claimed
+        result.problems.append(
+            f"the ledger records SHA-256 {claimed_row.file_sha256} for report {claimed}; this "
+            "file's differs"
+        )
+    elif row is None:
+        result.claimed_report_id = claimed
+        result.problems.append("no ledger entry has this file's SHA-256")
+    if row is not None:
+        entry = ledger.as_dict(row)
+        result.known = True
+        result.report_id = entry["report_id"]
+        result.ledger_seq = entry["seq"]
+        result.format = entry["format"]
+        result.generated_at = entry["generated_at"]
+        result.generated_by = entry["generated_by"]
+        result.meetaudit_version = entry["meetaudit_version"]
+        result.period_from = entry["period_from"]
+        result.period_to = entry["period_to"]
+        result.timezone = entry["timezone"]
+        result.harvest_run_ids = list(entry["harvest_run_ids"])
+        result.control_totals = dict(entry["control_totals"])
+        result.complete = entry["complete"]
+        result.output_path = entry["output_path"]
+        result.entry_intact = ledger.entry_hash(entry) == entry["entry_sha256"] and (
+            entry["seq"] not in chain.bad_seqs
+        )
+        if not result.entry_intact:
+            result.problems.append(
+                f"ledger entry {entry['seq']} was altered or its chain is broken"
+            )
+        _check_signature(result, data, path, entry, key_file)
+    else:
+        _check_signature(result, data, path, None, key_file)
+    return result
+
+
+def _check_signature(
+    result: VerifyResult,
+    data: bytes,
+    path: Path,
+    entry: dict[str, Any] | None,
+    key_file: Path | None,
+) -> None:
+    sig_path = signing.signature_path(path)
+    if not sig_path.exists():
+        result.signature = "absent"
+        if entry is not None and entry.get("signature_path"):
+            result.problems.append(f"the file was signed, but {sig_path.name} is not beside it")
+            result.signature = "invalid"
+        return
+    key = None
+    if key_file is not None:
+        key = signing.load_public_key(key_file)
+        source = f"key file {key_file}"
+    elif entry is not None and entry["parameters"].get("signing_public_key"):
+        key = signing.public_from_b64(entry["parameters"]["signing_public_key"])
+        source = "public key recorded in the ledger"
+    if key is None:
+        result.signature = "unchecked"
+        result.signature_key = "no public key configured or recorded"
+        return
+    result.signature_key = f"{signing.fingerprint(key)}, {source}"
+    if signing.verify(key, data, sig_path.read_bytes()):
+        result.signature = "valid"
+    else:
+        result.signature = "invalid"
+        result.problems.append(f"the signature {sig_path.name} does not match the file and key")
+
+
+def verify_ledger(db: Database) -> LedgerCheck:
+    """Walk the whole ledger: every entry's hash, every link, no missing sequence number."""
+    try:
+        with db.sessions() as session:
+            chain = ledger.check_chain(session)
+            trigger = ledger.trigger_present(session)
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(
+            f"cannot read the report ledger at {db.display_url}: "
+            f"{str(exc.orig or exc).strip().splitlines()[0]}"
+        ) from None
+    return LedgerCheck(
+        entries=chain.entries,
+        head_seq=chain.head_seq,
+        head_sha256=chain.head_sha256,
+        trigger_present=trigger,
+        problems=chain.problems,
+    )

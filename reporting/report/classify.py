@@ -1,0 +1,100 @@
+"""Pure rules the report applies to every person: who is internal, how a phone number is shown.
+
+Nothing here touches the database or the templates, so each rule is unit-tested on its own and
+the same rule serves the PDF, the CSV and the JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from reporting.config import Settings
+
+Classification = Literal["internal", "external", "unidentified"]
+
+# Webex writes 1970-01-01 where it does not know a time; anything before this is such a placeholder.
+PLACEHOLDER_BEFORE = dt.datetime(1971, 1, 1, tzinfo=dt.UTC)
+_MASK = "••"
+
+
+def email_domain(email: str | None) -> str | None:
+    """The lower-cased domain of an email address, or ``None`` when there is none."""
+    if not email:
+        return None
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local:
+        return None
+    domain = domain.strip().strip(".").lower()
+    return domain or None
+
+
+def is_own_domain(domain: str, own_domains: list[str] | tuple[str, ...]) -> bool:
+    """True when ``domain`` is one of ``own_domains`` or a subdomain of one."""
+    return any(domain == own or domain.endswith("." + own) for own in own_domains)
+
+
+def classify(
+    org_id: str | None, email: str | None, settings: Settings
+) -> tuple[Classification, str | None]:
+    """Classify a person as internal, external or unidentified, with the key they are counted under.
+
+    Internal when the orgId is one of ``settings.org_ids`` (compared case-insensitively) or the
+    email's domain is one of ``settings.org_domains`` or a subdomain of one; the key is then the
+    organisation's name. External when Webex gave an orgId (the key is that orgId, lower-cased)
+    or, failing that, the email has a domain (the key is the domain). Unidentified when there is
+    neither (phone callers, most often); the key is ``None``.
+    """
+    return classify_with(org_id, email, settings.org_ids, settings.org_domains, settings.org_name)
+
+
+def classify_with(
+    org_id: str | None,
+    email: str | None,
+    org_ids: list[str] | tuple[str, ...],
+    org_domains: list[str] | tuple[str, ...],
+    org_name: str,
+) -> tuple[Classification, str | None]:
+    """:func:`classify` with the parameters spelled out (as a ledger entry stores them)."""
+    own_ids = {o.strip().lower() for o in org_ids if o.strip()}
+    own_domains = tuple(d.strip().lower().lstrip("@") for d in org_domains if d.strip())
+    oid = org_id.strip().lower() if org_id and org_id.strip() else None
+    domain = email_domain(email)
+    if (oid is not None and oid in own_ids) or (
+        domain is not None and is_own_domain(domain, own_domains)
+    ):
+        return "internal", org_name
+    if oid is not None:
+        return "external", oid
+    if domain is not None:
+        return "external", domain
+    return "unidentified", None
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def mask_phone(number: str | None, *, show: bool = False) -> str | None:
+    """A phone number with its last two digits hidden (``+1-555-0199`` → ``+1-555-01••``).
+
+    With ``show`` (``settings.show_phone_numbers``) the number is returned unchanged. Numbers of
+    fewer than five digits are hidden entirely.
+    """
+    if number is None or not number.strip():
+        return None
+    number = number.strip()
+    if show:
+        return number
+    positions = [m.start() for m in _DIGIT.finditer(number)]
+    if len(positions) < 5:
+        return _MASK
+    chars = list(number)
+    for pos in positions[-2:]:
+        chars[pos] = "•"
+    return "".join(chars)
+
+
+def is_placeholder(value: dt.datetime | None) -> bool:
+    """True for Webex's ``1970-01-01`` "time not known" placeholder."""
+    return value is not None and value < PLACEHOLDER_BEFORE

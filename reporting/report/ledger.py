@@ -1,0 +1,151 @@
+"""The report ledger: one hash-chained entry per report file, appended, never changed.
+
+Each entry's ``entry_sha256`` is the SHA-256 of a canonical JSON of all its other fields,
+including ``prev_entry_sha256`` (the previous entry's hash): changing any field of any entry, or
+removing an entry from the middle, breaks the chain, and :func:`check_chain` says where. The
+database refuses UPDATE and DELETE on the table (a trigger); tampering needs a superuser and is
+still detected. Removing the *newest* entries cannot be seen from the chain alone: keep the head
+hash that :func:`check_chain` reports somewhere else (a ticket, an email) to detect that too.
+
+Canonical JSON: keys sorted, no whitespace, UTF-8, times as ISO 8601 UTC with ``Z``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from reporting.db.models import ReportRun
+from reporting.report.context import iso_utc
+
+# Fields hashed, in the order of the model; entry_sha256 is the hash itself.
+HASHED_FIELDS = (
+    "seq", "report_id", "kind", "generated_at", "generated_by", "meetaudit_version",
+    "period_from", "period_to", "timezone", "format", "parameters", "harvest_run_ids",
+    "control_totals", "complete", "output_path", "file_sha256", "file_bytes", "signature_path",
+    "prev_entry_sha256",
+)  # fmt: skip
+LEDGER_LOCK_KEY = 0x6D615F6C  # "ma_l": one ledger append at a time
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    """The canonical JSON of an entry's hashed fields."""
+    data = {}
+    for name in HASHED_FIELDS:
+        value = entry[name]
+        if isinstance(value, dt.datetime):
+            value = iso_utc(value)
+        data[name] = value
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """``entry_sha256`` of an entry (a dict with :data:`HASHED_FIELDS`)."""
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+def as_dict(row: ReportRun) -> dict[str, Any]:
+    """A ledger row as a plain dict of its columns."""
+    return {name: getattr(row, name) for name in (*HASHED_FIELDS, "entry_sha256")}
+
+
+def append(session: Session, fields: dict[str, Any]) -> ReportRun:
+    """Append an entry (``fields`` without seq and hashes) in the caller's transaction.
+
+    Takes a transaction-scoped advisory lock so two reports cannot claim the same ``seq``.
+    """
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEDGER_LOCK_KEY})
+    last = session.scalars(select(ReportRun).order_by(ReportRun.seq.desc()).limit(1)).first()
+    entry = dict(fields)
+    entry["seq"] = (last.seq + 1) if last else 1
+    entry["prev_entry_sha256"] = last.entry_sha256 if last else None
+    # Round-trip through JSON so what is hashed is exactly what JSONB gives back later.
+    for name in ("parameters", "harvest_run_ids", "control_totals"):
+        entry[name] = json.loads(json.dumps(entry[name]))
+    entry["entry_sha256"] = entry_hash(entry)
+    row = ReportRun(**entry)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_by_report_id(session: Session, report_id: str) -> ReportRun | None:
+    """The entry with this report id, or ``None``."""
+    return session.scalars(select(ReportRun).where(ReportRun.report_id == report_id)).first()
+
+
+def find_by_sha256(session: Session, sha256: str) -> list[ReportRun]:
+    """Entries whose file has this SHA-256 (normally one)."""
+    return list(
+        session.scalars(
+            select(ReportRun).where(ReportRun.file_sha256 == sha256).order_by(ReportRun.seq)
+        )
+    )
+
+
+@dataclass
+class ChainState:
+    """Result of walking the chain."""
+
+    entries: int = 0
+    head_seq: int | None = None
+    head_sha256: str | None = None
+    problems: list[str] = field(default_factory=list)
+    bad_seqs: set[int] = field(default_factory=set)
+
+
+def check_chain(session: Session) -> ChainState:
+    """Walk every entry in order, recomputing hashes and links; collect every problem found."""
+    state = ChainState()
+    prev: dict[str, Any] | None = None
+    expected_seq = 1
+    rows = session.execute(select(ReportRun).order_by(ReportRun.seq)).scalars()
+    for row in rows:
+        entry = as_dict(row)
+        seq = entry["seq"]
+        state.entries += 1
+        if seq != expected_seq:
+            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
+            state.problems.append(
+                f"entry {missing} is missing: the ledger jumps from {expected_seq - 1} to {seq} "
+                "(an entry was removed)"
+            )
+            state.bad_seqs.add(seq)
+        recomputed = entry_hash(entry)
+        if recomputed != entry["entry_sha256"]:
+            state.problems.append(
+                f"entry {seq} ({entry['report_id']}) was altered: its content no longer matches "
+                "its hash"
+            )
+            state.bad_seqs.add(seq)
+        expected_prev = prev["entry_sha256"] if prev else None
+        if entry["prev_entry_sha256"] != expected_prev:
+            state.problems.append(
+                f"entry {seq} ({entry['report_id']}) does not chain to the entry before it "
+                "(an entry before it was removed or altered)"
+            )
+            state.bad_seqs.add(seq)
+        prev = entry
+        expected_seq = seq + 1
+    if prev is not None:
+        state.head_seq = prev["seq"]
+        state.head_sha256 = prev["entry_sha256"]
+    return state
+
+
+def trigger_present(session: Session) -> bool:
+    """True when the database still refuses UPDATE and DELETE on the ledger."""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'report_runs_append_only' "
+                "AND tgrelid = 'report_runs'::regclass AND tgenabled <> 'D')"
+            )
+        ).scalar()
+    )

@@ -1,0 +1,387 @@
+"""The PDF writer: bounded parts rendered (in worker processes when it pays), then assembled.
+
+WeasyPrint's time and memory grow with the rows of one document, so the body is cut into parts
+of a few hundred rows (:mod:`reporting.report.sections`), each rendered as its own document. The
+front matter (cover, contents, method, summary) is rendered last, once the page of every heading
+is known; page headers and "Page X of Y" footers are rendered as one overlay page per page and
+stamped on; :mod:`reporting.report.assemble` joins it all into one PDF/A-3b with bookmarks,
+contents links, attachments and XMP metadata. At any time the main process holds at most a few
+parts' rows, and each worker one part's layout.
+
+Reproducibility: the parts, their order and everything printed derive from the context and the
+:class:`ReportMeta` (report id, generation time) — never from the clock, the machine's fonts or
+the number of workers — so the same report renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reporting.report import charts
+from reporting.report.context import (
+    STATUS_DESCRIPTIONS,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    ReportContext,
+)
+from reporting.report.sections import (
+    DEFAULT_PART_ROWS,
+    Part,
+    TocEntry,
+    body_events,
+    outline_entries,
+    plan_parts,
+)
+from reporting.report.templating import environment, make_fetcher, templates_base_url
+from reporting.resources import templates_dir
+
+A4_HEIGHT_PT = 841.8898
+OVERLAY_PAGES_PER_PART = 250
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """Who and when: everything printed about the report itself, fixed by its ledger entry."""
+
+    report_id: str
+    generated_at: dt.datetime
+    generated_by: str
+    meetaudit_version: str
+    weasyprint_version: str
+    signing_key: str | None = None  # "Ed25519 SHA256:…" fingerprint, printed on the method page
+
+
+@dataclass
+class PdfInfo:
+    """What :func:`write_pdf` produced."""
+
+    pages: int
+    parts: int
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _PartJob:
+    index: int
+    template: str
+    context: dict[str, Any]
+    out: Path
+
+
+@dataclass
+class _PartDone:
+    index: int
+    path: Path
+    pages: int
+    anchors: dict[str, tuple[int, float]]
+
+
+def _render_job(job: _PartJob) -> _PartDone:
+    """Render one part to its own PDF file (runs in a worker process or in-process)."""
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    html = environment().get_template(job.template).render(**job.context)
+    fetcher = make_fetcher()
+    # A fresh font configuration per part: the bytes must not depend on what a worker did before.
+    fonts = FontConfiguration()
+    css = CSS(filename=str(templates_dir() / "report.css"), url_fetcher=fetcher, font_config=fonts)
+    document = HTML(string=html, base_url=templates_base_url(), url_fetcher=fetcher).render(
+        stylesheets=[css], font_config=fonts
+    )
+    anchors: dict[str, tuple[int, float]] = {}
+    for number, page in enumerate(document.pages):
+        for name, (_x, y, *_rest) in page.anchors.items():
+            anchors.setdefault(name, (number, float(y)))
+    options: dict[str, Any] = {"pdf_identifier": f"meetaudit-part-{job.index}".encode()}
+    if job.template == "front.html":
+        # The front matter is the base of the final file: its /ID (first half) is kept, so
+        # derive it from the report id rather than let WeasyPrint pick one.
+        options["pdf_variant"] = "pdf/a-3b"
+        options["pdf_identifier"] = (
+            hashlib.md5(job.context["f"]["report_id"].encode(), usedforsecurity=False)
+            .hexdigest()
+            .encode()
+        )
+    document.write_pdf(job.out, **options)
+    return _PartDone(job.index, job.out, len(document.pages), anchors)
+
+
+class _Renderer:
+    """Runs part jobs in order, in a process pool when there are enough of them."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, jobs: Iterable[_PartJob], *, parallel: bool) -> Iterator[_PartDone]:
+        """Render the jobs; results come back in job order, with a bounded number in flight."""
+        if not parallel or self.workers <= 1:
+            for job in jobs:
+                yield _render_job(job)
+            return
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        pending: list[cf.Future[_PartDone]] = []
+        for job in jobs:
+            pending.append(self._pool.submit(_render_job, job))
+            while len(pending) >= self.workers * 2:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def default_workers() -> int:
+    """Worker processes for rendering: the CPUs this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _fmt_local(value: dt.datetime, zone: dt.tzinfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def front_data(
+    ctx: ReportContext,
+    meta: ReportMeta,
+    toc: list[TocEntry],
+    attachments: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The plain data the front matter template formats."""
+    from zoneinfo import ZoneInfo
+
+    p = ctx.params
+    zone = ZoneInfo(p.timezone)
+    last = p.period_to - dt.timedelta(seconds=1)
+    hours = ctx.totals.attended_seconds / 3600
+    external = [r for r in ctx.org_table if r["classification"] == "external"]
+    return {
+        "doc_title": f"{p.org_name} — Webex meeting audit report, {ctx.period_title}",
+        "org_name": p.org_name,
+        "period_title": ctx.period_title,
+        "period_local": f"{p.period_from.astimezone(zone):%Y-%m-%d %H:%M} – "
+        f"{last.astimezone(zone):%Y-%m-%d %H:%M:%S}",
+        "period_utc": f"{p.period_from.astimezone(dt.UTC):%Y-%m-%d %H:%M} – "
+        f"{p.period_to.astimezone(dt.UTC):%Y-%m-%d %H:%M}",
+        "timezone": p.timezone,
+        "report_id": meta.report_id,
+        "generated_local": _fmt_local(meta.generated_at, zone),
+        "generated_utc": meta.generated_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_by": meta.generated_by,
+        "version": meta.meetaudit_version,
+        "weasyprint_version": meta.weasyprint_version,
+        "signing_key": meta.signing_key,
+        "complete": ctx.complete,
+        "totals": asdict(ctx.totals),
+        "org_domains": list(p.org_domains),
+        "org_ids": list(p.org_ids),
+        "min_minutes": f"{p.min_attendance_minutes:g}",
+        "show_phone_numbers": p.show_phone_numbers,
+        "harvest_runs": ctx.harvest_runs,
+        "last_harvest_finished": ctx.last_harvest_finished,
+        "api_urls": sorted({r["api_base_url"] for r in ctx.harvest_runs}),
+        "rosters_included": ctx.rosters_included,
+        "roster_rows": ctx.roster_rows,
+        "roster_rows_text": f"{ctx.roster_rows:,}+",
+        "roster_limit": p.roster_row_limit,
+        "exception_limit": p.exception_row_limit,
+        "attended_hours": f"{hours:,.1f}",
+        "external_orgs": len(external),
+        "top_orgs": external[:10],
+        "toc": [
+            {
+                "level": e.level,
+                "num": e.num,
+                "title": e.title,
+                "anchor": e.anchor,
+                "page": e.page if e.page is not None else 0,
+            }
+            for e in toc
+            if e.toc
+        ],
+        "attachments": attachments,
+        "statuses": [(STATUS_LABELS[s], STATUS_DESCRIPTIONS[s]) for s in STATUS_ORDER],
+        "charts": {
+            "status": charts.status_bar(ctx),
+            "classes": charts.class_bars(ctx),
+            "daily": charts.daily_columns(ctx),
+        },
+    }
+
+
+FRONT_TOC = (
+    TocEntry("method", "1", "Method and parameters", 1, True),
+    TocEntry("method-period", "1.1", "Scope and parameters", 2, True),
+    TocEntry("method-source", "1.2", "Data source and harvest runs", 2, True),
+    TocEntry("method-totals", "1.3", "Control totals", 2, True),
+    TocEntry("method-report", "1.4", "This report and its attachments", 2, True),
+    TocEntry("summary", "2", "Executive summary", 1, True),
+)
+FRONT_SECTIONS = (("contents", "Contents"), ("method", "1  Method and parameters"),
+                  ("summary", "2  Executive summary"))  # fmt: skip
+
+
+def write_pdf(
+    ctx: ReportContext,
+    meta: ReportMeta,
+    target: Path,
+    *,
+    workers: int | None = None,
+    part_rows: int = DEFAULT_PART_ROWS,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> PdfInfo:
+    """Render the report to ``target`` (a PDF/A-3b file); see the module docstring.
+
+    The reconciliation and meetings CSV files and the JSON manifest are embedded as attachments.
+    """
+    from reporting.report.assemble import assemble
+    from reporting.report.manifest import attachment_rows, build_manifest, manifest_bytes
+
+    attachments = attachment_rows(ctx)
+    manifest = manifest_bytes(build_manifest(ctx, meta, fmt="pdf"))
+
+    note = progress or (lambda stage, done, total: None)
+    workers = workers or default_workers()
+    with (
+        tempfile.TemporaryDirectory(prefix="meetaudit-pdf-") as tmp,
+        _Renderer(workers) as renderer,
+    ):
+        work = Path(tmp)
+        common = {"title": meta.report_id}
+        parts: list[Part] = []
+
+        def jobs() -> Iterator[_PartJob]:
+            for part in plan_parts(body_events(ctx), part_rows):
+                parts.append(
+                    Part(part.index, part.section, [b for b in part.blocks if b.get("id")])
+                )  # keep only what the outline needs, not the rows
+                yield _PartJob(
+                    part.index, "part.html", {**common, "blocks": part.blocks},
+                    work / f"part-{part.index:05d}.pdf",
+                )  # fmt: skip
+
+        done: list[_PartDone] = []
+        for result in renderer.run(jobs(), parallel=True):
+            done.append(result)
+            note("rendering", len(done), None)
+        body_toc: list[list[TocEntry]] = [outline_entries(p) for p in parts]
+
+        # The front matter: rendered until its own length is stable, then with page numbers.
+        front_pages = 0
+        front: _PartDone | None = None
+        for _ in range(3):
+            offset = front_pages
+            page = offset
+            toc = [TocEntry(**asdict(e)) for e in FRONT_TOC]
+            for part_done, entries in zip(done, body_toc, strict=True):
+                for e in entries:
+                    pg, y = part_done.anchors.get(e.anchor, (0, 0.0))
+                    e.page, e.top = page + pg + 1, y
+                    toc.append(e)
+                page += part_done.pages
+            if front is not None:
+                for e in toc[: len(FRONT_TOC)]:
+                    pg, y = front.anchors.get(e.anchor, (0, 0.0))
+                    e.page, e.top = pg + 1, y
+            data = front_data(ctx, meta, toc, attachments)
+            front = _render_job(_PartJob(-1, "front.html", {"f": data}, work / "front.pdf"))
+            if front.pages == front_pages:
+                break
+            front_pages = front.pages
+        assert front is not None
+        for e in toc[: len(FRONT_TOC)]:
+            pg, y = front.anchors.get(e.anchor, (0, 0.0))
+            e.page, e.top = pg + 1, y
+        note("rendering", len(done) + 1, None)
+
+        total = front.pages + sum(d.pages for d in done)
+        overlay_pages = _overlay_pages(ctx, meta, front, parts, done, total)
+        overlays = list(
+            renderer.run(
+                (
+                    _PartJob(n, "overlay.html", {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
+                    for n, chunk in enumerate(_chunks(overlay_pages, OVERLAY_PAGES_PER_PART))
+                ),
+                parallel=len(overlay_pages) > OVERLAY_PAGES_PER_PART,
+            )
+        )
+        note("assembling", 0, None)
+        assemble(
+            target,
+            front=front.path,
+            parts=[d.path for d in done],
+            overlays=[o.path for o in overlays],
+            toc=toc,
+            attachments=attachments,
+            manifest_bytes=manifest,
+            ctx=ctx,
+            meta=meta,
+        )
+        return PdfInfo(pages=total, parts=len(done) + 1, attachments=attachments)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _overlay_pages(
+    ctx: ReportContext,
+    meta: ReportMeta,
+    front: _PartDone,
+    parts: list[Part],
+    done: list[_PartDone],
+    total: int,
+) -> list[dict[str, Any]]:
+    left = f"{ctx.params.org_name} · Webex meeting audit report · {ctx.period_title}"
+    sections: list[str] = [""] * front.pages
+    starts = sorted(
+        (front.anchors[a][0], title) for a, title in FRONT_SECTIONS if a in front.anchors
+    )
+    for n in range(front.pages):
+        current = ""
+        for start, title in starts:
+            if start <= n:
+                current = title
+        sections[n] = current
+    for part, part_done in zip(parts, done, strict=True):
+        sections.extend([part.section] * part_done.pages)
+    return [
+        {
+            "cover": n == 0,
+            "left": left,
+            "section": sections[n],
+            "report": f"Report {meta.report_id}",
+            "label": f"Page {n + 1} of {total}",
+        }
+        for n in range(total)
+    ]
+
+
+def render_pdf(ctx: ReportContext, meta: ReportMeta, **kwargs: Any) -> bytes:
+    """The report as bytes (for tests and small periods; :func:`write_pdf` streams to a file)."""
+    with tempfile.TemporaryDirectory(prefix="meetaudit-pdf-") as tmp:
+        target = Path(tmp) / "report.pdf"
+        write_pdf(ctx, meta, target, **kwargs)
+        return target.read_bytes()

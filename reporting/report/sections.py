@@ -1,0 +1,262 @@
+"""What the body of the report says, in order, and how it is cut into bounded parts.
+
+:func:`body_events` turns a :class:`ReportContext` into a flat stream of headings, notes, meeting
+headings and table rows (reading the spools lazily). :func:`plan_parts` cuts that stream into
+parts of at most ``max_rows`` table rows: each part is rendered as its own WeasyPrint document
+(WeasyPrint's cost grows with the rows of one document), a table cut in two continues in the next
+part under a "(continued)" heading with its header row repeated, and every part starts on a new
+page. The cut depends only on the data, never on timing or the number of workers, so the PDF is
+the same bytes however it was rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reporting.report.context import ReportContext
+
+DEFAULT_PART_ROWS = 600
+# Above this many meetings the index prints one line of text per meeting instead of a table row:
+# WeasyPrint lays a text line out in about half the time of a table row of seven cells, which is
+# what keeps a 20,000-meeting month within minutes.
+INDEX_TABLE_LIMIT = 3_000
+_COST = {"h1": 3, "h2": 3, "p": 2, "note": 2, "meeting": 3}
+
+
+@dataclass
+class Part:
+    """One bounded run of blocks, rendered as one document."""
+
+    index: int
+    section: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    cost: int = 0
+
+
+@dataclass
+class TocEntry:
+    """A heading that appears in the contents and/or the PDF bookmarks."""
+
+    anchor: str
+    num: str
+    title: str
+    level: int
+    toc: bool
+    page: int | None = None
+    top: float | None = None
+
+
+def _h(kind: str, num: str, title: str, anchor: str, toc: bool = True) -> dict[str, Any]:
+    return {"kind": kind, "num": num, "title": title, "id": anchor, "toc": toc, "cont": False}
+
+
+def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
+    """The body of the report, in reading order: exceptions, meetings, rosters, gaps."""
+    limit = ctx.params.exception_row_limit
+    exc = ctx.exceptions
+    yield _h("h1", "3", "Exceptions", "exceptions")
+    yield {
+        "kind": "p",
+        "cls": "lead",
+        "text": "What an auditor reads first: people who attended without an invitation, "
+        "participants from outside the organisation, participants who could not be identified, "
+        "invitees who never joined, people left in the lobby, and data-quality flags. Lists are "
+        f"in order of meeting start; each prints at most {limit:,} rows, and the attached "
+        "reconciliation.csv holds every row (filter on the status, classification and flags "
+        "columns).",
+    }
+    specs = [
+        ("3.1", "uninvited", "uninvited", "Attended without invitation",
+         "Admitted to a meeting that has an invitee list, without being on it (the host is not "
+         "counted). Meetings without an invitee list are flagged instead (3.6)."),
+        ("3.2", "orgs", None, "Participants by organisation and domain",
+         "Everyone admitted, counted per organisation: internal, each external orgId or email "
+         "domain, and unidentified participants. People are distinct per row; minutes are "
+         "attended minutes."),
+        ("3.3", "external_people", "external_people", "External participants",
+         "Distinct external people with the orgId Webex gave, else their email domain."),
+        ("3.4", "unidentified", "unidentified", "Unidentified participants",
+         "No orgId and no email — mostly phone callers."),
+        ("3.5", "no_shows", "no_shows", "Invited, never joined",
+         "On the invitee list, never in the meeting (not even the lobby)."),
+        ("3.6", "lobby", "lobby", "Waited in the lobby, never admitted", ""),
+        ("3.7", "flags", "flags", "Data-quality flags",
+         "Placeholder times (1970), missing emails, participants Webex marks as invitees with no "
+         "matching invitation, short attendance, meetings without an invitee list."),
+    ]  # fmt: skip
+    for num, table, key, title, intro in specs:
+        yield _h("h2", num, title, f"exc-{table}")
+        if intro:
+            yield {"kind": "p", "text": intro}
+        if key is None:
+            rows = ctx.org_table
+            shown: list[dict[str, Any]] = rows[:limit]
+            total = len(rows)
+        else:
+            shown = exc[key].rows
+            total = exc[key].total
+        if not total:
+            yield {"kind": "note", "cls": "ok", "text": "None in this period."}
+            continue
+        if key == "flags":
+            counts = ", ".join(
+                f"{n:,} × {label}" for flag, label in _flag_labels() if (n := ctx.flag_counts[flag])
+            )
+            yield {"kind": "p", "text": f"Counts: {counts}."}
+        yield {"kind": "table", "table": table, "rows": shown}
+        if total > len(shown):
+            yield {
+                "kind": "note",
+                "cls": "warn",
+                "text": f"{total - len(shown):,} more of {total:,} are not printed; "
+                "every one is in the attached reconciliation.csv.",
+            }
+        else:
+            yield {"kind": "p", "cls": "muted small", "text": f"{total:,} in total."}
+
+    yield _h("h1", "4", "Meetings of the period", "meetings")
+    yield {
+        "kind": "p",
+        "cls": "lead",
+        "text": f"All {ctx.totals.meetings:,} meetings whose actual start falls in the period, "
+        "in order of start, with the reconciliation counts per meeting. A meeting that was not "
+        "harvested completely is marked and explained in Appendix A. The attached meetings.csv "
+        "has the same rows.",
+    }
+    if ctx.totals.meetings > INDEX_TABLE_LIMIT:
+        yield {
+            "kind": "p",
+            "text": "One line per meeting: start, title, host, invitees and attendees, the "
+            "meeting's exceptions, and its Webex meeting id.",
+        }
+        yield {"kind": "table", "table": "meetings_lines", "rows": iter(ctx.meetings)}
+    elif ctx.totals.meetings:
+        yield {"kind": "table", "table": "meetings", "rows": iter(ctx.meetings)}
+    else:
+        yield {"kind": "note", "cls": "warn", "text": "No meeting is stored for this period."}
+
+    yield _h("h1", "5", "Per-meeting reconciliation", "rosters")
+    if ctx.rosters is not None:
+        yield {
+            "kind": "p",
+            "cls": "lead",
+            "text": "For each harvested meeting, everyone invited or present: invited and "
+            "attended, invited and absent, attended without invitation, never admitted from the "
+            "lobby. Hosts and co-hosts are marked; minutes are the union of a person's sessions.",
+        }
+        for n, block in enumerate(ctx.rosters):
+            yield {"kind": "meeting", "m": block["meeting"], "id": f"m{n}", "cont": False}
+            if block["rows"]:
+                yield {"kind": "table", "table": "roster", "rows": block["rows"]}
+            else:
+                yield {"kind": "p", "cls": "muted small", "text": "Nobody joined or was invited."}
+    else:
+        yield {
+            "kind": "note",
+            "text": f"This period has {ctx.roster_rows:,}+ roster rows, more than the "
+            f"{ctx.params.roster_row_limit:,} this PDF prints in full. Section 4 accounts for "
+            "every meeting with its counts, section 3 lists the exceptions, and the attached "
+            "reconciliation.csv holds every person row (one per person per meeting, with the "
+            "same statuses, classification and flags).",
+        }
+
+    yield _h("h1", "A", "Appendix A — Gaps", "gaps")
+    if ctx.gaps.count:
+        yield {
+            "kind": "p",
+            "cls": "lead",
+            "text": "What the harvest could not fetch for this period and has not fetched since: "
+            "each meeting not harvested completely, and each listing window that failed, with "
+            "the HTTP status and Webex trackingId of the last attempt. Figures elsewhere in this "
+            "report do not include these meetings. Running meetaudit harvest again for the "
+            "period fetches them and closes the gaps.",
+        }
+        yield {"kind": "table", "table": "gaps", "rows": iter(ctx.gaps)}
+    else:
+        yield {
+            "kind": "note",
+            "cls": "ok",
+            "text": "No gaps: every ended meeting of the period that Webex listed is harvested "
+            "completely, and every listing request succeeded.",
+        }
+
+
+def _flag_labels() -> Iterable[tuple[str, str]]:
+    from reporting.report.context import FLAG_LABELS
+
+    return FLAG_LABELS.items()
+
+
+def plan_parts(
+    events: Iterable[dict[str, Any]], max_rows: int = DEFAULT_PART_ROWS
+) -> Iterator[Part]:
+    """Cut the event stream into :class:`Part` s of at most about ``max_rows`` rows."""
+    index = 0
+    part: Part | None = None
+    h1: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None  # the heading a continued table repeats
+
+    def new_part(cont: bool) -> Part:
+        nonlocal index
+        p = Part(index=index, section=f"{h1['num']}  {h1['title']}" if h1 else "")
+        index += 1
+        if cont and h1 is not None:
+            p.blocks.append({**h1, "id": None, "cont": True})
+            if context is not None and context is not h1:
+                p.blocks.append({**context, "id": None, "cont": True})
+            p.cost += 6
+        return p
+
+    for ev in events:
+        kind = ev["kind"]
+        if kind == "h1":
+            if part is not None and part.blocks:
+                yield part
+            h1 = ev
+            context = ev
+            part = new_part(cont=False)
+            part.blocks.append(ev)
+            part.cost += _COST["h1"]
+            continue
+        if part is None:
+            part = new_part(cont=False)
+        if kind in ("h2", "meeting"):
+            context = ev
+        if kind != "table":
+            if part.cost >= max_rows:
+                yield part
+                part = new_part(cont=True)
+            part.blocks.append(ev)
+            part.cost += _COST.get(kind, 2)
+            continue
+        block: dict[str, Any] = {"kind": "table", "table": ev["table"], "rows": []}
+        part.blocks.append(block)
+        for row in ev["rows"]:
+            if part.cost >= max_rows and block["rows"]:
+                yield part
+                part = new_part(cont=True)
+                block = {"kind": "table", "table": ev["table"], "rows": []}
+                part.blocks.append(block)
+            block["rows"].append(row)
+            part.cost += 1
+    if part is not None and part.blocks:
+        yield part
+
+
+def outline_entries(part: Part) -> list[TocEntry]:
+    """The headings of a part that become contents lines or bookmarks."""
+    out = []
+    for b in part.blocks:
+        if not b.get("id"):
+            continue
+        if b["kind"] == "h1":
+            out.append(TocEntry(b["id"], b["num"], b["title"], 1, b.get("toc", True)))
+        elif b["kind"] == "h2":
+            out.append(TocEntry(b["id"], b["num"], b["title"], 2, b.get("toc", True)))
+        elif b["kind"] == "meeting":
+            m = b["m"]
+            title = f"{m['start_short']}  {m['title'] or '(untitled)'}"
+            out.append(TocEntry(b["id"], "", title, 2, False))
+    return out

@@ -1,0 +1,374 @@
+"""The monthly PDF as an auditor sees it: sections, attachments, PDF/A, hostile names, integrity.
+
+One report of the known month is rendered once for the module (rendering is the slow part) and
+looked at from every side; tests that change things work on their own copies or databases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pypdf import PdfReader
+from sqlalchemy import func, select, text
+
+from reporting.config import Settings, load_settings
+from reporting.db.engine import Database
+from reporting.db.models import ReportRun
+from reporting.errors import VerificationError
+from reporting.report import generate_report, templating, verify_file, verify_ledger
+from reporting.report.api import ReportResult
+from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
+from reporting.resources import templates_dir
+from tests.report.conftest import (
+    HOSTILE_IMG,
+    HOSTILE_STYLE,
+    HOSTILE_URL,
+    OCT,
+    OWN_ORG_ID,
+    build_known_month,
+    pdf_sections,
+)
+
+
+@pytest.fixture(scope="module")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path_factory.mktemp("keys") / "signing.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    module_db: Database, tmp_path_factory: pytest.TempPathFactory, signing_key: Path
+) -> Settings:
+    out = tmp_path_factory.mktemp("reports")
+    return load_settings(
+        database_url=module_db.url,
+        data_dir=out / "data",
+        output_dir=out,
+        org_name="Acme Corporation",
+        org_domains=["acme.example"],
+        org_ids=[OWN_ORG_ID],
+        operator="auditor-bot@ci",
+        signing_key_file=signing_key,
+    )
+
+
+@pytest.fixture(scope="module")
+def fetched() -> list[str]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def report(
+    module_db: Database, module_settings: Settings, fetched: list[str]
+) -> Iterator[ReportResult]:
+    """The known month, rendered once in-process with a spy on every URL the renderer asks for."""
+    build_known_month(module_db)
+    real = templating.make_fetcher
+
+    def spying_fetcher() -> Any:
+        fetcher = real()
+        original = fetcher.fetch
+
+        def fetch(url: str, headers: Any = None) -> Any:
+            fetched.append(url)
+            return original(url, headers)
+
+        fetcher.fetch = fetch
+        return fetcher
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("reporting.report.render.make_fetcher", spying_fetcher)
+        yield generate_report(
+            module_settings, module_db, OCT, label="2026-10", formats=("pdf", "csv", "json"),
+            workers=1,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pdf_bytes(report: ReportResult) -> bytes:
+    return report.path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def sections(pdf_bytes: bytes) -> dict[str, str]:
+    return pdf_sections(pdf_bytes)
+
+
+def test_names_appear_in_the_sections_they_belong_to(sections: dict[str, str]) -> None:
+    assert "Carol Partner" in sections["3.1"]  # attended without invitation
+    assert "Erin Early" in sections["3.1"]
+    assert "partner-org-42" in sections["3.2"]  # per organisation, by orgId
+    assert "globex.example" in sections["3.2"]  # ... and by email domain
+    assert "Дмитрий Смирнов" in sections["3.3"]  # external people, Cyrillic intact
+    assert "+1-555-01••" in sections["3.4"]  # unidentified caller, number masked
+    assert "Bob Absent" in sections["3.5"]  # invited, never joined
+    assert "Dave Lobby" in sections["3.6"]  # left in the lobby
+    assert "No invitee list" in sections["3.7"] or "no invitee list" in sections["3.7"].lower()
+    assert "Quarterly controls review" in sections["4"]
+    assert "Not harvested" in sections["4"]
+    roster = sections["5"]
+    for name in ("Hana Host", "Alice Ångström", "Frank Field", "Co-host", "Lobby only"):
+        assert name in roster
+    gaps = sections["A"]
+    assert "Board prep (never fetched)" in gaps
+    assert "ROUTER_TRACK_777" in gaps and "503" in gaps
+
+
+def test_cover_method_and_summary(sections: dict[str, str], report: ReportResult) -> None:
+    cover = sections["Cover"]
+    assert "Acme Corporation" in cover and "October 2026" in cover
+    assert report.report_id in cover and "auditor-bot@ci" in cover
+    assert "Incomplete." in cover  # M3 was never fetched
+    method = sections["1"] + sections["1.2"] + sections["1.3"] + sections["1.4"]
+    assert "acme.example" in method and OWN_ORG_ID in method
+    assert "harvester@ci" in method  # the harvest run, by whom
+    assert "reconciliation.csv" in method and "manifest.json" in method
+    assert "Ed25519" in method and "SHA256:" in method  # the signing key's fingerprint
+    assert "attended without invitation" in sections["2"]
+    assert not report.complete and report.gaps == 1
+
+
+def test_every_page_is_numbered_and_carries_the_report_id(
+    pdf_bytes: bytes, report: ReportResult
+) -> None:
+    reader = PdfReader(io.BytesIO(pdf_bytes))
+    total = len(reader.pages)
+    assert total == report.pages
+    for n, page in enumerate(reader.pages, start=1):
+        content = page.extract_text()
+        assert f"Page {n} of {total}" in content
+        assert report.report_id in content
+
+
+def test_contents_page_numbers_match_the_bookmarks(
+    pdf_bytes: bytes, sections: dict[str, str]
+) -> None:
+    reader = PdfReader(io.BytesIO(pdf_bytes))
+    numbered: list[int] = []
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+            elif re.match(r"^[0-9A]+(\.[0-9]+)?  ", item.title):
+                numbered.append(reader.get_destination_page_number(item) + 1)
+
+    walk(reader.outline)
+    printed = [int(line) for line in sections["Contents"].splitlines() if line.strip().isdigit()]
+    assert printed == numbered
+    assert len(printed) == 17  # 1, 1.1–1.4, 2, 3, 3.1–3.7, 4, 5, A
+
+
+def test_attachments_are_embedded_and_hashed(report: ReportResult) -> None:
+    with pikepdf.open(report.path) as pdf:
+        files = {name: spec.get_file().read_bytes() for name, spec in pdf.attachments.items()}
+        assert {str(x.F) for x in pdf.Root.AF} == {
+            "reconciliation.csv",
+            "meetings.csv",
+            "manifest.json",
+        }
+    manifest = json.loads(files["manifest.json"])
+    hashes = {a["name"]: a["sha256"] for a in manifest["attachments"]}
+    assert hashes == {
+        n: hashlib.sha256(files[n]).hexdigest() for n in ("reconciliation.csv", "meetings.csv")
+    }
+    assert manifest["report_id"] == report.report_id
+    assert manifest["control_totals"] == report.control_totals
+    assert manifest["harvest_run_ids"] == report.harvest_run_ids == [1]
+    assert manifest["parameters"]["org_domains"] == ["acme.example"]
+    header = files["reconciliation.csv"].decode().splitlines()[0]
+    assert header.split(",") == list(RECONCILIATION_COLUMNS)
+    assert files["meetings.csv"].decode().splitlines()[0].split(",") == list(MEETING_COLUMNS)
+    # The CSV export is byte for byte the embedded reconciliation.
+    csv_file = next(f for f in report.files if f.format == "csv")
+    assert csv_file.path.read_bytes() == files["reconciliation.csv"]
+
+
+def test_pdfa_3b_identification_and_metadata(report: ReportResult) -> None:
+    with pikepdf.open(report.path) as pdf:
+        assert pdf.pdf_version == "1.7"
+        xmp = bytes(pdf.Root.Metadata.read_bytes()).decode()
+        assert (
+            "<pdfaid:part>3</pdfaid:part>" in xmp
+            and "<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+        )
+        assert f"<dc:identifier>{report.report_id}</dc:identifier>" in xmp
+        assert "/Filter" not in pdf.Root.Metadata  # PDF/A: metadata stream uncompressed
+        assert str(pdf.Root.OutputIntents[0].S) == "/GTS_PDFA1"
+        assert str(pdf.docinfo.Title) in xmp  # document information agrees with the XMP
+        assert len(pdf.trailer.ID) == 2
+        for spec in pdf.Root.AF:
+            stream = spec.EF.F
+            assert "/ModDate" in stream.Params and "/Subtype" in stream
+            assert str(spec.AFRelationship) == "/Data"
+        for page in pdf.pages:
+            for font in page.Resources.Font.values():
+                descendant = font.DescendantFonts[0] if "/DescendantFonts" in font else font
+                assert "/FontFile2" in descendant.FontDescriptor, font.BaseFont
+            for annot in page.obj.get("/Annots", []):
+                assert int(annot.F) & 4  # printable
+
+
+def test_hostile_names_are_shown_literally_and_nothing_is_fetched(
+    pdf_bytes: bytes, sections: dict[str, str], fetched: list[str]
+) -> None:
+    text_all = "\n".join(sections.values())
+    for hostile in (HOSTILE_IMG, HOSTILE_STYLE, HOSTILE_URL):
+        assert hostile in text_all
+    assert "Invoice U+202E fdp.exe" in text_all  # the override is shown, not obeyed
+    assert "U+200B" in text_all
+    assert "2,000 characters; cut here" in text_all
+    root = templates_dir().resolve().as_uri()
+    assert fetched, "the spy saw the report's own fonts being loaded"
+    assert all(url.startswith(root) for url in fetched), fetched
+
+
+def test_the_fetcher_refuses_everything_but_the_projects_assets() -> None:
+    fetcher = templating.make_fetcher()
+    for url in ("file:///etc/passwd", "http://evil.example/x", "data:text/plain,hi",
+                templates_dir().resolve().as_uri() + "/../pyproject.toml"):  # fmt: skip
+        with pytest.raises(templating.AssetFetcherError):
+            fetcher.fetch(url)
+    assert fetcher.fetch(templates_dir().resolve().as_uri() + "/report.css").status == 200
+
+
+def test_verify_accepts_the_file_and_rejects_a_one_byte_change(
+    module_db: Database, report: ReportResult, tmp_path: Path
+) -> None:
+    ok = verify_file(module_db, report.path)
+    assert ok.ok and ok.known and ok.report_id == report.report_id
+    assert ok.signature == "valid"  # checked with the public key recorded in the ledger
+    assert ok.generated_by == "auditor-bot@ci" and ok.harvest_run_ids == [1]
+    ok.raise_for_status()
+
+    changed = tmp_path / report.path.name
+    data = bytearray(report.path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed.write_bytes(bytes(data))
+    shutil.copyfile(
+        report.path.with_name(report.path.name + ".sig"), changed.with_name(changed.name + ".sig")
+    )
+    bad = verify_file(module_db, changed)
+    assert not bad.ok and not bad.known
+    assert bad.altered and bad.claimed_report_id == report.report_id
+    assert bad.signature == "unchecked" or bad.signature == "invalid"
+    with pytest.raises(VerificationError) as err:
+        bad.raise_for_status()
+    assert err.value.exit_code == 4
+
+
+def test_a_tampered_signature_is_rejected(
+    module_db: Database, report: ReportResult, tmp_path: Path, signing_key: Path
+) -> None:
+    copy = tmp_path / "copy.pdf"
+    shutil.copyfile(report.path, copy)
+    sig = bytearray(report.path.with_name(report.path.name + ".sig").read_bytes())
+    sig[0] ^= 0xFF
+    copy.with_name("copy.pdf.sig").write_bytes(bytes(sig))
+    result = verify_file(module_db, copy, key_file=signing_key)
+    assert result.known and result.signature == "invalid" and not result.ok
+
+
+def test_rerendering_gives_the_same_bytes_and_records_nothing(
+    module_db: Database, module_settings: Settings, report: ReportResult, tmp_path: Path
+) -> None:
+    with module_db.sessions() as session:
+        before = session.scalar(select(func.count()).select_from(ReportRun))
+    again = generate_report(
+        module_settings, module_db, OCT, label="ignored", reproduce=report.report_id,
+        output=tmp_path / "again.pdf", workers=1,
+    )  # fmt: skip
+    assert again.matches is True
+    assert again.sha256 == report.sha256 == again.expected_sha256
+    with module_db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ReportRun)) == before
+
+
+def test_json_export(report: ReportResult) -> None:
+    data = json.loads(next(f for f in report.files if f.format == "json").path.read_bytes())
+    assert data["manifest"]["report_id"] == report.report_id + ".json"
+    assert len(data["rows"]) == report.control_totals["reconciliation_rows"]
+    assert set(data["rows"][0]) == set(RECONCILIATION_COLUMNS)
+    assert set(data["meetings"][0]) == set(MEETING_COLUMNS)
+    phone = next(r for r in data["rows"] if r["person_key"] == "participant:p-phone")
+    assert phone["phone_numbers"] == ["+1-555-01••"]  # typed list, not defused text
+    assert phone["invited"] is False and phone["sessions"] == 1
+    assert [g["tracking_id"] for g in data["gaps"]] == ["ROUTER_TRACK_777"]
+
+
+def test_ledger_chain_detects_altered_and_removed_entries(db: Database, settings: Settings) -> None:
+    build_known_month(db)
+    for n in range(3):
+        generate_report(settings, db, OCT, label=f"2026-10-{n}", formats=("csv",))
+    check = verify_ledger(db)
+    assert check.ok and check.entries == 3 and check.trigger_present
+
+    with db.engine.begin() as conn:
+        with pytest.raises(Exception, match="append-only"):
+            with conn.begin_nested():
+                conn.execute(text("UPDATE report_runs SET generated_by = 'mallory' WHERE seq = 2"))
+    # A superuser can switch the trigger off — and is still caught by the chain.
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE report_runs DISABLE TRIGGER report_runs_append_only"))
+        conn.execute(text("UPDATE report_runs SET generated_by = 'mallory' WHERE seq = 2"))
+    altered = verify_ledger(db)
+    assert not altered.ok and not altered.trigger_present
+    assert any("entry 2" in p and "altered" in p for p in altered.problems)
+
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM report_runs WHERE seq = 2"))
+    removed = verify_ledger(db)
+    assert any("entry 2 is missing" in p for p in removed.problems)
+    assert any("entry 3" in p and "does not chain" in p for p in removed.problems)
+    with pytest.raises(VerificationError):
+        removed.raise_for_status()
+
+
+def test_a_failed_render_leaves_no_file_and_no_entry(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_known_month(db)
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr("reporting.report.api.write_pdf", boom)
+    with pytest.raises(RuntimeError):
+        generate_report(settings, db, OCT, label="2026-10")
+    assert not settings.output_dir.exists() or list(settings.output_dir.iterdir()) == []
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ReportRun)) == 0
+
+
+def test_a_very_large_month_lists_one_line_per_meeting(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_known_month(db)
+    monkeypatch.setattr("reporting.report.sections.INDEX_TABLE_LIMIT", 2)  # 4 meetings > 2
+    result = generate_report(settings, db, OCT, label="2026-10", workers=1, roster_row_limit=5)
+    sections = pdf_sections(result.path.read_bytes())
+    index = sections["4"]
+    assert "One line per meeting" in index
+    assert "Quarterly controls review" in index and "not harvested" in index
+    assert "1 absent" in index  # Bob, in the meeting's line
+    assert "more than the 5 this PDF prints" in sections["5"]  # rosters left to the attachment
