@@ -1,14 +1,23 @@
 """Harvest orchestration: list ended meetings → fetch participants and invitees → store.
 
-The network side runs concurrently (``concurrency`` meetings at a time, one shared rate
-governor); one writer drains validated meetings in batches into PostgreSQL in a worker thread,
-so database writes never hold up the network for long. Each batch is one transaction that
-stores whole meetings together with their completion marks: a harvest stopped at any moment —
-Ctrl-C, ``kill -9``, the database going away — leaves only complete meetings, and running the
-same command again skips them (unless ``refresh``) and fetches the rest.
+The network side runs concurrently (``concurrency`` meetings at a time, each fetching its
+participants and invitees side by side, so up to twice that many requests are in flight on one
+``httpx.AsyncClient`` under one shared rate governor). One writer thread drains validated meetings
+in batches into PostgreSQL, so database writes never hold up the network for long. Each batch is
+one transaction that stores whole meetings together with their completion marks: a harvest
+stopped at any moment — Ctrl-C, ``kill -9``, the database going away — leaves only complete
+meetings, and running the same command again skips them (unless ``refresh``) and fetches the rest.
 
-Anything that cannot be fetched or does not validate becomes a *gap* (``harvest_gaps``) with
-the HTTP status and Webex's trackingId; a run with gaps ends ``incomplete``.
+Listing runs in day chunks per site (``siteUrl``) and, when configured, per host (``hostEmail``);
+a chunk that reaches the API's 10,000-instance cap is split in halves until none does. Meetings
+that ended less than ``settle_minutes`` ago are left for the next run (Webex has not finalised
+them).
+
+Anything that cannot be fetched or does not validate becomes a *gap* (``harvest_gaps``) with the
+HTTP status and the trackingId; a run with gaps ends ``incomplete``. The attendee report
+(``/meetingReports/attendees``) is optional enrichment: fetched per site and day when the token
+allows it; a 403 there (no admin report scope) is noted once in the run's parameters and the
+report is not asked for again — it is never a gap.
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +46,17 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting
 from reporting.db.writes import MeetingRecord, record_gap, store_meetings, upsert_listed_meetings
-from reporting.errors import ConfigError, DatabaseError, WebexAuthError, WebexError
+from reporting.errors import (
+    ConfigError,
+    DatabaseError,
+    MeetauditError,
+    WebexAuthError,
+    WebexError,
+    WebexHTTPError,
+)
 from reporting.webex import schemas
 from reporting.webex.auth import OAuthRefresher, StaticToken, TokenProvider
-from reporting.webex.client import WebexClient
+from reporting.webex.client import DEFAULT_RETRY_AFTER, Listing, WebexClient
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +66,13 @@ LISTING_CHUNK = dt.timedelta(days=1)
 MIN_LISTING_CHUNK = dt.timedelta(minutes=15)
 WRITE_BATCH_MEETINGS = 200
 WRITE_BATCH_ROWS = 20_000
+# Requests one meeting has in flight at once: its participants and its invitees.
+REQUESTS_PER_MEETING = 2
+# The attendee report API: at most 1,000 rows a page, windows from at most 90 days ago.
+REPORT_PAGE_SIZE = 1000
+REPORT_MAX_AGE = dt.timedelta(days=90)
+# Progress events are sent at most this often (seconds), and once at the end.
+PROGRESS_INTERVAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -72,8 +97,11 @@ class Window:
             cursor = nxt
 
     def halves(self) -> tuple[Window, Window]:
-        """The window split in two at its midpoint."""
+        """The window split in two at its midpoint (whole seconds, so the API can name it)."""
         mid = self.start + (self.end - self.start) / 2
+        mid = mid.replace(microsecond=0)
+        if mid <= self.start:
+            mid = self.start + dt.timedelta(seconds=1)
         return Window(self.start, mid), Window(mid, self.end)
 
 
@@ -97,9 +125,15 @@ def previous_month(now: dt.datetime, zone: dt.tzinfo) -> str:
 
 @dataclass
 class HarvestEvent:
-    """Something an operator watching the harvest wants to see."""
+    """Something an operator watching the harvest wants to see.
 
-    kind: str  # "listed", "meeting", "gap", "retry", "finished"
+    Kinds: ``listing`` (listed so far), ``listed`` (the listing is done), ``plan`` (what will be
+    fetched), ``progress`` (meetings stored / total with counters and ETA, at most twice a
+    second), ``retry`` (a request is retried or rate limited), ``gap``, ``note`` (something
+    worth knowing that is not a gap, e.g. no attendee report), ``finished`` (the summary).
+    """
+
+    kind: str
     message: str = ""
     total: int | None = None
     done: int | None = None
@@ -121,18 +155,51 @@ class HarvestSummary:
     participants: int = 0
     devices: int = 0
     invitees: int = 0
+    attendee_rows: int = 0
     revisions: int = 0
     gaps: int = 0
     requests: int = 0
+    pages: int = 0
     retries: int = 0
+    rate_limited: int = 0
     rate_limit_wait_seconds: float = 0.0
     elapsed_seconds: float = 0.0
+    error: str | None = None
     planned: list[str] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
         """True when every meeting of the window is stored and nothing is pending."""
         return self.status == "complete"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data (for JSON log lines)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "window_from": self.window.start.isoformat(),
+            "window_to": self.window.end.isoformat(),
+            "meetings_listed": self.meetings_listed,
+            "meetings_to_fetch": self.meetings_to_fetch,
+            "meetings_complete": self.meetings_complete,
+            "meetings_skipped": self.meetings_skipped,
+            "meetings_unsettled": self.meetings_unsettled,
+            "participants": self.participants,
+            "devices": self.devices,
+            "invitees": self.invitees,
+            "attendee_rows": self.attendee_rows,
+            "revisions": self.revisions,
+            "gaps": self.gaps,
+            "requests": self.requests,
+            "pages": self.pages,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds, 3),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "error": self.error,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -144,6 +211,23 @@ class _Gap:
     http_status: int | None = None
     tracking_id: str | None = None
     window: Window | None = None
+
+    @classmethod
+    def from_error(cls, scope: str, exc: WebexError, **kw: Any) -> _Gap:
+        return cls(scope, str(exc), url=exc.url, http_status=exc.status,
+                   tracking_id=exc.tracking_id, **kw)  # fmt: skip
+
+
+@dataclass
+class _Listed:
+    """Listed meetings (and listing gaps) for the writer to store before any of their items."""
+
+    meetings: list[tuple[schemas.Meeting, dict[str, Any]]]
+    gaps: list[_Gap]
+    resolved: list[Window] = field(default_factory=list)
+
+
+_Chunk = Callable[[list[tuple[schemas.Meeting, dict[str, Any]]], list[_Gap]], Awaitable[None]]
 
 
 def token_provider(settings: Settings) -> TokenProvider:
@@ -167,6 +251,141 @@ def token_provider(settings: Settings) -> TokenProvider:
             "the OAuth integration settings). To try meetaudit without Webex, run `meetaudit demo`"
         )
     return StaticToken(token)
+
+
+class _AttendeeReports:
+    """The optional attendee report, fetched once per (site, UTC day) and shared by its meetings.
+
+    A day's report is dropped from memory once every meeting of that day to be fetched has taken
+    its rows. The first 403 turns the enrichment off for the rest of the run (noted, not a gap);
+    any other failure leaves those meetings without a report and is noted with its trackingId.
+    """
+
+    def __init__(
+        self,
+        client: WebexClient,
+        *,
+        now: dt.datetime,
+        enabled: bool,
+        emit: Callable[[HarvestEvent], None],
+    ) -> None:
+        self._client = client
+        self._emit = emit
+        self.enabled = enabled
+        self.notes: dict[str, Any] = {"status": "fetched" if enabled else "disabled by settings"}
+        self._oldest = now - REPORT_MAX_AGE + dt.timedelta(minutes=5)
+        self._days: dict[tuple[str, dt.date], asyncio.Future[dict[str, list[dict[str, Any]]] | None]] = {}
+        self._waiting: Counter[tuple[str, dt.date]] = Counter()
+        self.rows = 0
+        self._too_old = 0
+        # Until one report request has answered, the others wait: a token without the report
+        # scope then costs one 403, not one per day and site.
+        self._probe = asyncio.Lock()
+        self._probed = False
+
+    @staticmethod
+    def _key(meeting: schemas.Meeting) -> tuple[str, dt.date] | None:
+        if meeting.site_url is None or meeting.start is None:
+            return None
+        return meeting.site_url, meeting.start.astimezone(dt.UTC).date()
+
+    def expect(self, meeting: schemas.Meeting) -> None:
+        """Count ``meeting`` in, so its day's report is kept until it has taken its rows."""
+        key = self._key(meeting)
+        if key is not None and self.enabled:
+            self._waiting[key] += 1
+
+    def _note(self, key: str, value: Any) -> None:
+        self.notes[key] = value
+
+    async def for_meeting(
+        self, meeting: schemas.Meeting
+    ) -> list[tuple[schemas.AttendeeReportItem, dict[str, Any]]] | None:
+        """The meeting's attendee-report rows, or ``None`` when there is no report for it."""
+        key = self._key(meeting)
+        if key is None:
+            return None
+        try:
+            if not self.enabled:
+                return None
+            assert meeting.start is not None
+            if meeting.start < self._oldest:
+                self._too_old += 1
+                self._note("older_than_90_days", self._too_old)
+                return None
+            day = self._days.get(key)
+            if day is None:
+                day = asyncio.ensure_future(self._fetch_day(*key))
+                self._days[key] = day
+            # Shielded: one meeting's cancellation must not cancel the day's shared fetch.
+            by_meeting = await asyncio.shield(day)
+        finally:
+            self._waiting[key] -= 1
+            if self._waiting[key] <= 0:
+                self._days.pop(key, None)
+        if by_meeting is None:
+            return None  # not fetched: rows stored by an earlier run stay as they are
+        raws = by_meeting.get(meeting.id, [])
+        items, problem = schemas.validate_items(schemas.ATTENDEE_REPORT, "attendee report", raws)
+        if problem is not None:
+            self._note("invalid", f"{meeting.id}: {problem}")
+            return None
+        self.rows += len(items)
+        return list(zip(items, raws, strict=True))
+
+    async def _fetch_day(self, site: str, day: dt.date) -> dict[str, list[dict[str, Any]]] | None:
+        """The day's report rows by meeting id; ``None`` when the report could not be had."""
+        if not self.enabled:
+            return None
+        start = max(dt.datetime.combine(day, dt.time(), dt.UTC), self._oldest.replace(microsecond=0))
+        params = {
+            "siteUrl": site,
+            "from": _iso(start),
+            "to": _iso(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)),
+            "max": REPORT_PAGE_SIZE,
+        }
+        try:
+            if self._probed:
+                items = await self._client.get_all("meetingReports/attendees", params)
+            else:
+                async with self._probe:
+                    if not self.enabled:
+                        return None
+                    try:
+                        items = await self._client.get_all("meetingReports/attendees", params)
+                    finally:
+                        self._probed = True
+        except WebexAuthError:
+            raise
+        except WebexHTTPError as exc:
+            if exc.status == 403 and self.enabled:
+                self.enabled = False
+                self.notes.update(
+                    status="not available: the token may not read attendee reports (HTTP 403)",
+                    http_status=403, tracking_id=exc.tracking_id,
+                )  # fmt: skip
+                self._emit(HarvestEvent("note", "no attendee report: the token lacks the admin "
+                                                "report scope (HTTP 403); harvesting without it",
+                                        data={"tracking_id": exc.tracking_id}))  # fmt: skip
+            elif exc.status != 403:
+                self._record_failure(site, day, exc)
+            return None
+        except WebexError as exc:
+            self._record_failure(site, day, exc)
+            return None
+        by_meeting: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            mid = item.get("meetingId")
+            if isinstance(mid, str):
+                by_meeting.setdefault(mid, []).append(item)
+        return by_meeting
+
+    def _record_failure(self, site: str, day: dt.date, exc: WebexError) -> None:
+        failures = self.notes.setdefault("failures", [])
+        failures.append({"site": site, "day": day.isoformat(), "reason": str(exc),
+                         "http_status": exc.status, "tracking_id": exc.tracking_id})  # fmt: skip
+        self._emit(HarvestEvent("note", f"attendee report of {site} on {day} not fetched: {exc}",
+                                data={"tracking_id": exc.tracking_id}))  # fmt: skip
 
 
 class Harvester:
@@ -246,75 +465,93 @@ class Harvester:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self, window: Window, *, refresh: bool = False, dry_run: bool = False) -> HarvestSummary:
-        """Harvest ``window``; return the summary (status ``complete`` only when nothing is missing)."""
+        """Harvest ``window``; return the summary (status ``complete`` only when nothing is missing).
+
+        ``dry_run`` lists the window and says what would be fetched; it writes nothing.
+        """
         tokens = token_provider(self.settings)
         self.db.check()
+        if dry_run:
+            return asyncio.run(self._run(window, tokens, refresh=refresh, dry_run=True))
         with self._exclusive():
-            return asyncio.run(self._run(window, tokens, refresh=refresh, dry_run=dry_run))
+            return asyncio.run(self._run(window, tokens, refresh=refresh, dry_run=False))
 
-    async def _run(
-        self, window: Window, tokens: TokenProvider, *, refresh: bool, dry_run: bool
-    ) -> HarvestSummary:
-        started = time.monotonic()
-        parameters = {
+    def _parameters(self, window: Window, refresh: bool) -> dict[str, Any]:
+        return {
             "window_from": window.start.isoformat(),
             "window_to": window.end.isoformat(),
             "refresh": refresh,
-            "dry_run": dry_run,
             "site_urls": self.settings.webex_site_urls,
             "host_emails": self.settings.webex_host_emails,
             "concurrency": self.settings.concurrency,
             "page_size": self.settings.page_size,
             "settle_minutes": self.settings.settle_minutes,
+            "window_cap": self.settings.window_cap,
+            "attendee_reports": self.settings.harvest_attendee_reports,
             "pid": os.getpid(),
         }
-        with self.db.session() as session:
-            run = self._start_run(session, window, parameters)
-        summary = HarvestSummary(run_id=run.id, status="running", window=window)
+
+    async def _run(
+        self, window: Window, tokens: TokenProvider, *, refresh: bool, dry_run: bool
+    ) -> HarvestSummary:
+        started = time.monotonic()
+        parameters = self._parameters(window, refresh)
+        if dry_run:
+            summary = HarvestSummary(run_id=0, status="running", window=window)
+        else:
+            with self.db.session() as session:
+                run = self._start_run(session, window, parameters)
+            summary = HarvestSummary(run_id=run.id, status="running", window=window)
         client = WebexClient(
             self.settings.webex_base_url,
             tokens,
-            concurrency=self.settings.concurrency,
+            concurrency=self.settings.concurrency * REQUESTS_PER_MEETING,
             timeout=self.settings.request_timeout,
             max_retries=self.settings.max_retries,
             transport=self._transport,
-            run_id=str(run.run_uuid),
+            run_id=str(run.run_uuid) if not dry_run else None,
             backoff_base=self._backoff_base,
-            **({"retry_after_default": self._retry_after_default} if self._retry_after_default is not None else {}),
+            on_retry=self._on_retry,
+            retry_after_default=(
+                self._retry_after_default
+                if self._retry_after_default is not None
+                else DEFAULT_RETRY_AFTER
+            ),
         )
-        error: str | None = None
         try:
             async with client:
-                await self._harvest(client, run.id, window, summary, refresh=refresh, dry_run=dry_run)
-        except WebexAuthError as exc:
-            error = str(exc)
-            summary.status = "failed"
-            raise
+                await self._harvest(client, summary, window, refresh=refresh, dry_run=dry_run)
         except asyncio.CancelledError:
-            error = "stopped by the operator"
-            summary.status = "interrupted"
+            summary.status, summary.error = "interrupted", "stopped by the operator (Ctrl-C)"
             raise
-        except KeyboardInterrupt:
-            error = "stopped by the operator (Ctrl-C)"
-            summary.status = "interrupted"
+        except MeetauditError as exc:
+            summary.status, summary.error = "failed", str(exc)
             raise
-        except DatabaseError as exc:
-            error = str(exc)
+        except BaseException as exc:
             summary.status = "failed"
+            summary.error = f"unexpected {type(exc).__name__}: {_first_line(exc)}"
             raise
         finally:
             summary.requests = client.stats.requests
+            summary.pages = client.stats.pages
             summary.retries = client.stats.retries
-            summary.rate_limit_wait_seconds = client.stats.rate_limit_wait_seconds
+            summary.rate_limited = client.stats.rate_limited
+            summary.rate_limit_wait_seconds = client.governor.paused_seconds
             summary.elapsed_seconds = time.monotonic() - started
             if summary.status == "running":
                 summary.status = (
                     "complete" if summary.gaps == 0 and summary.meetings_unsettled == 0 else "incomplete"
                 )
-            self._finish_run(summary, error)
+            if not dry_run:
+                self._finish_run(summary, {**parameters, **summary.notes})
+            self._emit(HarvestEvent("finished", summary.status, data={"summary": summary}))
         return summary
 
-    def _finish_run(self, summary: HarvestSummary, error: str | None) -> None:
+    def _on_retry(self, what: str, status: int | None, delay: float, tracking_id: str | None) -> None:
+        self._emit(HarvestEvent("retry", what, data={"status": status, "delay": round(delay, 3),
+                                                     "tracking_id": tracking_id}))  # fmt: skip
+
+    def _finish_run(self, summary: HarvestSummary, parameters: dict[str, Any]) -> None:
         try:
             with self.db.session() as session:
                 session.execute(
@@ -323,6 +560,7 @@ class Harvester:
                     .values(
                         status=summary.status,
                         finished_at=dt.datetime.now(dt.UTC),
+                        parameters=parameters,
                         meetings_listed=summary.meetings_listed,
                         meetings_complete=summary.meetings_complete,
                         meetings_skipped=summary.meetings_skipped,
@@ -334,94 +572,90 @@ class Harvester:
                         requests=summary.requests,
                         retries=summary.retries,
                         rate_limit_wait_seconds=summary.rate_limit_wait_seconds,
-                        error=error,
+                        error=summary.error,
                     )
                 )
         except (OperationalError, DBAPIError) as exc:
             # The database went away: the run stays "running" and the next run marks it interrupted.
-            _log.warning("could not record the end of harvest run %s: %s", summary.run_id, exc)
-        self._emit(HarvestEvent("finished", summary.status, data={"summary": summary}))
+            _log.warning("could not record the end of harvest run %s: %s", summary.run_id, _first_line(exc))
 
     async def _harvest(
-        self,
-        client: WebexClient,
-        run_id: int,
-        window: Window,
-        summary: HarvestSummary,
-        *,
-        refresh: bool,
+        self, client: WebexClient, summary: HarvestSummary, window: Window, *, refresh: bool,
         dry_run: bool,
-    ) -> None:
-        listed, list_gaps, listed_ok = await self._list_meetings(client, window)
+    ) -> None:  # fmt: skip
         now = self._now or dt.datetime.now(dt.UTC)
-        settle = dt.timedelta(minutes=self.settings.settle_minutes)
-        settled = [(m, raw) for m, raw in listed if m.end is not None and m.end + settle <= now]
-        unsettled = [(m, raw) for m, raw in listed if not (m.end is not None and m.end + settle <= now)]
-        summary.meetings_listed = len(listed)
-        summary.meetings_unsettled = len(unsettled)
-        ids = [m.id for m, _ in settled]
-        self._emit(HarvestEvent("listed", f"{len(listed)} ended meetings listed", total=len(ids)))
-
         if dry_run:
-            with self.db.sessions() as session:
-                complete = set(
-                    session.scalars(
-                        select(Meeting.meeting_id).where(
-                            Meeting.meeting_id.in_(ids), Meeting.complete_at.is_not(None)
-                        )
-                    )
-                )
-            todo = [m for m, _ in settled if refresh or m.id not in complete]
-            summary.meetings_to_fetch = len(todo)
-            summary.meetings_skipped = len(settled) - len(todo)
-            summary.planned = [
-                f"{m.start.isoformat() if m.start else '?'}  {m.id}  {m.title or ''}" for m in todo
-            ]
-            summary.gaps = len(list_gaps)
+            await self._plan(client, summary, window, refresh=refresh, now=now)
             return
+        complete = set() if refresh else await asyncio.to_thread(self._complete_near, window)
+        reports = _AttendeeReports(client, now=now, enabled=self.settings.harvest_attendee_reports,
+                                   emit=self._emit)  # fmt: skip
+        try:
+            await self._pipeline(client, summary, window, complete, reports, now)
+        finally:
+            summary.attendee_rows = reports.rows
+            summary.notes["attendee_report"] = reports.notes
 
-        gaps: list[_Gap] = list(list_gaps)
-        for m, _ in unsettled:
-            gaps.append(
-                _Gap(
-                    scope="meeting",
-                    meeting_id=m.id,
-                    reason=(
-                        f"ended less than {self.settings.settle_minutes} minutes before the harvest; "
-                        "Webex has not finalised its details yet — run the harvest again later"
-                    ),
-                )
-            )
-        with self.db.session() as session:
-            upsert_listed_meetings(session, run_id, listed)
-            for gap in gaps:
-                self._write_gap(session, run_id, gap)
-            resolve_listing_gaps(session, run_id, listed_ok)
-            complete = set(
+    def _settled(self, meeting: schemas.Meeting, now: dt.datetime) -> bool:
+        settle = dt.timedelta(minutes=self.settings.settle_minutes)
+        return meeting.end is not None and meeting.end + settle <= now
+
+    def _unsettled_gap(self, meeting: schemas.Meeting) -> _Gap:
+        return _Gap(
+            scope="meeting",
+            meeting_id=meeting.id,
+            reason=(
+                f"ended less than {self.settings.settle_minutes} minutes before the harvest; "
+                "Webex has not finalised its details yet — run the harvest again later"
+            ),
+        )
+
+    async def _plan(
+        self, client: WebexClient, summary: HarvestSummary, window: Window, *, refresh: bool,
+        now: dt.datetime,
+    ) -> None:  # fmt: skip
+        """The dry run: list the window and say what a harvest would fetch; write nothing."""
+        listed, gaps, _ = await self._list_meetings(client, window)
+        settled = [m for m, _ in listed if self._settled(m, now)]
+        summary.meetings_listed = len(listed)
+        summary.meetings_unsettled = len(listed) - len(settled)
+        complete = set() if refresh else await asyncio.to_thread(self._complete_ids, [m.id for m in settled])
+        todo = [m for m in settled if m.id not in complete]
+        summary.gaps = len(gaps) + summary.meetings_unsettled
+        summary.meetings_to_fetch = len(todo)
+        summary.meetings_skipped = len(settled) - len(todo)
+        summary.planned = [f"{m.start.isoformat() if m.start else '?'}  {m.id}  {m.title or ''}" for m in todo]
+
+    def _complete_ids(self, ids: list[str]) -> set[str]:
+        with self.db.sessions() as session:
+            return set(
                 session.scalars(
                     select(Meeting.meeting_id).where(
                         Meeting.meeting_id.in_(ids), Meeting.complete_at.is_not(None)
                     )
                 )
             )
-        summary.gaps = len(gaps)
-        todo = [m for m, _ in settled if refresh or m.id not in complete]
-        summary.meetings_to_fetch = len(todo)
-        summary.meetings_skipped = len(settled) - len(todo)
-        self._emit(
-            HarvestEvent(
-                "plan",
-                f"{len(todo)} meetings to fetch, {summary.meetings_skipped} already complete",
-                total=len(todo),
-            )
-        )
-        await self._fetch_and_store(client, run_id, todo, summary)
+
+    def _complete_near(self, window: Window) -> set[str]:
+        """Meetings already stored complete that start in (or a day around) ``window``."""
+        margin = dt.timedelta(days=1)
+        try:
+            with self.db.sessions() as session:
+                return set(
+                    session.scalars(
+                        select(Meeting.meeting_id).where(
+                            Meeting.complete_at.is_not(None),
+                            Meeting.start_at >= window.start - margin,
+                            Meeting.start_at < window.end + margin,
+                        )
+                    )
+                )
+        except (OperationalError, DBAPIError) as exc:
+            raise _lost_database(exc) from None
 
     # -- listing ---------------------------------------------------------------------------
 
-    async def _list_meetings(
-        self, client: WebexClient, window: Window
-    ) -> tuple[list[tuple[schemas.Meeting, dict[str, Any]]], list[_Gap], list[Window]]:
+    def _listing_scopes(self) -> list[dict[str, str]]:
         scopes: list[dict[str, str]] = []
         sites: Sequence[str | None] = self.settings.webex_site_urls or [None]
         hosts: Sequence[str | None] = self.settings.webex_host_emails or [None]
@@ -433,12 +667,26 @@ class Harvester:
                 if host:
                     scope["hostEmail"] = host
                 scopes.append(scope)
-        limiter = asyncio.Semaphore(self.settings.concurrency)
+        return scopes
+
+    async def _list_meetings(
+        self, client: WebexClient, window: Window, on_chunk: _Chunk | None = None
+    ) -> tuple[list[tuple[schemas.Meeting, dict[str, Any]]], list[_Gap], list[Window]]:
+        """List ``window`` (every scope, day by day, split below the cap).
+
+        ``on_chunk(new_meetings, gaps)`` is awaited as each chunk is listed, with the meetings not
+        seen before, so fetching can start while the rest of the window is still being listed.
+        Returns every meeting (sorted by start), every listing gap, and the days listed
+        completely for every scope.
+        """
+        limiter = asyncio.Semaphore(self.settings.concurrency * REQUESTS_PER_MEETING)
         found: dict[str, tuple[schemas.Meeting, dict[str, Any]]] = {}
         gaps: list[_Gap] = []
-        listed_ok: list[Window] = []
+        # Windows listed completely for every scope: they close listing gaps of earlier runs.
+        complete_for: Counter[Window] = Counter()
+        cap = self.settings.window_cap
 
-        async def list_chunk(chunk: Window, scope: dict[str, str]) -> None:
+        async def list_chunk(chunk: Window, scope: dict[str, str]) -> bool:
             params = {
                 "meetingType": "meeting",
                 "state": "ended",
@@ -449,178 +697,322 @@ class Harvester:
             }
             try:
                 async with limiter:
-                    items = await client.get_all("meetings", params)
+                    listing = await client.get_listing("meetings", params)
+                items = listing.items
             except WebexAuthError:
                 raise
             except WebexError as exc:
-                gaps.append(
-                    _Gap("meeting_list", str(exc), url=exc.url, http_status=exc.status,
-                         tracking_id=exc.tracking_id, window=chunk)
+                gap = _Gap.from_error("meeting_list", exc, window=chunk)
+                gaps.append(gap)
+                if on_chunk is not None:
+                    await on_chunk([], [gap])
+                return False
+            chunk_gaps: list[_Gap] = []
+            if len(items) >= cap:
+                if chunk.end - chunk.start > MIN_LISTING_CHUNK:
+                    # Webex lists at most 10,000 instances per query: split until below the cap.
+                    halves = await asyncio.gather(*(list_chunk(h, scope) for h in chunk.halves()))
+                    return all(halves)
+                chunk_gaps.append(
+                    _Gap("meeting_list", f"Webex listed {len(items)} meetings for "
+                         f"{_iso(chunk.start)}–{_iso(chunk.end)}, its cap for one query; meetings "
+                         "beyond the cap in this window may be missing", window=chunk,
+                         tracking_id=listing.tracking_id(len(items) - 1))
                 )  # fmt: skip
-                return
-            if len(items) >= self.settings.window_cap and chunk.end - chunk.start > MIN_LISTING_CHUNK:
-                # Webex lists at most 10,000 instances per query: split until below the cap.
-                await asyncio.gather(*(list_chunk(half, scope) for half in chunk.halves()))
-                return
+                complete = False
+            else:
+                complete = True
+            new: list[tuple[schemas.Meeting, dict[str, Any]]] = []
             for index, raw in enumerate(items):
-                raw = schemas.scrub(raw)
                 try:
                     meeting = schemas.Meeting.model_validate(raw)
                 except ValidationError as exc:
-                    gaps.append(
+                    chunk_gaps.append(
                         _Gap("meeting_list", schemas.describe_validation_error("meeting", index, exc),
-                             meeting_id=str(raw.get("id")) if raw.get("id") else None, window=chunk)
+                             meeting_id=str(raw.get("id")) if raw.get("id") else None, window=chunk,
+                             tracking_id=listing.tracking_id(index))
                     )  # fmt: skip
+                    complete = False
                     continue
-                if meeting.state not in (None, "ended"):
+                if meeting.state not in (None, "ended") or meeting.id in found:
                     continue
-                found.setdefault(meeting.id, (meeting, raw))
-            listed_ok.append(chunk)
-            self._emit(HarvestEvent("listing", f"listed {len(found)} meetings", done=len(found)))
+                found[meeting.id] = (meeting, raw)
+                new.append((meeting, raw))
+            gaps.extend(chunk_gaps)
+            if on_chunk is not None:
+                await on_chunk(new, chunk_gaps)
+            self._emit(HarvestEvent("listing", f"listed {len(found)} meetings", done=len(found),
+                                    data={"pages": client.stats.pages}))  # fmt: skip
+            return complete
 
-        await asyncio.gather(
-            *(list_chunk(chunk, scope) for scope in scopes for chunk in window.chunks(LISTING_CHUNK))
-        )
+        async def list_day(chunk: Window, scope: dict[str, str]) -> None:
+            if await list_chunk(chunk, scope):
+                complete_for[chunk] += 1
+
+        scopes = self._listing_scopes()
+        days = list(window.chunks(LISTING_CHUNK))
+        await asyncio.gather(*(list_day(day, scope) for scope in scopes for day in days))
+        listed_ok = [day for day in days if complete_for[day] == len(scopes)]
         meetings = sorted(found.values(), key=lambda pair: (pair[0].start or window.start, pair[0].id))
         return meetings, gaps, listed_ok
 
     # -- fetching and storing --------------------------------------------------------------
 
     async def _fetch_meeting(
-        self, client: WebexClient, meeting: schemas.Meeting
+        self, client: WebexClient, meeting: schemas.Meeting, reports: _AttendeeReports
     ) -> MeetingRecord | _Gap:
-        params: dict[str, Any] = {"meetingId": meeting.id, "max": self.settings.page_size}
+        size = self.settings.page_size
+        params: dict[str, Any] = {"meetingId": meeting.id, "max": size}
         if self.settings.webex_host_emails and meeting.host_email:
+            # Listed through hostEmail: an admin reads the meeting on behalf of its host.
             params["hostEmail"] = meeting.host_email
-        scope = "participants"
-        try:
-            participants_raw, invitees_raw = await asyncio.gather(
-                client.get_all("meetingParticipants", params),
-                client.get_all("meetingInvitees", {"meetingId": meeting.id, "max": self.settings.page_size}),
-            )
-        except WebexAuthError:
-            raise
-        except WebexError as exc:
-            if exc.url and "meetingInvitees" in exc.url:
-                scope = "invitees"
-            return _Gap(scope, str(exc), meeting_id=meeting.id, url=exc.url,
-                        http_status=exc.status, tracking_id=exc.tracking_id)  # fmt: skip
-        participants: list[tuple[schemas.Participant, dict[str, Any]]] = []
-        for index, raw in enumerate(participants_raw):
-            raw = schemas.scrub(raw)
-            try:
-                participants.append((schemas.Participant.model_validate(raw), raw))
-            except ValidationError as exc:
-                return _Gap("participants", schemas.describe_validation_error("participant", index, exc),
-                            meeting_id=meeting.id)  # fmt: skip
-        invitees: list[tuple[schemas.Invitee, dict[str, Any]]] = []
-        for index, raw in enumerate(invitees_raw):
-            raw = schemas.scrub(raw)
-            try:
-                invitees.append((schemas.Invitee.model_validate(raw), raw))
-            except ValidationError as exc:
-                return _Gap("invitees", schemas.describe_validation_error("invitee", index, exc),
-                            meeting_id=meeting.id)  # fmt: skip
-        return MeetingRecord(meeting.id, participants, invitees)
-
-    async def _fetch_and_store(
-        self, client: WebexClient, run_id: int, todo: list[schemas.Meeting], summary: HarvestSummary
-    ) -> None:
-        queue: asyncio.Queue[MeetingRecord | _Gap | None] = asyncio.Queue(
-            maxsize=max(64, 4 * self.settings.concurrency)
+        participants, invitees, report = await asyncio.gather(
+            client.get_listing("meetingParticipants", params),
+            client.get_listing("meetingInvitees", params),
+            reports.for_meeting(meeting) if reports.enabled else _none(),
+            return_exceptions=True,
         )
-        limiter = asyncio.Semaphore(self.settings.concurrency)
-        done = 0
+        for scope, outcome in (("participants", participants), ("invitees", invitees),
+                               ("attendee_report", report)):  # fmt: skip
+            if isinstance(outcome, WebexAuthError):
+                raise outcome
+            if isinstance(outcome, WebexError):
+                return _Gap.from_error(scope, outcome, meeting_id=meeting.id)
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(participants, Listing) and isinstance(invitees, Listing)
+        assert not isinstance(report, BaseException)
+        checked: list[list[Any]] = []
+        for scope, kind, adapter, listing in (
+            ("participants", "participant", schemas.PARTICIPANTS, participants),
+            ("invitees", "invitee", schemas.INVITEES, invitees),
+        ):
+            try:
+                checked.append(schemas.validate_listing(adapter, kind, listing.items))
+            except schemas.InvalidItems as exc:
+                return _Gap(scope, exc.reason, meeting_id=meeting.id,
+                            tracking_id=listing.tracking_id(exc.index))  # fmt: skip
+        return MeetingRecord(
+            meeting.id,
+            list(zip(checked[0], participants.items, strict=True)),
+            list(zip(checked[1], invitees.items, strict=True)),
+            report,
+        )
 
-        async def worker(meeting: schemas.Meeting) -> None:
-            async with limiter:
-                result = await self._fetch_meeting(client, meeting)
-            await queue.put(result)
+    async def _pipeline(
+        self,
+        client: WebexClient,
+        summary: HarvestSummary,
+        window: Window,
+        complete: set[str],
+        reports: _AttendeeReports,
+        now: dt.datetime,
+    ) -> None:
+        """List, fetch and store at once: each listed chunk's meetings go to ``concurrency``
+        fetch workers while the rest is still being listed; one writer thread stores, in queue
+        order, the listed meetings and then what the workers fetched.
+
+        A fatal network error (401 after refresh) stops the workers, lets the writer store what
+        was already fetched, then is raised. A database failure stops everything at once. On
+        cancellation (Ctrl-C) the batch being written is allowed to commit or roll back first.
+        """
+        run_id = summary.run_id
+        writes: asyncio.Queue[_Listed | MeetingRecord | _Gap | None] = asyncio.Queue(
+            maxsize=max(2 * WRITE_BATCH_MEETINGS, 4 * self.settings.concurrency)
+        )
+        todo: asyncio.Queue[schemas.Meeting | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meetaudit-writer")
+        writing: asyncio.Future[tuple[list[HarvestEvent], int]] | None = None
+        started = time.monotonic()
+        last_progress = 0.0
+        fetched = 0
+        finished = 0  # meetings stored or recorded as gaps
+        workers_count = self.settings.concurrency
+
+        def progress(force: bool = False) -> None:
+            nonlocal last_progress
+            moment = time.monotonic()
+            if not force and moment - last_progress < PROGRESS_INTERVAL:
+                return
+            last_progress = moment
+            elapsed = moment - started
+            rate = fetched / elapsed if elapsed > 0 and fetched else 0.0
+            total = summary.meetings_to_fetch
+            eta = (total - fetched) / rate if rate > 0 else None
+            self._emit(
+                HarvestEvent(
+                    "progress", "", total=total, done=finished,
+                    data={"fetched": fetched, "stored": summary.meetings_complete,
+                          "requests": client.stats.requests, "pages": client.stats.pages,
+                          "retries": client.stats.retries, "rate_limited": client.stats.rate_limited,
+                          "waited": round(client.governor.paused_seconds, 1), "gaps": summary.gaps,
+                          "eta_seconds": round(eta, 1) if eta is not None else None},
+                )
+            )  # fmt: skip
+
+        async def listed(meetings: list[tuple[schemas.Meeting, dict[str, Any]]], gaps: list[_Gap]) -> None:
+            # The listing goes to the writer before any of its meetings to a worker: the writer
+            # stores it first, so a meeting's row exists before its participants.
+            settled = [m for m, _ in meetings if self._settled(m, now)]
+            unsettled = [self._unsettled_gap(m) for m, _ in meetings if not self._settled(m, now)]
+            await writes.put(_Listed(meetings, [*gaps, *unsettled]))
+            summary.meetings_listed += len(meetings)
+            summary.meetings_unsettled += len(unsettled)
+            for meeting in settled:
+                if meeting.id in complete:
+                    summary.meetings_skipped += 1
+                    continue
+                summary.meetings_to_fetch += 1
+                reports.expect(meeting)
+                todo.put_nowait(meeting)
+
+        async def lister() -> None:
+            try:
+                _, _, listed_ok = await self._list_meetings(client, window, listed)
+                await writes.put(_Listed([], [], resolved=listed_ok))
+                self._emit(HarvestEvent(
+                    "listed", f"{summary.meetings_listed} ended meetings listed",
+                    total=summary.meetings_listed,
+                    data={"pages": client.stats.pages, "unsettled": summary.meetings_unsettled},
+                ))  # fmt: skip
+                self._emit(HarvestEvent(
+                    "plan", f"{summary.meetings_to_fetch} meetings to fetch, "
+                    f"{summary.meetings_skipped} already complete", total=summary.meetings_to_fetch,
+                ))  # fmt: skip
+            finally:
+                for _ in range(workers_count):
+                    todo.put_nowait(None)
+
+        async def worker() -> None:
+            nonlocal fetched
+            while (meeting := await todo.get()) is not None:
+                result = await self._fetch_meeting(client, meeting, reports)
+                fetched += 1
+                await writes.put(result)
+                progress()
 
         async def writer() -> None:
-            nonlocal done
-            finished = False
-            while not finished:
-                first = await queue.get()
+            nonlocal writing, finished
+            done = False
+            while not done:
+                first = await writes.get()
                 if first is None:
-                    break
+                    return
                 batch = [first]
                 rows = _row_estimate(first)
                 while len(batch) < WRITE_BATCH_MEETINGS and rows < WRITE_BATCH_ROWS:
                     try:
-                        item = queue.get_nowait()
+                        item = writes.get_nowait()
                     except asyncio.QueueEmpty:
                         break
                     if item is None:
-                        finished = True
+                        done = True
                         break
                     batch.append(item)
                     rows += _row_estimate(item)
-                await asyncio.to_thread(self._write_batch, run_id, batch, summary)
-                done += len(batch)
-                self._emit(
-                    HarvestEvent("meeting", "", total=len(todo), done=done,
-                                 data={"requests": client.stats.requests, "retries": client.stats.retries,
-                                       "waited": client.stats.rate_limit_wait_seconds, "gaps": summary.gaps})
-                )  # fmt: skip
+                writing = loop.run_in_executor(executor, self._write_batch, run_id, batch, summary)
+                events, count = await asyncio.shield(writing)
+                writing = None
+                finished += count
+                for event in events:
+                    self._emit(event)
+                progress()
 
         writer_task = asyncio.create_task(writer())
-        workers = [asyncio.create_task(worker(m)) for m in todo]
+        lister_task = asyncio.create_task(lister())
+        workers = [asyncio.create_task(worker()) for _ in range(workers_count)]
+        network = [lister_task, *workers]
+        failure: BaseException | None = None
         try:
-            # Surface the first failure (a 401, the database gone) instead of waiting for all.
-            pending: set[asyncio.Task[None]] = set(workers) | {writer_task}
-            while any(not w.done() for w in workers):
-                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    if (failure := task.exception()) is not None:
-                        raise failure
-            await queue.put(None)
+            pending: set[asyncio.Task[None]] = {*network, writer_task}
+            while any(not t.done() for t in network):
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and (exc := task.exception()) is not None:
+                        raise exc
+            await writes.put(None)
             await writer_task
-        finally:
-            for task in [*workers, writer_task]:
+        except (WebexError, ConfigError) as exc:
+            # The network side cannot go on (e.g. the token was refused): keep what was fetched.
+            failure = exc
+            for task in network:
                 task.cancel()
-            await asyncio.gather(*workers, writer_task, return_exceptions=True)
+            await asyncio.gather(*network, return_exceptions=True)
+            if not writer_task.done():
+                await writes.put(None)
+                await asyncio.gather(writer_task, return_exceptions=True)
+            raise
+        finally:
+            for task in [*network, writer_task]:
+                task.cancel()
+            await asyncio.gather(*network, writer_task, return_exceptions=True)
+            if writing is not None and not writing.done():
+                # A batch is being written in the writer thread: let its transaction end.
+                await asyncio.wait([writing])
+            executor.shutdown(wait=True)
+            if failure is None:
+                progress(force=True)
 
-    def _write_batch(self, run_id: int, batch: list[MeetingRecord | _Gap], summary: HarvestSummary) -> None:
+    def _write_batch(
+        self, run_id: int, batch: list[_Listed | MeetingRecord | _Gap], summary: HarvestSummary
+    ) -> tuple[list[HarvestEvent], int]:
+        """Store one batch (in the writer thread); return its events and how many meetings it
+        finished (stored, or recorded as gaps)."""
+        listed = [item for item in batch if isinstance(item, _Listed)]
         records = [item for item in batch if isinstance(item, MeetingRecord)]
         gaps = [item for item in batch if isinstance(item, _Gap)]
+        finished = len(records) + len(gaps)
+        all_gaps = [gap for item in listed for gap in item.gaps] + gaps
         try:
-            self._store(run_id, records, gaps, summary)
+            self._store(run_id, listed, records, gaps, summary)
         except (IntegrityError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or _connection_lost(exc):
-                raise DatabaseError(
-                    f"lost the database while storing meetings ({_first_line(exc)}); every meeting "
-                    "stored so far is complete — run the same command again to continue"
-                ) from None
-            # One bad meeting must not sink the batch: store them one by one.
+            if _connection_lost(exc):
+                raise _lost_database(exc) from None
+            # One bad meeting must not sink the batch: the listing first, then one by one.
+            try:
+                self._store(run_id, listed, [], gaps, summary)
+            except (IntegrityError, DBAPIError) as again:
+                raise _lost_database(again) from None
+            refused: list[_Gap] = []
             for record in records:
                 try:
-                    self._store(run_id, [record], [], summary)
+                    self._store(run_id, [], [record], [], summary)
                 except (IntegrityError, DBAPIError) as one:
-                    if isinstance(one, OperationalError) or _connection_lost(one):
-                        raise DatabaseError(
-                            f"lost the database while storing meetings ({_first_line(one)}); run "
-                            "the same command again to continue"
-                        ) from None
-                    gaps.append(_Gap("meeting", f"PostgreSQL refused the meeting's rows: {_first_line(one)}",
-                                     meeting_id=record.meeting_id))  # fmt: skip
-            if gaps:
-                self._store(run_id, [], gaps, summary)
+                    if _connection_lost(one):
+                        raise _lost_database(one) from None
+                    refused.append(_Gap("meeting", f"PostgreSQL refused the meeting's rows: {_first_line(one)}",
+                                        meeting_id=record.meeting_id))  # fmt: skip
+            if refused:
+                try:
+                    self._store(run_id, [], [], refused, summary)
+                except (IntegrityError, DBAPIError) as exc2:
+                    raise _lost_database(exc2) from None
+            all_gaps += refused
+        return [HarvestEvent("gap", gap.reason, data=_gap_data(gap)) for gap in all_gaps], finished
 
-    def _store(self, run_id: int, records: list[MeetingRecord], gaps: list[_Gap], summary: HarvestSummary) -> None:
+    def _store(
+        self,
+        run_id: int,
+        listed: list[_Listed],
+        records: list[MeetingRecord],
+        gaps: list[_Gap],
+        summary: HarvestSummary,
+    ) -> None:
+        new_gaps = [gap for item in listed for gap in item.gaps] + gaps
         with self.db.session() as session:
+            for item in listed:
+                upsert_listed_meetings(session, run_id, item.meetings)
+                resolve_listing_gaps(session, run_id, item.resolved)
             counts = store_meetings(session, run_id, records)
-            for gap in gaps:
+            for gap in new_gaps:
                 self._write_gap(session, run_id, gap)
         summary.meetings_complete += counts.meetings
         summary.participants += counts.participants
         summary.devices += counts.devices
         summary.invitees += counts.invitees
         summary.revisions += counts.revisions
-        summary.gaps += len(gaps)
-        for gap in gaps:
-            self._emit(HarvestEvent("gap", gap.reason, data={"meeting_id": gap.meeting_id,
-                                                              "status": gap.http_status}))  # fmt: skip
+        summary.gaps += len(new_gaps)
 
     @staticmethod
     def _write_gap(session: Session, run_id: int, gap: _Gap) -> None:
@@ -648,11 +1040,7 @@ def open_gaps(session: Session, window: Window) -> list[HarvestGap]:
             .where(HarvestGap.resolved_at.is_(None))
             .where(
                 HarvestGap.meeting_id.in_(in_window)
-                | (
-                    HarvestGap.meeting_id.is_(None)
-                    & (HarvestGap.window_from < window.end)
-                    & (HarvestGap.window_to > window.start)
-                )
+                | ((HarvestGap.window_from < window.end) & (HarvestGap.window_to > window.start))
             )
             .order_by(HarvestGap.occurred_at)
         )
@@ -666,7 +1054,6 @@ def resolve_listing_gaps(session: Session, run_id: int, listed: Sequence[Window]
             update(HarvestGap)
             .where(
                 HarvestGap.scope == "meeting_list",
-                HarvestGap.meeting_id.is_(None),
                 HarvestGap.resolved_at.is_(None),
                 HarvestGap.window_from >= chunk.start,
                 HarvestGap.window_to <= chunk.end,
@@ -675,14 +1062,34 @@ def resolve_listing_gaps(session: Session, run_id: int, listed: Sequence[Window]
         )
 
 
-def _row_estimate(item: MeetingRecord | _Gap) -> int:
+async def _none() -> None:
+    return None
+
+
+def _row_estimate(item: _Listed | MeetingRecord | _Gap) -> int:
     if isinstance(item, MeetingRecord):
         return 1 + len(item.participants) * 2 + len(item.invitees)
+    if isinstance(item, _Listed):
+        return 1 + len(item.meetings) + len(item.gaps)
     return 1
 
 
 def _connection_lost(exc: DBAPIError) -> bool:
-    return bool(getattr(exc, "connection_invalidated", False))
+    """Whether the failure is the database going away rather than a refused row."""
+    return isinstance(exc, OperationalError) or bool(getattr(exc, "connection_invalidated", False))
+
+
+def _lost_database(exc: BaseException) -> DatabaseError:
+    return DatabaseError(
+        f"lost the database while storing meetings ({_first_line(exc)}); every meeting stored so "
+        "far is complete and the batch being written was rolled back — run the same command again "
+        "to continue"
+    )
+
+
+def _gap_data(gap: _Gap) -> dict[str, Any]:
+    return {"scope": gap.scope, "meeting_id": gap.meeting_id, "status": gap.http_status,
+            "tracking_id": gap.tracking_id}  # fmt: skip
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,8 +1,10 @@
 """How a long operation shows its progress: Rich bars on a terminal, log lines elsewhere.
 
-``--log-format`` picks the style: ``rich`` (a live progress bar: meetings done / total, requests,
-retries, rate-limit waits, ETA), ``plain`` (one readable line every few seconds) or ``json`` (one
-JSON object per event, for schedulers and log collectors).
+``--log-format`` picks the style: ``rich`` (a live progress bar: meetings done / total, pages,
+requests, retries, rate-limit waits, ETA), ``plain`` (one readable line every few seconds) or
+``json`` (one JSON object per event, for schedulers and log collectors; the last one, ``finished``,
+carries the whole summary). No line ever carries the access token: events hold counts, messages
+and trackingIds only.
 """
 
 from __future__ import annotations
@@ -24,23 +26,25 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from reporting.harvest import HarvestEvent
 
 
-def choose_format(requested: str | None, stream: TextIO = sys.stderr) -> str:
+def choose_format(requested: str | None, stream: TextIO | None = None) -> str:
     """``rich`` on a terminal, ``plain`` otherwise, unless the operator asked for one."""
     if requested and requested != "auto":
         return requested
-    return "rich" if stream.isatty() else "plain"
+    return "rich" if (stream or sys.stderr).isatty() else "plain"
 
 
 class HarvestProgress:
     """A sink for :class:`HarvestEvent`; use as a context manager around the harvest."""
 
-    def __init__(self, fmt: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, fmt: str, stream: TextIO | None = None) -> None:
         self.fmt = fmt
-        self.stream = stream
+        # Looked up now, not at import: a test runner may have replaced sys.stderr since.
+        self.stream = stream if stream is not None else sys.stderr
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._last_line = 0.0
@@ -77,29 +81,34 @@ class HarvestProgress:
             self._plain(event)
 
     def _json(self, event: HarvestEvent) -> None:
-        record: dict[str, Any] = {"ts": time.time(), "event": event.kind}
+        record: dict[str, Any] = {"ts": round(time.time(), 3), "event": event.kind}
         if event.message:
             record["message"] = event.message
         if event.total is not None:
             record["total"] = event.total
         if event.done is not None:
             record["done"] = event.done
-        record.update({k: v for k, v in event.data.items() if k != "summary"})
-        print(json.dumps(record, ensure_ascii=False), file=self.stream, flush=True)
+        for key, value in event.data.items():
+            record[key] = value.as_dict() if key == "summary" else value
+        print(json.dumps(record, ensure_ascii=False, default=str), file=self.stream, flush=True)
 
     def _plain(self, event: HarvestEvent) -> None:
         now = time.monotonic()
-        if event.kind == "meeting" and event.done != event.total and now - self._last_line < 5:
-            return
-        self._last_line = now
-        if event.kind == "meeting":
-            d = event.data
+        d = event.data
+        if event.kind == "progress":
+            if event.done != event.total and now - self._last_line < 5:
+                return
+            self._last_line = now
+            eta = d.get("eta_seconds")
             line = (
-                f"meetings {event.done}/{event.total}  requests {d.get('requests', 0)}  "
-                f"retries {d.get('retries', 0)}  rate-limit wait {d.get('waited', 0):.0f}s  "
-                f"gaps {d.get('gaps', 0)}"
+                f"meetings {event.done}/{event.total}  pages {d.get('pages', 0)}  requests "
+                f"{d.get('requests', 0)}  retries {d.get('retries', 0)}  rate-limit wait "
+                f"{d.get('waited', 0):.0f}s  gaps {d.get('gaps', 0)}"
+                + (f"  ETA {_duration(eta)}" if eta is not None else "")
             )
-        elif event.kind in ("listed", "plan", "gap"):
+        elif event.kind in ("listed", "plan", "gap", "note"):
+            line = f"gap: {event.message}" if event.kind == "gap" else event.message
+        elif event.kind == "retry" and d.get("status") in (429, 423):
             line = event.message
         else:
             return
@@ -107,25 +116,71 @@ class HarvestProgress:
 
     def _rich(self, event: HarvestEvent) -> None:
         assert self._progress is not None and self._task is not None
+        d = event.data
         if event.kind == "listing":
-            self._progress.update(self._task, detail=event.message)
+            self._progress.update(self._task, detail=f"{event.message} · pages {d.get('pages', 0)}")
         elif event.kind == "plan":
-            self._progress.update(
-                self._task, description="Fetching meetings", total=event.total, completed=0,
-                detail=event.message,
-            )  # fmt: skip
-        elif event.kind == "meeting":
-            d = event.data
+            self._progress.update(self._task, description="Fetching meetings", total=event.total)
+            self._progress.console.print(Text(event.message))
+        elif event.kind == "progress":
+            # Fetching starts while the listing goes on: the total grows until "plan".
             self._progress.update(
                 self._task,
+                description="Fetching meetings",
+                total=event.total,
                 completed=event.done,
                 detail=(
-                    f"requests {d.get('requests', 0)} · retries {d.get('retries', 0)} · "
-                    f"waited {d.get('waited', 0):.0f}s · gaps {d.get('gaps', 0)}"
+                    f"pages {d.get('pages', 0)} · requests {d.get('requests', 0)} · retries "
+                    f"{d.get('retries', 0)} · rate-limit wait {d.get('waited', 0):.0f}s · gaps "
+                    f"{d.get('gaps', 0)}"
                 ),
             )
-        elif event.kind == "gap":
-            self._progress.console.print(f"[yellow]gap:[/] {event.message}")
+        elif event.kind in ("gap", "note"):
+            # Text(), not markup: gap reasons quote data from strangers.
+            label = "[yellow]gap:[/] " if event.kind == "gap" else "[cyan]note:[/] "
+            self._progress.console.print(Text.from_markup(label).append(event.message))
+        elif event.kind == "retry" and d.get("status") in (429, 423):
+            self._progress.console.print(Text(event.message, style="dim"))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 ProgressCallback = Callable[[HarvestEvent], None]
+
+
+_STAGES = {
+    "reading": "Reading the period's records",
+    "writing": "Writing the attachments",
+    "rendering": "Rendering PDF parts",
+    "assembling": "Assembling the PDF/A",
+}
+
+
+class ReportProgress:
+    """Progress of a report, as ``generate_report(progress=...)`` reports it: (stage, done, total)."""
+
+    def __init__(self, fmt: str, stream: TextIO = sys.stderr) -> None:
+        self.fmt = fmt
+        self.stream = stream
+        self._stage: str | None = None
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if stage == self._stage and now - self._last < 3 and done != total:
+            return
+        self._stage, self._last = stage, now
+        if self.fmt == "json":
+            record = {"ts": time.time(), "event": "report", "stage": stage, "done": done, "total": total}
+            print(json.dumps(record), file=self.stream, flush=True)
+            return
+        label = _STAGES.get(stage, stage)
+        count = f" {done}/{total}" if total else (f" {done}" if done else "")
+        print(f"{label}{count}", file=self.stream, flush=True)

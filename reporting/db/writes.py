@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -56,18 +57,23 @@ class StoreCounts:
 
 
 def _canonical(item: Any) -> str:
-    return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON with sorted keys, UTF-8 kept as is: the stored raw item and digest input."""
+    return orjson.dumps(item, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _digest_lines(participants: Sequence[str], invitees: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for label, lines in ((b"p", participants), (b"i", invitees)):
+        for line in sorted(lines):
+            h.update(label)
+            h.update(line.encode("utf-8"))
+            h.update(b"\n")
+    return h.hexdigest()
 
 
 def content_digest(participants: Sequence[dict[str, Any]], invitees: Sequence[dict[str, Any]]) -> str:
     """A stable SHA-256 of a meeting's items (sorted, canonical JSON)."""
-    h = hashlib.sha256()
-    for label, items in (("p", participants), ("i", invitees)):
-        for line in sorted(_canonical(item) for item in items):
-            h.update(label.encode())
-            h.update(line.encode("utf-8"))
-            h.update(b"\n")
-    return h.hexdigest()
+    return _digest_lines([_canonical(p) for p in participants], [_canonical(i) for i in invitees])
 
 
 def upsert_listed_meetings(
@@ -142,53 +148,96 @@ def participant_key(meeting_id: str, index: int, participant: schemas.Participan
     return participant.id or f"{meeting_id}#missing-id-{index}"
 
 
-def _rows(record: MeetingRecord) -> tuple[list[tuple[Any, ...]], ...]:
+# A timestamp PostgreSQL reads exactly as Python did: ISO 8601 with a zone. Such text goes to
+# COPY as it came from Webex — adapting a datetime object costs more than the rest of the row.
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
+
+
+def _ts(text: Any, parsed: dt.datetime | None) -> Any:
+    """The COPY value of a validated timestamp: its original text when unambiguous."""
+    if parsed is None:
+        return None
+    if text.__class__ is str and _ISO_UTC.match(text):
+        return text
+    return parsed
+
+
+@dataclass
+class _Rows:
+    """One meeting's rows for each table, and the digest of its content."""
+
+    participants: list[tuple[Any, ...]]
+    devices: list[tuple[Any, ...]]
+    breakouts: list[tuple[Any, ...]]
+    invitees: list[tuple[Any, ...]]
+    attendees: list[tuple[Any, ...]]
+    digest: str
+
+
+def _rows(record: MeetingRecord) -> _Rows:
+    # The hot loop of the write path: one canonical JSON dump per item, shared by the raw
+    # column and the content digest; plain tuples in COPY column order.
     participants: list[tuple[Any, ...]] = []
     devices: list[tuple[Any, ...]] = []
     breakouts: list[tuple[Any, ...]] = []
+    p_lines: list[str] = []
     seen: set[str] = set()
     mid = record.meeting_id
+    norm = schemas.normalise_email
+    dump = _canonical
+    ts = _ts
     for index, (p, raw) in enumerate(record.participants):
-        pid = participant_key(mid, index, p)
+        line = dump(raw)
+        p_lines.append(line)
+        pid = p.id or f"{mid}#missing-id-{index}"
         if pid in seen:  # the same participant on two pages: keep the first, as Webex listed it
             continue
         seen.add(pid)
+        email = p.email
         participants.append(
-            (pid, mid, p.org_id, p.host, p.co_host, p.space_moderator, p.email,
-             schemas.normalise_email(p.email), p.display_name, p.invitee, p.muted,
-             p.meeting_start_time, p.video, p.state, p.breakout_session_id, p.joined_time,
-             p.left_time, p.site_url, p.host_email, p.source_id, _canonical(raw))
+            (pid, mid, p.org_id, p.host, p.co_host, p.space_moderator, email,
+             norm(email) if email is not None else None, p.display_name, p.invitee, p.muted,
+             ts(raw.get("meetingStartTime"), p.meeting_start_time), p.video, p.state,
+             p.breakout_session_id, ts(raw.get("joinedTime"), p.joined_time),
+             ts(raw.get("leftTime"), p.left_time), p.site_url, p.host_email, p.source_id, line)
         )  # fmt: skip
-        raw_devices = raw.get("devices") or []
-        for seq, d in enumerate(p.devices):
-            devices.append(
-                (pid, seq, mid, d.correlation_id, d.device_type, d.audio_type, d.call_type,
-                 d.phone_number, d.joined_time, d.left_time, d.duration_second,
-                 _canonical(raw_devices[seq]))
-            )  # fmt: skip
-        raw_breakouts = raw.get("breakoutSessionsAttended") or []
-        for seq, b in enumerate(p.breakout_sessions_attended):
-            breakouts.append(
-                (pid, seq, mid, b.id, b.name, b.joined_time, b.left_time, _canonical(raw_breakouts[seq]))
-            )
+        if p.devices:
+            raw_devices = raw["devices"]
+            for seq, d in enumerate(p.devices):
+                rd = raw_devices[seq]
+                devices.append(
+                    (pid, seq, mid, d.correlation_id, d.device_type, d.audio_type, d.call_type,
+                     d.phone_number, ts(rd.get("joinedTime"), d.joined_time),
+                     ts(rd.get("leftTime"), d.left_time), d.duration_second, dump(rd))
+                )  # fmt: skip
+        if p.breakout_sessions_attended:
+            raw_breakouts = raw["breakoutSessionsAttended"]
+            for seq, b in enumerate(p.breakout_sessions_attended):
+                rb = raw_breakouts[seq]
+                breakouts.append(
+                    (pid, seq, mid, b.id, b.name, ts(rb.get("joinedTime"), b.joined_time),
+                     ts(rb.get("leftTime"), b.left_time), dump(rb))
+                )  # fmt: skip
     invitees: list[tuple[Any, ...]] = []
+    i_lines: list[str] = []
     seen.clear()
     for i, raw in record.invitees:
+        line = dump(raw)
+        i_lines.append(line)
         if i.id in seen:
             continue
         seen.add(i.id)
         invitees.append(
-            (mid, i.id, i.email, schemas.normalise_email(i.email), i.display_name, i.co_host,
-             i.panelist, _canonical(raw))
-        )  # fmt: skip
+            (mid, i.id, i.email, norm(i.email), i.display_name, i.co_host, i.panelist, line)
+        )
     attendees: list[tuple[Any, ...]] = []
     for seq, (a, raw) in enumerate(record.attendee_report or ()):
         attendees.append(
-            (mid, seq, schemas.normalise_email(a.email), a.display_name, a.invited, a.registered,
+            (mid, seq, norm(a.email), a.display_name, a.invited, a.registered,
              a.participant_type, a.ip_address, a.client_agent, a.company, a.duration,
-             _canonical(raw))
+             dump(raw))
         )  # fmt: skip
-    return participants, devices, breakouts, invitees, attendees
+    return _Rows(participants, devices, breakouts, invitees, attendees, _digest_lines(p_lines, i_lines))
 
 
 def _copy(session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -201,26 +250,34 @@ def _copy(session: Session, table: str, columns: Sequence[str], rows: list[tuple
             copy.write_row(row)
 
 
-def _record_revisions(session: Session, run_id: int, records: Sequence[MeetingRecord]) -> list[str]:
+def _record_revisions(
+    session: Session, run_id: int, records: Sequence[MeetingRecord], digests: dict[str, str]
+) -> list[str]:
     """Keep the previous items of complete meetings whose content changed; return their ids."""
-    digests = {r.meeting_id: r.digest for r in records}
-    previous = dict(
-        session.execute(
+    previous: dict[str, str | None] = {
+        mid: old
+        for mid, old in session.execute(
             select(Meeting.meeting_id, Meeting.content_sha256).where(
-                Meeting.meeting_id.in_(digests), Meeting.complete_at.is_not(None)
+                Meeting.meeting_id.in_(list(digests)), Meeting.complete_at.is_not(None)
             )
-        ).tuples().all()
-    )
+        ).all()
+    }
     changed = [mid for mid, old in previous.items() if old != digests[mid]]
     by_id = {r.meeting_id: r for r in records}
     for mid in changed:
-        old_p = session.scalars(select(Participant.raw).where(Participant.meeting_id == mid)).all()
-        old_i = session.scalars(select(Invitee.raw).where(Invitee.meeting_id == mid)).all()
+        old_p = session.scalars(
+            select(Participant.raw)
+            .where(Participant.meeting_id == mid)
+            .order_by(Participant.participant_id)
+        ).all()
+        old_i = session.scalars(
+            select(Invitee.raw).where(Invitee.meeting_id == mid).order_by(Invitee.invitee_id)
+        ).all()
         new = by_id[mid]
-        old_ids = {p.get("id") for p in old_p}
-        new_ids = {raw.get("id") for _, raw in new.participants}
-        old_inv = {i.get("email", "").strip().lower() for i in old_i}
-        new_inv = {raw.get("email", "").strip().lower() for _, raw in new.invitees}
+        old_ids = {str(p.get("id")) for p in old_p}
+        new_ids = {str(raw.get("id")) for _, raw in new.participants}
+        old_inv = {schemas.normalise_email(str(i.get("email") or "")) or "" for i in old_i}
+        new_inv = {schemas.normalise_email(str(raw.get("email") or "")) or "" for _, raw in new.invitees}
         session.add(
             MeetingRevision(
                 meeting_id=mid,
@@ -232,8 +289,11 @@ def _record_revisions(session: Session, run_id: int, records: Sequence[MeetingRe
                     "participants_after": len(new.participants),
                     "invitees_before": len(old_i),
                     "invitees_after": len(new.invitees),
-                    "participants_added": sorted(str(x) for x in new_ids - old_ids),
-                    "participants_removed": sorted(str(x) for x in old_ids - new_ids),
+                    "participants_added": sorted(new_ids - old_ids),
+                    "participants_removed": sorted(old_ids - new_ids),
+                    "participants_changed": sorted(
+                        _changed_ids(old_p, [raw for _, raw in new.participants])
+                    ),
                     "invitees_added": sorted(new_inv - old_inv),
                     "invitees_removed": sorted(old_inv - new_inv),
                 },
@@ -243,21 +303,39 @@ def _record_revisions(session: Session, run_id: int, records: Sequence[MeetingRe
     return changed
 
 
+def _changed_ids(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> set[str]:
+    """Ids present before and after whose item differs (a later leave time, a new device…)."""
+    before = {str(item.get("id")): _canonical(item) for item in old}
+    return {
+        str(item.get("id"))
+        for item in new
+        if str(item.get("id")) in before and before[str(item.get("id"))] != _canonical(item)
+    }
+
+
 def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecord]) -> StoreCounts:
     """Replace the stored items of these meetings and mark each complete, in the caller's transaction."""
     counts = StoreCounts()
     if not records:
         return counts
     ids = [r.meeting_id for r in records]
-    counts.changed_meeting_ids = _record_revisions(session, run_id, records)
-    counts.revisions = len(counts.changed_meeting_ids)
-    tables = [[], [], [], [], []]  # type: list[list[tuple[Any, ...]]]
+    participants: list[tuple[Any, ...]] = []
+    devices: list[tuple[Any, ...]] = []
+    breakouts: list[tuple[Any, ...]] = []
+    invitees: list[tuple[Any, ...]] = []
+    attendees: list[tuple[Any, ...]] = []
     per_meeting: dict[str, tuple[int, int, str]] = {}
     for record in records:
-        parts = _rows(record)
-        for acc, rows in zip(tables, parts, strict=True):
-            acc.extend(rows)
-        per_meeting[record.meeting_id] = (len(parts[0]), len(parts[3]), record.digest)
+        rows = _rows(record)
+        participants += rows.participants
+        devices += rows.devices
+        breakouts += rows.breakouts
+        invitees += rows.invitees
+        attendees += rows.attendees
+        per_meeting[record.meeting_id] = (len(rows.participants), len(rows.invitees), rows.digest)
+    digests = {mid: digest for mid, (_, _, digest) in per_meeting.items()}
+    counts.changed_meeting_ids = _record_revisions(session, run_id, records, digests)
+    counts.revisions = len(counts.changed_meeting_ids)
     # Children of participants go with them (ON DELETE CASCADE).
     session.execute(text("DELETE FROM participants WHERE meeting_id = ANY(:ids)"), {"ids": ids})
     session.execute(text("DELETE FROM invitees WHERE meeting_id = ANY(:ids)"), {"ids": ids})
@@ -266,11 +344,11 @@ def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecor
         session.execute(
             text("DELETE FROM attendee_reports WHERE meeting_id = ANY(:ids)"), {"ids": with_report}
         )
-    _copy(session, "participants", _PARTICIPANT_COLUMNS, tables[0])
-    _copy(session, "participant_devices", _DEVICE_COLUMNS, tables[1])
-    _copy(session, "breakout_attendance", _BREAKOUT_COLUMNS, tables[2])
-    _copy(session, "invitees", _INVITEE_COLUMNS, tables[3])
-    _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, tables[4])
+    _copy(session, "participants", _PARTICIPANT_COLUMNS, participants)
+    _copy(session, "participant_devices", _DEVICE_COLUMNS, devices)
+    _copy(session, "breakout_attendance", _BREAKOUT_COLUMNS, breakouts)
+    _copy(session, "invitees", _INVITEE_COLUMNS, invitees)
+    _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, attendees)
     now = dt.datetime.now(dt.UTC)
     session.execute(
         update(Meeting),
@@ -293,10 +371,10 @@ def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecor
         .values(resolved_at=func.now(), resolved_by_run_id=run_id)
     )
     counts.meetings = len(records)
-    counts.participants = len(tables[0])
-    counts.devices = len(tables[1])
-    counts.breakouts = len(tables[2])
-    counts.invitees = len(tables[3])
+    counts.participants = len(participants)
+    counts.devices = len(devices)
+    counts.breakouts = len(breakouts)
+    counts.invitees = len(invitees)
     return counts
 
 

@@ -58,7 +58,8 @@ class OAuthRefresher:
         self._client_secret = client_secret
         self._refresh_token = refresh_token
         self._access: str | None = None
-        self._expires_at = 0.0
+        self._refresh_at = 0.0
+        self.refreshes = 0
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -67,7 +68,7 @@ class OAuthRefresher:
     async def token(self, client: httpx.AsyncClient) -> str:
         """The current access token, refreshed first when it is missing or about to expire."""
         async with self._lock:
-            if self._access is None or time.monotonic() >= self._expires_at - EXPIRY_MARGIN_SECONDS:
+            if self._access is None or time.monotonic() >= self._refresh_at:
                 await self._refresh(client)
             assert self._access is not None
             return self._access
@@ -109,7 +110,13 @@ class OAuthRefresher:
             self._access = str(body["access_token"])
             expires_in = float(body.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError):
-            raise WebexAuthError("the Webex token endpoint answered without an access token") from None
+            raise WebexAuthError(
+                "the Webex token endpoint answered without an access token; the harvest stopped, "
+                "stored meetings are kept"
+            ) from None
         # A new refresh token, when the endpoint rotates them, replaces the old one.
         self._refresh_token = str(body.get("refresh_token") or self._refresh_token)
-        self._expires_at = time.monotonic() + expires_in
+        # Refresh a margin before expiry; a short-lived token is refreshed at 80 % of its life.
+        margin = min(EXPIRY_MARGIN_SECONDS, expires_in / 5)
+        self._refresh_at = time.monotonic() + expires_in - margin
+        self.refreshes += 1

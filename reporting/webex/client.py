@@ -1,15 +1,23 @@
 """The Webex REST client a harvest uses: paging, retries, rate limiting, authentication.
 
 One :class:`WebexClient` per run, used as an async context manager around one
-``httpx.AsyncClient`` whose connection pool is sized to the harvest's concurrency.
+``httpx.AsyncClient`` with ``concurrency`` connections (held in a few small pools, see
+:class:`_PooledTransport`).
 
 What it does with each answer (the Webex contract, see ``webex-api-notes.md``):
 
-* ``429`` / ``423``: wait ``Retry-After`` (seconds, an HTTP date, or something malformed such as
+* ``429`` / ``423``: wait ``Retry-After`` (seconds, an HTTP date — read against the answer's own
+  ``Date`` header, so a skewed local clock does not matter — or something malformed such as
   ``rand(30),add(30)`` → :data:`DEFAULT_RETRY_AFTER`), and make *every* request of the run wait
-  too, through one shared :class:`RateGovernor`.
+  too, through one shared :class:`RateGovernor`, which then lets requests out again one by one
+  for a while instead of all at once. Rate limits have their own, larger retry budget: they are
+  the API asking to slow down, not a failure.
 * ``500`` ``502`` ``503``, timeouts, resets, truncated or non-JSON bodies: retry with bounded
   exponential backoff and full jitter.
+* Every error carries a trackingId: the one Webex answered with, else the ``TrackingID`` this
+  client sent (Webex logs it too), so support can find the request either way.
+* NUL characters (``\u0000``, which PostgreSQL refuses) are replaced by U+FFFD in the body
+  before it is parsed: cheaper than walking every item, and visible in the stored raw item.
 * ``504``: retry with half the page size (``max``), as Webex advises.
 * ``401``: ask the token provider to refresh once; if it cannot, :class:`WebexAuthError`.
 * anything else (``400`` ``403`` ``404`` ``410``…): :class:`WebexHTTPError` with the status and
@@ -24,16 +32,18 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import itertools
-import json
 import random
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+import orjson
 
 from reporting import __version__
 from reporting.errors import (
@@ -49,6 +59,14 @@ DEFAULT_RETRY_AFTER = 30.0
 MAX_RETRY_AFTER = 600.0
 RETRYABLE_STATUSES = frozenset({500, 502, 503})
 MIN_PAGE_SIZE = 10
+# How many times one request may be rate limited (429/423) before the run gives up on it.
+RATE_LIMIT_RETRIES = 50
+# Connections per httpcore pool (see _PooledTransport).
+CONNECTIONS_PER_POOL = 4
+# After a rate-limit pause, requests leave the governor at most this often (seconds).
+COOLDOWN_SPACING = 0.05
+# A JSON ``\u0000`` escape not itself escaped (an even number of backslashes before it).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 @dataclass
@@ -64,42 +82,152 @@ class ClientStats:
 
 
 class RateGovernor:
-    """One pause shared by every request of a run: a 429 slows all workers, not just one."""
+    """One pause shared by every request of a run: a 429 slows all workers, not just one.
 
-    def __init__(self) -> None:
+    After a pause of ``s`` seconds, a cool-down of another ``s`` seconds lets requests out one
+    every ``spacing`` seconds, so the workers do not all hit the API again in the same instant.
+    ``paused_seconds`` is the wall-clock time the run spent paused (not summed over workers).
+    """
+
+    def __init__(self, spacing: float = COOLDOWN_SPACING) -> None:
+        self.spacing = spacing
+        self.pauses = 0
+        self.paused_seconds = 0.0
         self._resume_at = 0.0
+        self._cooldown_until = 0.0
+        self._next_slot = 0.0
 
     def pause(self, seconds: float) -> None:
         """Hold every request until ``seconds`` from now (never shortening a longer pause)."""
-        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+        now = time.monotonic()
+        until = now + max(0.0, seconds)
+        self.pauses += 1
+        if until > self._resume_at:
+            self.paused_seconds += until - max(self._resume_at, now)
+            self._resume_at = until
+        self._cooldown_until = max(self._cooldown_until, until + max(0.0, seconds))
 
     async def wait(self) -> float:
-        """Sleep until the pause is over; return how long this caller waited."""
+        """Sleep until the pause (and this caller's cool-down slot) is over; return the wait."""
         waited = 0.0
-        while (delay := self._resume_at - time.monotonic()) > 0:
+        while True:
+            now = time.monotonic()
+            delay = self._resume_at - now
+            if delay <= 0 and now < self._cooldown_until and self.spacing > 0:
+                slot = max(now, self._next_slot)
+                if slot >= self._cooldown_until:
+                    return waited  # the cool-down is over by then: no reason to wait for it
+                self._next_slot = slot + self.spacing
+                delay = slot - now
+                if delay <= 0:
+                    return waited
+                await asyncio.sleep(delay)
+                waited += delay
+                if self._resume_at <= time.monotonic():
+                    return waited
+                continue  # a new pause began while this caller waited for its slot
+            if delay <= 0:
+                return waited
             await asyncio.sleep(delay)
             waited += delay
-        return waited
 
 
-def parse_retry_after(value: str | None, default: float = DEFAULT_RETRY_AFTER) -> float:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds, HTTP-date, or ``default``."""
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
+
+
+def parse_retry_after(
+    value: str | None, default: float = DEFAULT_RETRY_AFTER, *, date: str | None = None
+) -> float:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds, HTTP-date, or ``default``.
+
+    An HTTP-date is measured against ``date`` (the answer's ``Date`` header) when given, so the
+    server's clock, not ours, decides how far away it is.
+    """
     if value is None or not value.strip():
         return default
     value = value.strip()
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = _http_date(value)
+        if when is None:
             return default  # e.g. "rand(30),add(30)", seen from real servers
-        if when.tzinfo is None:
-            return default
-        seconds = when.timestamp() - time.time()
-    if seconds != seconds or seconds < 0:  # NaN or in the past
-        return 0.0 if seconds == seconds else default
+        sent = _http_date(date)
+        seconds = when - (sent if sent is not None else time.time())
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, inf
+        return default
+    if seconds < 0:  # in the past: go ahead
+        return 0.0
     return min(seconds, MAX_RETRY_AFTER)
+
+
+def parse_body(content: bytes) -> Any:
+    """Parse a JSON body; NUL escapes, which PostgreSQL cannot store, become U+FFFD first."""
+    if b"\\u0000" in content:
+        content = _NUL_ESCAPE.sub(rb"\1\\ufffd", content)
+    return orjson.loads(content)
+
+
+class _PooledTransport(httpx.AsyncBaseTransport):
+    """Several small connection pools behind one transport; each request goes to the least busy.
+
+    httpcore scans every connection of a pool (some checks quadratically) each time a request
+    starts or ends: with one pool of 16+ connections that bookkeeping costs more CPU than the
+    request itself. Pools of :data:`CONNECTIONS_PER_POOL` keep it small; together they hold the
+    same number of connections, and the client above stays one ``httpx.AsyncClient``.
+    """
+
+    def __init__(self, connections: int, *, keepalive_expiry: float = 5.0) -> None:
+        count = max(1, -(-connections // CONNECTIONS_PER_POOL))
+        per_pool = -(-connections // count)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool,
+                              keepalive_expiry=keepalive_expiry)  # fmt: skip
+        tls = httpx.create_ssl_context()  # one context for all pools: loading CAs is slow
+        self._pools = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(count)]
+        self._busy = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = min(range(len(self._pools)), key=self._busy.__getitem__)
+        self._busy[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            self._busy[index] -= 1
+            raise
+        # The connection stays busy until the body is read and the response closed.
+        response.stream = _Released(response.stream, self._busy, index)
+        return response
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _Released(httpx.AsyncByteStream):
+    """A response stream that marks its pool less busy once closed."""
+
+    def __init__(self, stream: Any, busy: list[int], index: int) -> None:
+        self._stream = stream
+        self._busy = busy
+        self._index = index
+        self._open = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._busy[self._index] -= 1
+        await self._stream.aclose()
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -116,6 +244,23 @@ class Page:
     url: str
 
 
+@dataclass
+class Listing:
+    """All items of a listing; ``pages`` holds (index of the page's first item, trackingId)."""
+
+    items: list[dict[str, Any]]
+    pages: list[tuple[int, str | None]]
+
+    def tracking_id(self, index: int) -> str | None:
+        """The trackingId of the page that carried item ``index``."""
+        found = None
+        for first, tracking in self.pages:
+            if first > index:
+                break
+            found = tracking
+        return found
+
+
 class WebexClient:
     """Async Webex client; see the module docstring for its behaviour on each answer."""
 
@@ -130,25 +275,35 @@ class WebexClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         retry_after_default: float = DEFAULT_RETRY_AFTER,
+        rate_limit_retries: int = RATE_LIMIT_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
         governor: RateGovernor | None = None,
         run_id: str | None = None,
+        on_retry: Callable[[str, int | None, float, str | None], None] | None = None,
     ) -> None:
+        """``concurrency`` is the most requests in flight at once (the connection pool size).
+
+        ``on_retry(what, status, delay, tracking_id)`` is told about every retry and rate limit.
+        """
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self._base = str(self.base_url)
         self._tokens = tokens
         self._max_retries = max_retries
+        self._rate_limit_retries = rate_limit_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._retry_after_default = retry_after_default
         self.governor = governor or RateGovernor()
+        self._on_retry = on_retry
         self.stats = ClientStats()
         self._tracking_prefix = f"meetaudit_{run_id or uuid.uuid4().hex}"
         self._counter = itertools.count(1)
-        self._random = random.Random()  # noqa: S311 - jitter, not security
+        self._random = random.Random()
         self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport if transport is not None else _PooledTransport(concurrency),
+            # No pool timeout: the harvest bounds its own concurrency, so waiting for a free
+            # connection is queueing, not a fault.
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=None),
             headers={"Accept": "application/json", "User-Agent": f"meetaudit/{__version__}"},
             follow_redirects=False,
         )
@@ -166,21 +321,28 @@ class WebexClient:
 
     def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """Absolute URL of an API path (``"meetings"``) with query parameters."""
-        url = self.base_url.join(path.lstrip("/"))
+        # Built as text: httpx.URL joins and merges cost more CPU than the rest of a request.
+        url = f"{self._base}{path.lstrip('/')}"
         if params:
-            url = url.copy_merge_params({k: v for k, v in params.items() if v is not None})
-        return str(url)
+            query = urlencode(
+                [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
+            )
+            url = f"{url}?{query}"
+        return url
 
-    def _check_link(self, next_url: str, seen: set[str]) -> None:
+    def _check_link(self, next_url: str, seen: set[str], tracking: str | None) -> None:
         target = httpx.URL(next_url)
         if _origin(target) != _origin(self.base_url):
             raise UnsafeLinkError(
                 f"Webex sent a paging link to another host ({target.host!r}); it was not followed, "
                 "because following it would send the access token there",
-                url=_safe(target),
-            )
+                url=_safe(target), tracking_id=tracking,
+            )  # fmt: skip
         if next_url in seen:
-            raise UnsafeLinkError("Webex sent the same paging link twice; paging stopped", url=_safe(target))
+            raise UnsafeLinkError(
+                "Webex sent the same paging link twice; paging stopped",
+                url=_safe(target), tracking_id=tracking,
+            )  # fmt: skip
 
     async def pages(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Page]:
         """Every page of a listing, following ``rel="next"`` links safely."""
@@ -191,44 +353,50 @@ class WebexClient:
             page = await self.get_page(url)
             yield page
             if page.next_url is not None:
-                self._check_link(page.next_url, seen)
+                self._check_link(page.next_url, seen, page.tracking_id)
             url = page.next_url
 
     async def get_all(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every item of a listing, all pages joined."""
-        items: list[dict[str, Any]] = []
+        return (await self.get_listing(path, params)).items
+
+    async def get_listing(self, path: str, params: Mapping[str, Any]) -> Listing:
+        """Every item of a listing, with the trackingId of the page each item came on."""
+        listing = Listing([], [])
         async for page in self.pages(path, params):
-            items.extend(page.items)
-        return items
+            listing.pages.append((len(listing.items), page.tracking_id))
+            listing.items.extend(page.items)
+        return listing
 
     async def get_page(self, url: str) -> Page:
         """GET one page with the retry policy of the module docstring."""
         attempt = 0
+        limited = 0
         refreshed = False
         while True:
-            waited = await self.governor.wait()
-            self.stats.rate_limit_wait_seconds += waited
+            await self.governor.wait()
+            self.stats.rate_limit_wait_seconds = self.governor.paused_seconds
             token = await self._tokens.token(self._http)
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "TrackingID": f"{self._tracking_prefix}_{next(self._counter)}",
-            }
+            sent_tracking = f"{self._tracking_prefix}_{next(self._counter)}"
+            headers = {"Authorization": f"Bearer {token}", "TrackingID": sent_tracking}
             self.stats.requests += 1
             try:
                 response = await self._http.get(url, headers=headers)
                 await response.aread()
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                attempt = await self._backoff(attempt, url, f"{type(exc).__name__} talking to Webex")
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                attempt = await self._backoff(
+                    attempt, url, f"{type(exc).__name__} talking to Webex", None, sent_tracking
+                )
                 continue
             status = response.status_code
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-            tracking = response.headers.get("trackingid")
+            tracking = response.headers.get("trackingid") or sent_tracking
             if status == 200:
                 try:
-                    body = json.loads(response.content)
-                except (ValueError, UnicodeDecodeError):
+                    body = parse_body(response.content)
+                except orjson.JSONDecodeError:
                     attempt = await self._backoff(
-                        attempt, url, "Webex sent a truncated or non-JSON body", status, tracking
+                        attempt, url, "Webex sent a truncated or invalid JSON body", status, tracking
                     )
                     continue
                 items = body.get("items") if isinstance(body, dict) else None
@@ -242,9 +410,21 @@ class WebexClient:
                 return Page(items=items, next_url=next_link, tracking_id=tracking, url=url)
             if status in (429, 423):
                 self.stats.rate_limited += 1
-                delay = parse_retry_after(response.headers.get("Retry-After"), self._retry_after_default)
+                delay = parse_retry_after(
+                    response.headers.get("Retry-After"), self._retry_after_default,
+                    date=response.headers.get("Date"),
+                )  # fmt: skip
                 self.governor.pause(delay)
-                attempt = self._count_retry(attempt, url, f"rate limited (HTTP {status})", status, tracking)
+                self.stats.retries += 1
+                limited += 1
+                if self._on_retry is not None:
+                    self._on_retry(f"rate limited (HTTP {status}); every request waits {delay:.1f}s",
+                                   status, delay, tracking)  # fmt: skip
+                if limited > self._rate_limit_retries:
+                    raise WebexHTTPError(
+                        f"rate limited (HTTP {status}) {limited} times in a row; gave up",
+                        status=status, tracking_id=tracking, url=_safe(httpx.URL(url)),
+                    )  # fmt: skip
                 continue
             if status == 401:
                 if not refreshed and await self._tokens.refresh_after_401(self._http, token):
@@ -257,9 +437,7 @@ class WebexClient:
                     status=401, tracking_id=tracking, url=_safe(httpx.URL(url)),
                 )  # fmt: skip
             if status == 504:
-                smaller = _halve_max(url)
-                if smaller != url:
-                    url = smaller
+                url = _halve_max(url)
                 attempt = await self._backoff(attempt, url, "gateway timeout (HTTP 504)", status, tracking)
                 continue
             if status in RETRYABLE_STATUSES:
@@ -287,7 +465,10 @@ class WebexClient:
     ) -> int:
         attempt = self._count_retry(attempt, url, what, status, tracking)
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
-        await asyncio.sleep(self._random.uniform(0, ceiling))
+        delay = self._random.uniform(0, ceiling)
+        if self._on_retry is not None:
+            self._on_retry(f"{what}; retry {attempt} of {self._max_retries}", status, delay, tracking)
+        await asyncio.sleep(delay)
         return attempt
 
 
@@ -310,8 +491,8 @@ def _safe(url: httpx.URL) -> str:
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        body = response.json()
-    except ValueError:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return response.reason_phrase or "no details"
     if isinstance(body, dict):
         details = [
@@ -324,9 +505,11 @@ def _error_message(response: httpx.Response) -> str:
 
 __all__ = [
     "ClientStats",
+    "Listing",
     "Page",
     "RateGovernor",
     "WebexClient",
     "WebexError",
+    "parse_body",
     "parse_retry_after",
 ]

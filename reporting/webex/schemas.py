@@ -6,16 +6,25 @@ half-written. Unknown extra fields are allowed and kept in ``raw``. No participa
 required (the spec requires none); a type or enum the spec does not allow is an error.
 
 Two repairs are made on purpose and are visible in the stored raw item: NUL characters (which
-PostgreSQL cannot store in text) become U+FFFD, and the meeting's secrets (``password``,
-``hostKey``…) are removed before the raw item is kept.
+PostgreSQL cannot store in text) become U+FFFD — the API client does it in the body before
+parsing; :func:`scrub` does it for items from elsewhere — and the meeting's secrets
+(``password``, ``hostKey``…) are removed before the raw item is kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 # Meeting fields that grant access to a meeting: never stored, printed or reported.
 MEETING_SECRETS = frozenset(
@@ -58,8 +67,25 @@ def normalise_email(email: str | None) -> str | None:
     return key or None
 
 
+def _iso_time(value: Any) -> Any:
+    """An ISO 8601 string as an aware datetime (naive means UTC); anything else is refused."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not an ISO 8601 date-time") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+#: A timestamp as Webex sends it: an ISO 8601 string, never a number.
+ApiTime = Annotated[dt.datetime, BeforeValidator(_iso_time)]
+
+
 class _Item(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, strict=True)
 
 
 class Device(_Item):
@@ -68,8 +94,8 @@ class Device(_Item):
     correlation_id: str | None = Field(None, alias="correlationId")
     device_type: str | None = Field(None, alias="deviceType")
     audio_type: Literal["pstn", "voip", "inactive"] | None = Field(None, alias="audioType")
-    joined_time: dt.datetime | None = Field(None, alias="joinedTime")
-    left_time: dt.datetime | None = Field(None, alias="leftTime")
+    joined_time: ApiTime | None = Field(None, alias="joinedTime")
+    left_time: ApiTime | None = Field(None, alias="leftTime")
     duration_second: float | None = Field(None, alias="durationSecond")
     call_type: Literal["callIn", "callBack"] | None = Field(None, alias="callType")
     phone_number: str | None = Field(None, alias="phoneNumber")
@@ -80,8 +106,8 @@ class BreakoutSessionAttended(_Item):
 
     id: str | None = None
     name: str | None = None
-    joined_time: dt.datetime | None = Field(None, alias="joinedTime")
-    left_time: dt.datetime | None = Field(None, alias="leftTime")
+    joined_time: ApiTime | None = Field(None, alias="joinedTime")
+    left_time: ApiTime | None = Field(None, alias="leftTime")
 
 
 class Participant(_Item):
@@ -96,12 +122,12 @@ class Participant(_Item):
     display_name: str | None = Field(None, alias="displayName")
     invitee: bool | None = None
     muted: bool | None = None
-    meeting_start_time: dt.datetime | None = Field(None, alias="meetingStartTime")
+    meeting_start_time: ApiTime | None = Field(None, alias="meetingStartTime")
     video: Literal["on", "off"] | None = None
     state: Literal["lobby", "end", "joined", "breakoutSession"] | None = None
     breakout_session_id: str | None = Field(None, alias="breakoutSessionId")
-    joined_time: dt.datetime | None = Field(None, alias="joinedTime")
-    left_time: dt.datetime | None = Field(None, alias="leftTime")
+    joined_time: ApiTime | None = Field(None, alias="joinedTime")
+    left_time: ApiTime | None = Field(None, alias="leftTime")
     site_url: str | None = Field(None, alias="siteUrl")
     meeting_id: str | None = Field(None, alias="meetingId")
     host_email: str | None = Field(None, alias="hostEmail")
@@ -135,8 +161,8 @@ class Meeting(_Item):
     scheduled_type: str | None = Field(None, alias="scheduledType")
     state: str | None = None
     timezone: str | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    start: ApiTime | None = None
+    end: ApiTime | None = None
     host_user_id: str | None = Field(None, alias="hostUserId")
     host_display_name: str | None = Field(None, alias="hostDisplayName")
     host_email: str | None = Field(None, alias="hostEmail")
@@ -166,10 +192,49 @@ class AttendeeReportItem(_Item):
     duration: float | None = None
 
 
-def describe_validation_error(kind: str, index: int, exc: ValidationError) -> str:
-    """One readable sentence naming the item and the fields that failed."""
+PARTICIPANTS: TypeAdapter[list[Participant]] = TypeAdapter(list[Participant])
+INVITEES: TypeAdapter[list[Invitee]] = TypeAdapter(list[Invitee])
+ATTENDEE_REPORT: TypeAdapter[list[AttendeeReportItem]] = TypeAdapter(list[AttendeeReportItem])
+
+
+class InvalidItems(ValueError):
+    """A listing holds an item that does not fit the schema; ``index`` is the first such item."""
+
+    def __init__(self, reason: str, index: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.index = index
+
+
+def validate_listing(adapter: TypeAdapter[list[Any]], kind: str, items: list[dict[str, Any]]) -> list[Any]:
+    """Validate a whole listing in one call; :class:`InvalidItems` names the first bad item
+    (one bad item spoils the listing: nothing is half-stored)."""
+    try:
+        return adapter.validate_python(items)
+    except ValidationError as exc:
+        first = exc.errors()[0]["loc"]
+        index = first[0] if first and isinstance(first[0], int) else 0
+        raise InvalidItems(describe_validation_error(kind, index, exc, skip=1), index) from None
+
+
+def validate_items(
+    adapter: TypeAdapter[list[Any]], kind: str, items: list[dict[str, Any]]
+) -> tuple[list[Any], str | None]:
+    """Like :func:`validate_listing`, as ``(models, None)`` or ``([], reason)``."""
+    try:
+        return validate_listing(adapter, kind, items), None
+    except InvalidItems as exc:
+        return [], exc.reason
+
+
+def describe_validation_error(kind: str, index: int, exc: ValidationError, *, skip: int = 0) -> str:
+    """One readable sentence naming the item and the fields that failed.
+
+    ``skip`` leading parts of each error location are dropped (the list index, when the error
+    comes from validating a whole listing).
+    """
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+        f"{'.'.join(str(p) for p in err['loc'][skip:])}: {err['msg']}" for err in exc.errors()[:5]
     )
     more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
     return f"{kind} item {index} does not match the Webex schema — {problems}{more}"

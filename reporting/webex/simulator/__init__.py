@@ -13,7 +13,7 @@ Typical use::
     # or: with serve(sim) as base_url: ...
 """
 
-from reporting.webex.simulator.app import SimResponse, SimStats, Simulator
+from reporting.webex.simulator.app import OAuthIntegration, SimResponse, SimStats, Simulator
 from reporting.webex.simulator.faults import ConnectionReset, FaultPlan
 from reporting.webex.simulator.org import (
     PLACEHOLDER_TIME,
@@ -27,6 +27,7 @@ __all__ = [
     "PLACEHOLDER_TIME",
     "ConnectionReset",
     "FaultPlan",
+    "OAuthIntegration",
     "SimResponse",
     "SimStats",
     "SimulatedOrg",

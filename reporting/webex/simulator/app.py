@@ -10,7 +10,12 @@ counters, and thread-safe. ``handle`` / ``handle_sync`` adapt it to ``httpx.Mock
 ``server.serve`` puts it behind real loopback HTTP.
 
 Any host is accepted; the path must start with ``/v1``. Next links use the scheme and host the
-request came to, and keep every original query parameter.
+request came to, and keep every original query parameter. Every answer carries a ``Date`` header
+from the simulator's clock.
+
+Two knobs exist for harvest tests: an ``OAuthIntegration`` makes ``POST /v1/access_token``
+(``grant_type=refresh_token``) hand out short-lived access tokens the API then accepts, and
+``replace_items`` changes a meeting's participants or invitees between two harvests.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import bisect
 import hashlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -161,6 +168,24 @@ def _next_query(params: httpx.QueryParams, offset: int) -> str:
     return urlencode(kept, quote_via=quote)
 
 
+@dataclass
+class OAuthIntegration:
+    """A Webex integration the simulator's ``/v1/access_token`` endpoint knows.
+
+    ``expires_in`` is the lifetime (seconds, on the wall clock) of each access token it hands
+    out; ``refusing`` makes every refresh fail with 400 ``invalid_grant`` (a revoked grant);
+    ``rotate`` hands out a new refresh token each time, which replaces the old one.
+    """
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    expires_in: float = 3600.0
+    refusing: bool = False
+    rotate: bool = False
+    issued: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     """The parts of a request URL the simulator uses."""
@@ -190,6 +215,7 @@ class Simulator:
         latency: float = 0.0,
         now: datetime | None = None,
         listing_cap: int = MAX_LISTED,
+        oauth: OAuthIntegration | None = None,
     ) -> None:
         if now is not None and now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -201,6 +227,10 @@ class Simulator:
         self._now = now
         self._stats = SimStats()
         self._lock = threading.Lock()
+        self.oauth = oauth
+        # Access tokens handed out by the OAuth endpoint -> wall-clock expiry (time.monotonic()).
+        self._issued: dict[str, float] = {}
+        self._replaced: dict[tuple[str, str], list[JSON]] = {}
         # Meetings are sorted by start: a window query is two bisections, not a scan.
         self._starts = [
             datetime.fromisoformat(m["start"]).timestamp() for m in org.meetings
@@ -225,6 +255,26 @@ class Simulator:
         with self._lock:
             return self._stats.copy()
 
+    def replace_items(
+        self,
+        meeting_id: str,
+        *,
+        participants: list[JSON] | None = None,
+        invitees: list[JSON] | None = None,
+    ) -> None:
+        """Serve these participants / invitees for ``meeting_id`` from now on (the meeting's
+        data changed after a first harvest); ``None`` leaves that part as it is."""
+        with self._lock:
+            if participants is not None:
+                self._replaced[("participants", meeting_id)] = list(participants)
+            if invitees is not None:
+                self._replaced[("invitees", meeting_id)] = list(invitees)
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token the OAuth endpoint handed out invalid (the API answers 401)."""
+        with self._lock:
+            self._issued.clear()
+
     def reset_stats(self) -> None:
         """Zero the request counters (the fault plan's counter is not touched)."""
         with self._lock:
@@ -243,7 +293,7 @@ class Simulator:
         return self._to_httpx(request)
 
     def respond(
-        self, method: str, url: httpx.URL | str, headers: Mapping[str, str]
+        self, method: str, url: httpx.URL | str, headers: Mapping[str, str], body: bytes = b""
     ) -> SimResponse:
         """Answer one request; raises ``ConnectionReset`` when the connection must drop."""
         # urllib, not httpx.URL: parsing dominates the cost of a request otherwise.
@@ -260,6 +310,8 @@ class Simulator:
         # Webex echoes a client's TrackingID; otherwise it makes one up.
         tracking = lowered.get("trackingid") or tracking_id(serial)
         try:
+            if endpoint == "/access_token" and method.upper() == "POST":
+                return self._access_token(body, tracking)
             return self._respond(method.upper(), target, endpoint, lowered, tracking)
         except ConnectionReset:
             self._count_fault("reset")
@@ -293,8 +345,44 @@ class Simulator:
         if auth is None:
             raise _ApiError(401, "The Authorization header is missing.")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or token.strip() != self.token:
+        token = token.strip()
+        if scheme.lower() == "bearer" and token == self.token:
+            return
+        with self._lock:
+            expires = self._issued.get(token)
+        if scheme.lower() != "bearer" or expires is None or time.monotonic() >= expires:
             raise _ApiError(401, "The access token is invalid or expired.")
+
+    def _access_token(self, body: bytes, tracking: str) -> SimResponse:
+        """``POST /v1/access_token``: refresh an OAuth integration's access token."""
+        form = dict(parse_qsl(body.decode("utf-8", errors="replace")))
+        app = self.oauth
+        if app is None:
+            raise _ApiError(404, "No OAuth integration is configured in this simulator.")
+        if form.get("grant_type") != "refresh_token":
+            raise _ApiError(400, "unsupported_grant_type")
+        if form.get("client_id") != app.client_id or form.get("client_secret") != app.client_secret:
+            raise _ApiError(401, "invalid_client")
+        if app.refusing or form.get("refresh_token") != app.refresh_token:
+            raise _ApiError(400, "invalid_grant: the refresh token is invalid or revoked.")
+        access = f"sim-access-{secrets.token_hex(12)}"
+        with self._lock:
+            self._issued[access] = time.monotonic() + app.expires_in
+            app.issued += 1
+            if app.rotate:
+                app.refresh_token = f"sim-refresh-{secrets.token_hex(12)}"
+            self._stats.statuses[200] += 1
+        answer = {
+            "access_token": access,
+            "expires_in": app.expires_in,
+            "refresh_token": app.refresh_token,
+            "refresh_token_expires_in": 7776000,
+        }
+        headers = {"Content-Type": JSON_UTF8, "trackingid": tracking, "Date": self._date()}
+        return SimResponse(200, headers, json.dumps(answer).encode())
+
+    def _date(self) -> str:
+        return format_datetime(self.now.astimezone(UTC), usegmt=True)
 
     def _page(self, listing: _Listing, url: _Target, endpoint: str, n: int,
               tracking: str) -> SimResponse:
@@ -310,7 +398,8 @@ class Simulator:
             page = corrupt_participants(page)
             self._count_fault("invalid_items")
         body = json.dumps({"items": page}, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": listing.content_type, "trackingid": tracking}
+        headers = {"Content-Type": listing.content_type, "trackingid": tracking,
+                   "Date": self._date()}
         next_url: str | None = None
         if end < len(listing.items):
             next_url = f"{url.scheme}://{url.netloc}{url.path}?{_next_query(params, end)}"
@@ -330,7 +419,8 @@ class Simulator:
 
     def _error(self, status: int, description: str, tracking: str,
                extra: Mapping[str, str] | None = None) -> SimResponse:
-        headers = {"Content-Type": JSON_PLAIN, "trackingid": tracking, **(extra or {})}
+        headers = {"Content-Type": JSON_PLAIN, "trackingid": tracking, "Date": self._date(),
+                   **(extra or {})}
         with self._lock:
             self._stats.statuses[status] += 1
         return SimResponse(status, headers, error_body(status, description, tracking))
@@ -344,7 +434,8 @@ class Simulator:
 
     def _to_httpx(self, request: httpx.Request) -> httpx.Response:
         try:
-            answer = self.respond(request.method, request.url, request.headers)
+            answer = self.respond(request.method, request.url, request.headers,
+                                  request.content)
         except ConnectionReset as reset:
             if reset.abortive:
                 raise httpx.ReadError("[Errno 104] Connection reset by peer",
@@ -431,7 +522,9 @@ class Simulator:
         meeting = self._meeting_for(params)
         if self.faults.gateway_timeout(requested_max):
             raise _ApiError(504, "Listing timed out; reduce 'max'.")
-        items = self.org.participants[meeting["id"]]
+        items = self._replaced.get(("participants", meeting["id"]))
+        if items is None:
+            items = self.org.participants[meeting["id"]]
         breakout = params.get("breakoutSessionId")
         if breakout is not None:
             items = [
@@ -445,7 +538,9 @@ class Simulator:
         meeting = self._meeting_for(params)
         if self.faults.gateway_timeout(requested_max):
             raise _ApiError(504, "Listing timed out; reduce 'max'.")
-        items = self.org.invitees[meeting["id"]]
+        items = self._replaced.get(("invitees", meeting["id"]))
+        if items is None:
+            items = self.org.invitees[meeting["id"]]
         panelist = params.get("panelist")
         if panelist is not None:
             if panelist not in ("true", "false"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +50,12 @@ class _Server(ThreadingHTTPServer):
             return
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a cancelled request) is normal here, not an error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         """Shut down every open connection so blocked keep-alive reads return."""
         with self.conn_lock:
@@ -83,14 +90,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         sim = self.server.sim
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)  # keep the stream in sync for the next request
+        body = self.rfile.read(length) if length else b""  # also keeps the stream in sync
         if sim.latency > 0:
             time.sleep(sim.latency)
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         try:
             answer = sim.respond(self.command, f"http://{host}{self.path}",
-                                 dict(self.headers.items()))
+                                 dict(self.headers.items()), body)
         except ConnectionReset as reset:
             self.close_connection = True
             if reset.abortive:
