@@ -120,7 +120,9 @@ class Server:
     def __init__(self, url: str | None) -> None:
         self._embedded: EmbeddedPostgres | None = None
         if url is None:
-            self._embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="meetaudit-bench-")) / "pgdata")
+            self._embedded = EmbeddedPostgres(
+                Path(tempfile.mkdtemp(prefix="meetaudit-bench-")) / "pgdata"
+            )
             url = self._embedded.start()
         self.url = url
         self.created: list[str] = []
@@ -209,12 +211,16 @@ class SdkInvitee(SdkBase):
     display_name: Mapped[str | None] = mapped_column(Text)
 
 
-def _store_sdk(session: Session, meeting_id: str, participants: Sequence[Any], invitees: Sequence[Any]) -> None:
+def _store_sdk(
+    session: Session, meeting_id: str, participants: Sequence[Any], invitees: Sequence[Any]
+) -> None:
     for p in participants:
         session.add(SdkParticipant(id=p.id, meeting_id=meeting_id, email=p.email, display_name=p.display_name,
                                    host=p.host, joined_time=p.joined_time, left_time=p.left_time))  # fmt: skip
     for i in invitees:
-        session.add(SdkInvitee(meeting_id=meeting_id, id=i.id, email=i.email, display_name=i.display_name))
+        session.add(
+            SdkInvitee(meeting_id=meeting_id, id=i.id, email=i.email, display_name=i.display_name)
+        )
     session.commit()
 
 
@@ -248,14 +254,18 @@ def run_sdk_sequential(url: str, base_url: str, window: Window) -> Result:
                                       to_=_iso(window.end), max=100))  # fmt: skip
     with Session(engine) as session:
         for meeting in meetings:
-            participants = list(api.meetings.participants.list_participants(meeting_id=meeting.id, max=100))
+            participants = list(
+                api.meetings.participants.list_participants(meeting_id=meeting.id, max=100)
+            )
             invitees = list(api.meetings.invitees.list(meeting_id=meeting.id, max=100))
             _store_sdk(session, meeting.id, participants, invitees)
     seconds = time.perf_counter() - started
     return _sdk_result("wxc-sdk sequential + ORM", seconds, engine)
 
 
-def run_sdk_async(url: str, base_url: str, window: Window, meetings_in_flight: int, requests: int) -> Result:
+def run_sdk_async(
+    url: str, base_url: str, window: Window, meetings_in_flight: int, requests: int
+) -> Result:
     from wxc_sdk.as_api import AsWebexSimpleApi
 
     engine = _sdk_engine(url)
@@ -271,7 +281,9 @@ def run_sdk_async(url: str, base_url: str, window: Window, meetings_in_flight: i
                 async def one(meeting: Any) -> None:
                     async with limiter:
                         participants, invitees = await asyncio.gather(
-                            api.meetings.participants.list_participants(meeting_id=meeting.id, max=100),
+                            api.meetings.participants.list_participants(
+                                meeting_id=meeting.id, max=100
+                            ),
                             api.meetings.invitees.list(meeting_id=meeting.id, max=100),
                         )
                     _store_sdk(session, meeting.id, participants, invitees)
@@ -281,7 +293,9 @@ def run_sdk_async(url: str, base_url: str, window: Window, meetings_in_flight: i
     started = time.perf_counter()
     asyncio.run(harvest())
     seconds = time.perf_counter() - started
-    return _sdk_result(f"wxc-sdk async ({meetings_in_flight} meetings, {requests} requests)", seconds, engine)
+    return _sdk_result(
+        f"wxc-sdk async ({meetings_in_flight} meetings, {requests} requests)", seconds, engine
+    )
 
 
 # -- the write path alone ---------------------------------------------------------------------
@@ -307,13 +321,17 @@ def _prepare(url: str, org: SimulatedOrg, window: Window) -> int:
                          window_from=window.start, window_to=window.end, parameters={}, status="running")  # fmt: skip
         session.add(run)
         session.flush()
-        upsert_listed_meetings(session, run.id, [(schemas.Meeting.model_validate(m), m) for m in org.meetings])
+        upsert_listed_meetings(
+            session, run.id, [(schemas.Meeting.model_validate(m), m) for m in org.meetings]
+        )
         return run.id
 
 
 def write_path(server: Server, org: SimulatedOrg, window: Window) -> tuple[Result, Result]:
     records = _records(org)
-    batches = [records[i : i + WRITE_BATCH_MEETINGS] for i in range(0, len(records), WRITE_BATCH_MEETINGS)]
+    batches = [
+        records[i : i + WRITE_BATCH_MEETINGS] for i in range(0, len(records), WRITE_BATCH_MEETINGS)
+    ]
 
     url = server.fresh("write")
     run_id = _prepare(url, org, window)
@@ -340,7 +358,9 @@ def write_path(server: Server, org: SimulatedOrg, window: Window) -> tuple[Resul
         parts: list[list[tuple[Any, ...]]] = [[], [], [], []]
         for record in batch:
             r = _rows(record)
-            for acc, got in zip(parts, (r.participants, r.devices, r.breakouts, r.invitees), strict=True):
+            for acc, got in zip(
+                parts, (r.participants, r.devices, r.breakouts, r.invitees), strict=True
+            ):
                 acc.extend(got)
         prebuilt.append(parts)
     with psycopg.connect(_libpq(bare_url)) as conn:
@@ -352,12 +372,17 @@ def write_path(server: Server, org: SimulatedOrg, window: Window) -> tuple[Resul
             with conn.transaction():
                 for (name, columns, key), rows_ in zip(tables, parts, strict=True):
                     cols = ", ".join(columns)
-                    with conn.cursor() as cur, cur.copy(f"COPY stage_{name} ({cols}) FROM STDIN") as copy:  # type: ignore[arg-type]
+                    with (
+                        conn.cursor() as cur,
+                        cur.copy(f"COPY stage_{name} ({cols}) FROM STDIN") as copy,
+                    ):  # type: ignore[arg-type]
                         for row in rows_:
                             copy.write_row(row)
                     update = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
-                    conn.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM stage_{name} "  # type: ignore[arg-type]
-                                 f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}")
+                    conn.execute(
+                        f"INSERT INTO {name} ({cols}) SELECT {cols} FROM stage_{name} "  # type: ignore[arg-type]
+                        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+                    )
         bare = time.perf_counter() - started
     assert _count(bare_url, "SELECT count(*) FROM participants") == participants
     return (
@@ -391,10 +416,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--participants", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="Runs of meetaudit and of the async SDK, taken in turn; the best counts.")
-    parser.add_argument("--skip-sequential", action="store_true", help="Skip the slow sequential SDK run.")
-    parser.add_argument("--write-only", action="store_true", help="Only the write path (no network).")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="Runs of meetaudit and of the async SDK, taken in turn; the best counts.",
+    )
+    parser.add_argument(
+        "--skip-sequential", action="store_true", help="Skip the slow sequential SDK run."
+    )
+    parser.add_argument(
+        "--write-only", action="store_true", help="Only the write path (no network)."
+    )
     args = parser.parse_args(argv)
 
     zone = dt.UTC
@@ -431,16 +464,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(min(theirs, key=lambda r: r.seconds))
             if not args.skip_sequential:
                 server.checkpoint()
-                results.append(run_sdk_sequential(server.fresh("sdk_seq", migrate=False), base_url, window))
+                results.append(
+                    run_sdk_sequential(server.fresh("sdk_seq", migrate=False), base_url, window)
+                )
         sequential = results[2] if len(results) > 2 else None
-        _table(results, sequential, f"Harvest over loopback (best of {max(1, args.repeat)} runs taken in turn for "
-               "the first two; speed-up against the sequential script)")
+        _table(
+            results,
+            sequential,
+            f"Harvest over loopback (best of {max(1, args.repeat)} runs taken in turn for "
+            "the first two; speed-up against the sequential script)",
+        )
         mine, sdk_async = results[0], results[1]
         print(f"  meetaudit ÷ async SDK time: {sdk_async.seconds / mine.seconds:.2f}× "
               f"(target ≥ 1.0×: {_verdict(mine.seconds <= sdk_async.seconds)})")  # fmt: skip
         if sequential:
             speed = sequential.seconds / mine.seconds
-            print(f"  meetaudit ÷ sequential script time: {speed:.1f}× (target ≥ 10×: {_verdict(speed >= 10)})")
+            print(
+                f"  meetaudit ÷ sequential script time: {speed:.1f}× (target ≥ 10×: {_verdict(speed >= 10)})"
+            )
     finally:
         server.close()
     return 0

@@ -50,7 +50,10 @@ def handle_errors(func: F) -> F:
             first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
             _fail(f"the database failed: {first}. Nothing half-written was kept; run again.", 1)
         except KeyboardInterrupt:
-            _fail("stopped by the operator. Complete meetings are kept; run the same command to continue.", 130)
+            _fail(
+                "stopped by the operator. Complete meetings are kept; run the same command to continue.",
+                130,
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -113,17 +116,24 @@ pass_state = click.make_pass_decorator(State)
     help="How progress is shown: a live bar (rich), readable lines (plain), or JSON lines.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show diagnostic messages.")
-@click.option("--demo", is_flag=True,
-              help="Work on the records of `meetaudit demo` (its own database) instead of yours.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Work on the records of `meetaudit demo` (its own database) instead of yours.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None, log_format: str, verbose: bool, demo: bool) -> None:
+def cli(
+    ctx: click.Context, config: Path | None, log_format: str, verbose: bool, demo: bool
+) -> None:
     """meetaudit: audit-grade records and reports of who attended your Webex meetings.
 
     Typical month: `meetaudit monthly --month 2026-10` harvests every finished meeting of
     October from Webex into the database, then writes the PDF report and records it in the
     report ledger. Try it without a Webex account: `meetaudit demo`.
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     ctx.obj = State(config, log_format, demo)
 
 
@@ -152,7 +162,9 @@ def db_upgrade(state: State, revision: str) -> None:
     """Bring the database schema up to date (safe to run at any time)."""
     with open_database(state.settings(), migrate_schema=False) as db:
         migrate.upgrade(db.engine, revision)
-        click.echo(f"Database {db.display_url} is at schema revision {migrate.current_revision(db.engine)}.")
+        click.echo(
+            f"Database {db.display_url} is at schema revision {migrate.current_revision(db.engine)}."
+        )
 
 
 @db_group.command("downgrade")
@@ -166,7 +178,9 @@ def db_downgrade(state: State, revision: str, yes: bool) -> None:
         raise click.UsageError("downgrading can delete records; add --yes to confirm")
     with open_database(state.settings(), migrate_schema=False) as db:
         migrate.downgrade(db.engine, revision)
-        click.echo(f"Database is at schema revision {migrate.current_revision(db.engine) or 'base'}.")
+        click.echo(
+            f"Database is at schema revision {migrate.current_revision(db.engine) or 'base'}."
+        )
 
 
 @db_group.command("status")
@@ -185,7 +199,9 @@ def db_status(state: State) -> None:
 # -- harvest -----------------------------------------------------------------------------------
 
 
-def _window(settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None) -> Any:
+def _window(
+    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> Any:
     from reporting.harvest import Window, month_window, previous_month
 
     if month and (start or end):
@@ -198,7 +214,9 @@ def _window(settings: Settings, month: str | None, start: dt.datetime | None, en
             start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC),
             end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC),
         )
-    return month_window(month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone)
+    return month_window(
+        month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
+    )
 
 
 def _print_harvest_summary(summary: Any) -> None:
@@ -221,8 +239,16 @@ def _print_harvest_summary(summary: Any) -> None:
     )
 
 
-def run_harvest(state: State, settings: Settings, db: Any, window: Any, *, refresh: bool,
-                dry_run: bool = False, transport: Any = None) -> Any:
+def run_harvest(
+    state: State,
+    settings: Settings,
+    db: Any,
+    window: Any,
+    *,
+    refresh: bool,
+    dry_run: bool = False,
+    transport: Any = None,
+) -> Any:
     """Harvest ``window`` with progress shown; print the closing summary."""
     from reporting.harvest import Harvester
     from reporting.progress import HarvestProgress, choose_format
@@ -244,21 +270,37 @@ def run_harvest(state: State, settings: Settings, db: Any, window: Any, *, refre
     return summary
 
 
-_month_option = click.option("--month", metavar="YYYY-MM", help="Calendar month in the report time zone (default: last month).")
-_from_option = click.option("--from", "start", type=click.DateTime(), help="Window start (inclusive), e.g. 2026-10-01.")
-_to_option = click.option("--to", "end", type=click.DateTime(), help="Window end (exclusive), e.g. 2026-11-01.")
+_month_option = click.option(
+    "--month",
+    metavar="YYYY-MM",
+    help="Calendar month in the report time zone (default: last month).",
+)
+_from_option = click.option(
+    "--from", "start", type=click.DateTime(), help="Window start (inclusive), e.g. 2026-10-01."
+)
+_to_option = click.option(
+    "--to", "end", type=click.DateTime(), help="Window end (exclusive), e.g. 2026-11-01."
+)
 
 
 @cli.command("harvest")
 @_month_option
 @_from_option
 @_to_option
-@click.option("--refresh", is_flag=True, help="Fetch meetings again even if already stored complete.")
+@click.option(
+    "--refresh", is_flag=True, help="Fetch meetings again even if already stored complete."
+)
 @click.option("--dry-run", is_flag=True, help="List what would be fetched; store nothing.")
 @pass_state
 @handle_errors
-def harvest_cmd(state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None,
-                refresh: bool, dry_run: bool) -> None:
+def harvest_cmd(
+    state: State,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    refresh: bool,
+    dry_run: bool,
+) -> None:
     """Copy every finished Webex meeting of a period (participants, devices, invitees) into the database.
 
     Safe to repeat: meetings already stored completely are skipped, interrupted runs resume.
@@ -281,7 +323,9 @@ def harvest_cmd(state: State, month: str | None, start: dt.datetime | None, end:
 @_to_option
 @pass_state
 @handle_errors
-def gaps_cmd(state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None) -> None:
+def gaps_cmd(
+    state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> None:
     """List what could not be fetched for a period (and why), until a later harvest fetches it."""
     from reporting.harvest import open_gaps
 
@@ -316,13 +360,28 @@ def report_progress(state: State) -> Callable[[str, int, int | None], None]:
     return ReportProgress(choose_format(state.log_format))
 
 
-def run_report(state: State, settings: Settings, db: Any, window: Any, *, label: str,
-               output: Path | None, formats: tuple[str, ...]) -> Any:
+def run_report(
+    state: State,
+    settings: Settings,
+    db: Any,
+    window: Any,
+    *,
+    label: str,
+    output: Path | None,
+    formats: tuple[str, ...],
+) -> Any:
     """Generate, record and print the report of ``window``."""
     from reporting.report import generate_report
 
-    result = generate_report(settings, db, window, label=label, output=output, formats=formats,
-                             progress=report_progress(state))
+    result = generate_report(
+        settings,
+        db,
+        window,
+        label=label,
+        output=output,
+        formats=formats,
+        progress=report_progress(state),
+    )
     for line in result.lines():
         click.echo(line)
     return result
@@ -338,15 +397,29 @@ _formats_option = click.option(
 @_month_option
 @_from_option
 @_to_option
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="File (or folder) to write; default: the output_dir setting.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="File (or folder) to write; default: the output_dir setting.",
+)
 @_formats_option
-@click.option("--reproduce", metavar="REPORT_ID",
-              help="Render a ledger entry again from the stored data and compare its SHA-256.")
+@click.option(
+    "--reproduce",
+    metavar="REPORT_ID",
+    help="Render a ledger entry again from the stored data and compare its SHA-256.",
+)
 @pass_state
 @handle_errors
-def report_cmd(state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None,
-               output: Path | None, formats: tuple[str, ...], reproduce: str | None) -> None:
+def report_cmd(
+    state: State,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    output: Path | None,
+    formats: tuple[str, ...],
+    reproduce: str | None,
+) -> None:
     """Write the audit report of a period (PDF/A with the full data attached) and record it in the ledger.
 
     The report sets invitees against attendees for every meeting, lists external participants by
@@ -358,8 +431,15 @@ def report_cmd(state: State, month: str | None, start: dt.datetime | None, end: 
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
-            result = generate_report(settings, db, None, label=reproduce, output=output,
-                                     reproduce=reproduce, progress=report_progress(state))
+            result = generate_report(
+                settings,
+                db,
+                None,
+                label=reproduce,
+                output=output,
+                reproduce=reproduce,
+                progress=report_progress(state),
+            )
             for line in result.lines():
                 click.echo(line)
             if not result.matches:
@@ -371,12 +451,18 @@ def report_cmd(state: State, month: str | None, start: dt.datetime | None, end: 
                 )
             return
         window = _window(settings, month, start, end)
-        label = month or (f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}" if (start or end) else
-                          _month_label(settings, window))
-        result = run_report(state, settings, db, window, label=label, output=output,
-                            formats=formats or ("pdf",))
+        label = month or (
+            f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
+            if (start or end)
+            else _month_label(settings, window)
+        )
+        result = run_report(
+            state, settings, db, window, label=label, output=output, formats=formats or ("pdf",)
+        )
     if not result.complete:
-        raise HarvestIncomplete("the report is marked INCOMPLETE: some meetings of the period are gaps")
+        raise HarvestIncomplete(
+            "the report is marked INCOMPLETE: some meetings of the period are gaps"
+        )
 
 
 def _month_label(settings: Settings, window: Any) -> str:
@@ -420,11 +506,15 @@ def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
 
 @cli.command("monthly")
 @_month_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="File or folder for the report.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="File or folder for the report."
+)
 @_formats_option
 @pass_state
 @handle_errors
-def monthly_cmd(state: State, month: str | None, output: Path | None, formats: tuple[str, ...]) -> None:
+def monthly_cmd(
+    state: State, month: str | None, output: Path | None, formats: tuple[str, ...]
+) -> None:
     """Harvest a month, write its report and record it in the ledger: the job for cron or a timer.
 
     Exit status 0: report complete. 3: written, but some meetings could not be fetched (listed in
@@ -437,8 +527,9 @@ def monthly_cmd(state: State, month: str | None, output: Path | None, formats: t
     window = _window(settings, month, None, None)
     with open_database(settings) as db:
         summary = run_harvest(state, settings, db, window, refresh=False)
-        result = run_report(state, settings, db, window, label=month, output=output,
-                            formats=formats or ("pdf",))
+        result = run_report(
+            state, settings, db, window, label=month, output=output, formats=formats or ("pdf",)
+        )
     if not (summary.complete and result.complete):
         raise HarvestIncomplete(
             f"the report for {month} is INCOMPLETE ({result.gaps} open gaps, listed in it); run "
@@ -457,30 +548,54 @@ def simulator_group() -> None:
 
 
 @simulator_group.command("serve")
-@click.option("--month", metavar="YYYY-MM", help="Month the simulated meetings fall in (default: last month).")
+@click.option(
+    "--month", metavar="YYYY-MM", help="Month the simulated meetings fall in (default: last month)."
+)
 @click.option("--seed", default=7, show_default=True, help="Same seed, same organisation.")
 @click.option("--meetings", default=60, show_default=True, help="How many ended meetings.")
-@click.option("--participants", default=12, show_default=True, help="Average participants per meeting.")
-@click.option("--port", default=8765, show_default=True, help="Loopback port to listen on (0: any free one).")
+@click.option(
+    "--participants", default=12, show_default=True, help="Average participants per meeting."
+)
+@click.option(
+    "--port", default=8765, show_default=True, help="Loopback port to listen on (0: any free one)."
+)
 @click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
 @pass_state
 @handle_errors
-def simulator_serve(state: State, month: str | None, seed: int, meetings: int, participants: int,
-                    port: int, latency: float) -> None:
+def simulator_serve(
+    state: State,
+    month: str | None,
+    seed: int,
+    meetings: int,
+    participants: int,
+    port: int,
+    latency: float,
+) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
     from reporting.harvest import month_window, previous_month
     from reporting.webex.simulator import Simulator, generate_org, serve
 
     settings = state.settings()
-    window = month_window(month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone)
-    org = generate_org(seed=seed, start=window.start, end=window.end, meetings=meetings,
-                       participants_per_meeting=participants)
+    window = month_window(
+        month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
+    )
+    org = generate_org(
+        seed=seed,
+        start=window.start,
+        end=window.end,
+        meetings=meetings,
+        participants_per_meeting=participants,
+    )
     with serve(Simulator(org, token=DEMO_TOKEN, latency=latency), port=port) as base_url:
         click.echo(f"Simulated Webex API for {org.org_name} ({meetings} meetings) at {base_url}")
         click.echo("Harvest it from another terminal with:")
         click.echo(f"  MEETAUDIT_WEBEX_BASE_URL={base_url} MEETAUDIT_WEBEX_TOKEN={DEMO_TOKEN} \\")
-        click.echo(f"  MEETAUDIT_ORG_DOMAINS={','.join(org.domains)} MEETAUDIT_ORG_IDS={org.org_id} \\")
-        click.echo(f"  meetaudit harvest --from {window.start:%Y-%m-%dT%H:%M:%S} --to {window.end:%Y-%m-%dT%H:%M:%S}")
+        click.echo(
+            f"  MEETAUDIT_ORG_DOMAINS={','.join(org.domains)} MEETAUDIT_ORG_IDS={org.org_id} \\"
+        )
+        click.echo(
+            f"  meetaudit harvest --from {window.start:%Y-%m-%dT%H:%M:%S} --to {window.end:%Y-%m-%dT%H:%M:%S}"
+        )
         click.echo("Press Ctrl-C to stop.")
         try:
             while True:
@@ -490,13 +605,26 @@ def simulator_serve(state: State, month: str | None, seed: int, meetings: int, p
 
 
 @cli.command("demo")
-@click.option("--seed", default=7, show_default=True, help="Same seed, same simulated organisation.")
-@click.option("--meetings", default=60, show_default=True, help="Ended meetings in the simulated month.")
-@click.option("--participants", default=12, show_default=True, help="Average participants per meeting.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the PDF.")
+@click.option(
+    "--seed", default=7, show_default=True, help="Same seed, same simulated organisation."
+)
+@click.option(
+    "--meetings", default=60, show_default=True, help="Ended meetings in the simulated month."
+)
+@click.option(
+    "--participants", default=12, show_default=True, help="Average participants per meeting."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the PDF.",
+)
 @pass_state
 @handle_errors
-def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: Path | None) -> None:
+def demo_cmd(
+    state: State, seed: int, meetings: int, participants: int, output: Path | None
+) -> None:
     """Try everything on a simulated organisation: harvest last month, write the PDF report.
 
     Uses the embedded PostgreSQL (database "meetaudit_demo", never your configured one) and a
@@ -512,8 +640,13 @@ def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: 
     base = State(state.config, state.log_format).settings()
     month = previous_month(dt.datetime.now(dt.UTC), base.zone)
     window = month_window(month, base.zone)
-    org = generate_org(seed=seed, start=window.start, end=window.end, meetings=meetings,
-                       participants_per_meeting=participants)
+    org = generate_org(
+        seed=seed,
+        start=window.start,
+        end=window.end,
+        meetings=meetings,
+        participants_per_meeting=participants,
+    )
     click.echo(f"Simulated organisation {org.org_name}: {meetings} meetings in {month}.")
     with serve(Simulator(org, token=DEMO_TOKEN)) as base_url:
         settings = State(state.config, state.log_format).settings(
@@ -527,23 +660,32 @@ def demo_cmd(state: State, seed: int, meetings: int, participants: int, output: 
         )
         # Whatever the environment says, the demo never touches a real database or Webex.
         settings = settings.model_copy(
-            update={"database_url": None, "webex_token_file": None, "webex_refresh_token": None,
-                    "embedded_database": DEMO_DATABASE}
+            update={
+                "database_url": None,
+                "webex_token_file": None,
+                "webex_refresh_token": None,
+                "embedded_database": DEMO_DATABASE,
+            }
         )
         _remember_demo(settings)
         with Database.from_settings(settings) as db:
-            click.echo(f"Embedded PostgreSQL: data in {db.embedded_dir}, database {DEMO_DATABASE!r}.")
+            click.echo(
+                f"Embedded PostgreSQL: data in {db.embedded_dir}, database {DEMO_DATABASE!r}."
+            )
             migrate.upgrade(db.engine)
             summary = run_harvest(state, settings, db, window, refresh=False)
             target = output or settings.output_dir / f"meetaudit-demo-{month}.pdf"
-            result = generate_report(settings, db, window, label=month, output=target,
-                                     progress=report_progress(state))
+            result = generate_report(
+                settings, db, window, label=month, output=target, progress=report_progress(state)
+            )
     for line in result.lines():
         click.echo(line)
     click.echo(f"Report: {result.path}")
     click.echo(f"SHA-256: {result.sha256}")
-    click.echo(f"Done in {time.monotonic() - started:.1f}s (harvest run {summary.run_id}, "
-               f"{result.pages} pages).")
+    click.echo(
+        f"Done in {time.monotonic() - started:.1f}s (harvest run {summary.run_id}, "
+        f"{result.pages} pages)."
+    )
     click.echo("Explore the demo's records with --demo, for example:")
     click.echo(f"  meetaudit --demo verify {result.path}")
     click.echo(f"  meetaudit --demo investigate orgs --month {month}")
@@ -614,7 +756,9 @@ _format_option = click.option(
 )  # fmt: skip
 
 
-def _period(settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None) -> Any:
+def _period(
+    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> Any:
     from reporting.investigate import Period
 
     if not (month or start or end):
@@ -646,14 +790,24 @@ def investigate_group() -> None:
 @_format_option
 @pass_state
 @handle_errors
-def investigate_person(state: State, who: str, month: str | None, start: dt.datetime | None,
-                       end: dt.datetime | None, fmt: str) -> None:
+def investigate_person(
+    state: State,
+    who: str,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    fmt: str,
+) -> None:
     """Which meetings WHO attended: when, role, invited or not, sessions, minutes, devices."""
     from reporting.investigate import attendance_of
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
-        _emit_rows(attendance_of(session, who, _period(settings, month, start, end)), fmt, f"Meetings attended by {who}")
+        _emit_rows(
+            attendance_of(session, who, _period(settings, month, start, end)),
+            fmt,
+            f"Meetings attended by {who}",
+        )
 
 
 @investigate_group.command("with")
@@ -664,8 +818,14 @@ def investigate_person(state: State, who: str, month: str | None, start: dt.date
 @_format_option
 @pass_state
 @handle_errors
-def investigate_with(state: State, who: str, month: str | None, start: dt.datetime | None,
-                     end: dt.datetime | None, fmt: str) -> None:
+def investigate_with(
+    state: State,
+    who: str,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    fmt: str,
+) -> None:
     """Who attended meetings together with WHO, most shared meetings first."""
     from reporting.investigate import co_attendees
 
@@ -683,8 +843,14 @@ def investigate_with(state: State, who: str, month: str | None, start: dt.dateti
 @_format_option
 @pass_state
 @handle_errors
-def investigate_devices(state: State, who: str, month: str | None, start: dt.datetime | None,
-                        end: dt.datetime | None, fmt: str) -> None:
+def investigate_devices(
+    state: State,
+    who: str,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    fmt: str,
+) -> None:
     """Which devices WHO joined from (phone numbers masked unless MEETAUDIT_SHOW_PHONE_NUMBERS)."""
     from reporting.investigate import devices_of
 
@@ -701,8 +867,9 @@ def investigate_devices(state: State, who: str, month: str | None, start: dt.dat
 @_format_option
 @pass_state
 @handle_errors
-def investigate_orgs(state: State, month: str | None, start: dt.datetime | None,
-                     end: dt.datetime | None, fmt: str) -> None:
+def investigate_orgs(
+    state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None, fmt: str
+) -> None:
     """Which outside organisations (by Webex org ID, else email domain) took part, and how much."""
     from reporting.investigate import outside_organisations
 
@@ -726,9 +893,13 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
     with open_database(settings) as db, db.session() as session:
         meeting, lines, absent = meeting_roster(session, meeting_id, settings)
         if meeting is None:
-            raise _Err(f"no meeting {meeting_id!r} is stored; check the id with `meetaudit investigate meetings`")
+            raise _Err(
+                f"no meeting {meeting_id!r} is stored; check the id with `meetaudit investigate meetings`"
+            )
         if fmt == "table":
-            click.echo(f"{meeting.title} — {_cell(meeting.start_at)} to {_cell(meeting.end_at)}, host {meeting.host_email}")
+            click.echo(
+                f"{meeting.title} — {_cell(meeting.start_at)} to {_cell(meeting.end_at)}, host {meeting.host_email}"
+            )
         _emit_rows(lines, fmt, "Participants")
         if fmt == "table" and absent:
             click.echo("Invited but did not attend: " + "; ".join(absent))
@@ -743,12 +914,21 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
 @_format_option
 @pass_state
 @handle_errors
-def investigate_meetings(state: State, title: str | None, host: str | None, month: str | None,
-                         start: dt.datetime | None, end: dt.datetime | None, fmt: str) -> None:
+def investigate_meetings(
+    state: State,
+    title: str | None,
+    host: str | None,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    fmt: str,
+) -> None:
     """Find stored meetings by title and/or host, newest first."""
     from reporting.investigate import find_meetings
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
-        rows = find_meetings(session, title=title, host=host, period=_period(settings, month, start, end))
+        rows = find_meetings(
+            session, title=title, host=host, period=_period(settings, month, start, end)
+        )
         _emit_rows(rows, fmt, "Meetings")

@@ -89,7 +89,9 @@ class Settings(BaseSettings):
     show_phone_numbers: bool = False
     signing_key_file: Path | None = None
 
-    @field_validator("webex_site_urls", "webex_host_emails", "org_domains", "org_ids", mode="before")
+    @field_validator(
+        "webex_site_urls", "webex_host_emails", "org_domains", "org_ids", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -107,7 +109,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Zurich)") from exc
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Zurich)"
+            ) from exc
         return value
 
     @field_validator("webex_base_url")
@@ -185,7 +189,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     setting names without the prefix (``org_domains = ["acme.example"]``); the environment wins
     over the file, explicit overrides win over both.
     """
-    path = config_file or (Path(os.environ["MEETAUDIT_CONFIG"]) if os.environ.get("MEETAUDIT_CONFIG") else None)
+    path = config_file or (
+        Path(os.environ["MEETAUDIT_CONFIG"]) if os.environ.get("MEETAUDIT_CONFIG") else None
+    )
     file_values: dict[str, Any] = {}
     if path is not None:
         try:
@@ -204,6 +210,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**init)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigError(f"invalid settings — {problems}") from None

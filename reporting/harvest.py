@@ -274,7 +274,9 @@ class _AttendeeReports:
         self.enabled = enabled
         self.notes: dict[str, Any] = {"status": "fetched" if enabled else "disabled by settings"}
         self._oldest = now - REPORT_MAX_AGE + dt.timedelta(minutes=5)
-        self._days: dict[tuple[str, dt.date], asyncio.Future[dict[str, list[dict[str, Any]]] | None]] = {}
+        self._days: dict[
+            tuple[str, dt.date], asyncio.Future[dict[str, list[dict[str, Any]]] | None]
+        ] = {}
         self._waiting: Counter[tuple[str, dt.date]] = Counter()
         self.rows = 0
         self._too_old = 0
@@ -337,7 +339,9 @@ class _AttendeeReports:
         """The day's report rows by meeting id; ``None`` when the report could not be had."""
         if not self.enabled:
             return None
-        start = max(dt.datetime.combine(day, dt.time(), dt.UTC), self._oldest.replace(microsecond=0))
+        start = max(
+            dt.datetime.combine(day, dt.time(), dt.UTC), self._oldest.replace(microsecond=0)
+        )
         params = {
             "siteUrl": site,
             "from": _iso(start),
@@ -412,7 +416,9 @@ class Harvester:
 
     # -- run bookkeeping -----------------------------------------------------------------
 
-    def _start_run(self, session: Session, window: Window, parameters: dict[str, Any]) -> HarvestRun:
+    def _start_run(
+        self, session: Session, window: Window, parameters: dict[str, Any]
+    ) -> HarvestRun:
         # Runs still "running" hold no lock any more: their process died (kill -9, power loss).
         session.execute(
             update(HarvestRun)
@@ -446,7 +452,9 @@ class Harvester:
             self.db.check()
             raise
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": HARVEST_LOCK_KEY}).scalar()
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": HARVEST_LOCK_KEY}
+            ).scalar()
             conn.commit()
             if not got:
                 raise DatabaseError(
@@ -464,7 +472,9 @@ class Harvester:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self, window: Window, *, refresh: bool = False, dry_run: bool = False) -> HarvestSummary:
+    def run(
+        self, window: Window, *, refresh: bool = False, dry_run: bool = False
+    ) -> HarvestSummary:
         """Harvest ``window``; return the summary (status ``complete`` only when nothing is missing).
 
         ``dry_run`` lists the window and says what would be fetched; it writes nothing.
@@ -540,14 +550,18 @@ class Harvester:
             summary.elapsed_seconds = time.monotonic() - started
             if summary.status == "running":
                 summary.status = (
-                    "complete" if summary.gaps == 0 and summary.meetings_unsettled == 0 else "incomplete"
+                    "complete"
+                    if summary.gaps == 0 and summary.meetings_unsettled == 0
+                    else "incomplete"
                 )
             if not dry_run:
                 self._finish_run(summary, {**parameters, **summary.notes})
             self._emit(HarvestEvent("finished", summary.status, data={"summary": summary}))
         return summary
 
-    def _on_retry(self, what: str, status: int | None, delay: float, tracking_id: str | None) -> None:
+    def _on_retry(
+        self, what: str, status: int | None, delay: float, tracking_id: str | None
+    ) -> None:
         self._emit(HarvestEvent("retry", what, data={"status": status, "delay": round(delay, 3),
                                                      "tracking_id": tracking_id}))  # fmt: skip
 
@@ -577,7 +591,9 @@ class Harvester:
                 )
         except (OperationalError, DBAPIError) as exc:
             # The database went away: the run stays "running" and the next run marks it interrupted.
-            _log.warning("could not record the end of harvest run %s: %s", summary.run_id, _first_line(exc))
+            _log.warning(
+                "could not record the end of harvest run %s: %s", summary.run_id, _first_line(exc)
+            )
 
     async def _harvest(
         self, client: WebexClient, summary: HarvestSummary, window: Window, *, refresh: bool,
@@ -619,12 +635,18 @@ class Harvester:
         settled = [m for m, _ in listed if self._settled(m, now)]
         summary.meetings_listed = len(listed)
         summary.meetings_unsettled = len(listed) - len(settled)
-        complete = set() if refresh else await asyncio.to_thread(self._complete_ids, [m.id for m in settled])
+        complete = (
+            set()
+            if refresh
+            else await asyncio.to_thread(self._complete_ids, [m.id for m in settled])
+        )
         todo = [m for m in settled if m.id not in complete]
         summary.gaps = len(gaps) + summary.meetings_unsettled
         summary.meetings_to_fetch = len(todo)
         summary.meetings_skipped = len(settled) - len(todo)
-        summary.planned = [f"{m.start.isoformat() if m.start else '?'}  {m.id}  {m.title or ''}" for m in todo]
+        summary.planned = [
+            f"{m.start.isoformat() if m.start else '?'}  {m.id}  {m.title or ''}" for m in todo
+        ]
 
     def _complete_ids(self, ids: list[str]) -> set[str]:
         with self.db.sessions() as session:
@@ -753,7 +775,9 @@ class Harvester:
         days = list(window.chunks(LISTING_CHUNK))
         await asyncio.gather(*(list_day(day, scope) for scope in scopes for day in days))
         listed_ok = [day for day in days if complete_for[day] == len(scopes)]
-        meetings = sorted(found.values(), key=lambda pair: (pair[0].start or window.start, pair[0].id))
+        meetings = sorted(
+            found.values(), key=lambda pair: (pair[0].start or window.start, pair[0].id)
+        )
         return meetings, gaps, listed_ok
 
     # -- fetching and storing --------------------------------------------------------------
@@ -851,7 +875,9 @@ class Harvester:
                 )
             )  # fmt: skip
 
-        async def listed(meetings: list[tuple[schemas.Meeting, dict[str, Any]]], gaps: list[_Gap]) -> None:
+        async def listed(
+            meetings: list[tuple[schemas.Meeting, dict[str, Any]]], gaps: list[_Gap]
+        ) -> None:
             # The listing goes to the writer before any of its meetings to a worker: the writer
             # stores it first, so a meeting's row exists before its participants.
             settled = [m for m, _ in meetings if self._settled(m, now)]

@@ -96,7 +96,9 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
         return []
     pids = [p.participant_id for p, *_ in rows]
     devices: dict[str, list[ParticipantDevice]] = defaultdict(list)
-    for d in session.scalars(select(ParticipantDevice).where(ParticipantDevice.participant_id.in_(pids))):
+    for d in session.scalars(
+        select(ParticipantDevice).where(ParticipantDevice.participant_id.in_(pids))
+    ):
         devices[d.participant_id].append(d)
     invited = {
         (mid, email)
@@ -121,7 +123,9 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
                 role="host" if p.host else "co-host" if p.co_host else "attendee",
                 invited=(p.meeting_id, p.email_norm) in invited,
                 sessions=len(ds),
-                attended_minutes=_minutes([(d.joined_at, d.left_at, d.duration_seconds) for d in ds]),
+                attended_minutes=_minutes(
+                    [(d.joined_at, d.left_at, d.duration_seconds) for d in ds]
+                ),
                 devices=sorted({f"{d.device_type or '?'}/{d.audio_type or '?'}" for d in ds}),
             )
         )
@@ -139,7 +143,9 @@ class CoAttendee:
     organisation: str | None
 
 
-def co_attendees(session: Session, who: str, settings: Settings, period: Period = Period()) -> list[CoAttendee]:
+def co_attendees(
+    session: Session, who: str, settings: Settings, period: Period = Period()
+) -> list[CoAttendee]:
     """Who attended meetings together with a person, most shared meetings first."""
     me = aliased(Participant)
     other = aliased(Participant)
@@ -195,7 +201,9 @@ class DeviceUse:
     meetings: int
 
 
-def devices_of(session: Session, who: str, settings: Settings, period: Period = Period()) -> list[DeviceUse]:
+def devices_of(
+    session: Session, who: str, settings: Settings, period: Period = Period()
+) -> list[DeviceUse]:
     """The devices a person joined meetings from (phone numbers masked unless configured)."""
     rows = session.execute(
         select(
@@ -235,7 +243,9 @@ class OutsideOrganisation:
     examples: list[str]
 
 
-def outside_organisations(session: Session, settings: Settings, period: Period = Period()) -> list[OutsideOrganisation]:
+def outside_organisations(
+    session: Session, settings: Settings, period: Period = Period()
+) -> list[OutsideOrganisation]:
     """Which outside organisations took part in meetings of the period, and in how many."""
     rows = session.execute(
         select(Participant.org_id, Participant.email, Participant.email_norm,
@@ -278,7 +288,9 @@ class RosterLine:
     devices: list[str]
 
 
-def meeting_roster(session: Session, meeting_id: str, settings: Settings) -> tuple[Meeting | None, list[RosterLine], list[str]]:
+def meeting_roster(
+    session: Session, meeting_id: str, settings: Settings
+) -> tuple[Meeting | None, list[RosterLine], list[str]]:
     """A meeting, everyone who joined it, and the invitees who never came."""
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
@@ -289,10 +301,14 @@ def meeting_roster(session: Session, meeting_id: str, settings: Settings) -> tup
         if i.email_norm
     }
     participants = session.scalars(
-        select(Participant).where(Participant.meeting_id == meeting_id).order_by(Participant.display_name)
+        select(Participant)
+        .where(Participant.meeting_id == meeting_id)
+        .order_by(Participant.display_name)
     ).all()
     devices: dict[str, list[ParticipantDevice]] = defaultdict(list)
-    for d in session.scalars(select(ParticipantDevice).where(ParticipantDevice.meeting_id == meeting_id)):
+    for d in session.scalars(
+        select(ParticipantDevice).where(ParticipantDevice.meeting_id == meeting_id)
+    ):
         devices[d.participant_id].append(d)
     lines = []
     came: set[str] = set()
@@ -328,8 +344,14 @@ class MeetingMatch:
     complete: bool
 
 
-def find_meetings(session: Session, *, title: str | None = None, host: str | None = None,
-                  period: Period = Period(), limit: int = 500) -> list[MeetingMatch]:
+def find_meetings(
+    session: Session,
+    *,
+    title: str | None = None,
+    host: str | None = None,
+    period: Period = Period(),
+    limit: int = 500,
+) -> list[MeetingMatch]:
     """Meetings by title fragment and/or host email, newest first."""
     query = select(Meeting).where(period.clause())
     if title:

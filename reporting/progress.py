@@ -178,7 +178,13 @@ class ReportProgress:
             return
         self._stage, self._last = stage, now
         if self.fmt == "json":
-            record = {"ts": time.time(), "event": "report", "stage": stage, "done": done, "total": total}
+            record = {
+                "ts": time.time(),
+                "event": "report",
+                "stage": stage,
+                "done": done,
+                "total": total,
+            }
             print(json.dumps(record), file=self.stream, flush=True)
             return
         label = _STAGES.get(stage, stage)

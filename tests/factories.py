@@ -101,8 +101,12 @@ def snapshot(engine: Engine, *, open_gaps_only: bool = True) -> dict[str, list[t
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in HARVESTED_TABLES:
-            columns = [c["name"] for c in inspect(conn).get_columns(table) if c["name"] not in RUN_COLUMNS]
-            where = " WHERE resolved_at IS NULL" if table == "harvest_gaps" and open_gaps_only else ""
+            columns = [
+                c["name"] for c in inspect(conn).get_columns(table) if c["name"] not in RUN_COLUMNS
+            ]
+            where = (
+                " WHERE resolved_at IS NULL" if table == "harvest_gaps" and open_gaps_only else ""
+            )
             rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM {table}{where}")).all()
             out[table] = sorted(tuple(repr(v) for v in row) for row in rows)
     return out

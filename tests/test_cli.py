@@ -31,7 +31,9 @@ def test_every_command_explains_itself(path: tuple[str, ...]) -> None:
 
 def test_config_redacts_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "tok-very-secret-123")
-    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", "postgresql://auditor:pw-very-secret@db.example/meetaudit")
+    monkeypatch.setenv(
+        "MEETAUDIT_DATABASE_URL", "postgresql://auditor:pw-very-secret@db.example/meetaudit"
+    )
     monkeypatch.setenv("MEETAUDIT_WEBEX_CLIENT_SECRET", "cs-very-secret")
     result = CliRunner().invoke(cli, ["config"])
     assert result.exit_code == 0, result.output
@@ -42,7 +44,9 @@ def test_config_redacts_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_settings_file_and_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "meetaudit.toml"
-    config.write_text('org_name = "Acme AG"\norg_domains = ["Acme.example"]\ntimezone = "Europe/Zurich"\n')
+    config.write_text(
+        'org_name = "Acme AG"\norg_domains = ["Acme.example"]\ntimezone = "Europe/Zurich"\n'
+    )
     monkeypatch.setenv("MEETAUDIT_TIMEZONE", "Europe/Berlin")
     result = CliRunner().invoke(cli, ["--config", str(config), "config"])
     assert result.exit_code == 0, result.output
@@ -59,19 +63,32 @@ def test_bad_setting_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Traceback" not in result.output
 
 
-def test_dead_database_is_one_clear_line_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dead_database_is_one_clear_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Port 9 on loopback: nothing listens there, the connection is refused at once.
-    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", "postgresql://auditor:pw-secret@127.0.0.1:9/meetaudit")
+    monkeypatch.setenv(
+        "MEETAUDIT_DATABASE_URL", "postgresql://auditor:pw-secret@127.0.0.1:9/meetaudit"
+    )
     monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "t0ken-value")
     result = CliRunner().invoke(cli, ["harvest", "--month", "2026-10"])
     assert result.exit_code == 1
-    assert "cannot connect to PostgreSQL at postgresql+psycopg://auditor:***@127.0.0.1:9/meetaudit" in result.output
+    assert (
+        "cannot connect to PostgreSQL at postgresql+psycopg://auditor:***@127.0.0.1:9/meetaudit"
+        in result.output
+    )
     assert "pw-secret" not in result.output and "Traceback" not in result.output
 
 
-def test_harvest_without_a_token_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+def test_harvest_without_a_token_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
     monkeypatch.setenv("MEETAUDIT_DATABASE_URL", database_url)
-    for name in ("MEETAUDIT_WEBEX_TOKEN", "MEETAUDIT_WEBEX_TOKEN_FILE", "MEETAUDIT_WEBEX_REFRESH_TOKEN"):
+    for name in (
+        "MEETAUDIT_WEBEX_TOKEN",
+        "MEETAUDIT_WEBEX_TOKEN_FILE",
+        "MEETAUDIT_WEBEX_REFRESH_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(cli, ["harvest", "--month", "2026-10"])
     assert result.exit_code == 1

@@ -11,15 +11,23 @@ from reporting.cli import cli
 
 
 @pytest.mark.slow
-def test_demo_writes_a_report_the_ledger_vouches_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_writes_a_report_the_ledger_vouches_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A fresh data directory: the demo must start its own embedded PostgreSQL from nothing.
     monkeypatch.setenv("MEETAUDIT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MEETAUDIT_OUTPUT_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("MEETAUDIT_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/never-used")
     runner = CliRunner()
-    result = runner.invoke(cli, ["--log-format", "plain", "demo", "--meetings", "6", "--participants", "5"])
+    result = runner.invoke(
+        cli, ["--log-format", "plain", "demo", "--meetings", "6", "--participants", "5"]
+    )
     assert result.exit_code == 0, result.output
-    pdf = tmp_path / "reports" / next(p.name for p in (tmp_path / "reports").glob("meetaudit-demo-*.pdf"))
+    pdf = (
+        tmp_path
+        / "reports"
+        / next(p.name for p in (tmp_path / "reports").glob("meetaudit-demo-*.pdf"))
+    )
     assert f"Report: {pdf}" in result.output or str(pdf.name) in result.output
     assert "COMPLETE" in result.output
     assert pdf.read_bytes().startswith(b"%PDF-")

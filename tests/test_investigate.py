@@ -26,7 +26,9 @@ START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 @pytest.fixture
 def org() -> SimulatedOrg:
     window = month_of(START)
-    return generate_org(seed=11, start=window.start, end=window.end, meetings=25, participants_per_meeting=8)
+    return generate_org(
+        seed=11, start=window.start, end=window.end, meetings=25, participants_per_meeting=8
+    )
 
 
 @pytest.fixture
@@ -46,7 +48,9 @@ def _busiest_email(org: SimulatedOrg) -> str:
     return max(counts, key=lambda k: (counts[k], k))
 
 
-def test_attendance_of_a_person_matches_the_api_data(harvested: Settings, org: SimulatedOrg, db: Database) -> None:
+def test_attendance_of_a_person_matches_the_api_data(
+    harvested: Settings, org: SimulatedOrg, db: Database
+) -> None:
     email = _busiest_email(org)
     expected = {
         m["id"]
@@ -61,7 +65,9 @@ def test_attendance_of_a_person_matches_the_api_data(harvested: Settings, org: S
     assert all(r.attended_minutes >= 0 for r in rows)
 
 
-def test_attendance_respects_the_period(harvested: Settings, org: SimulatedOrg, db: Database) -> None:
+def test_attendance_respects_the_period(
+    harvested: Settings, org: SimulatedOrg, db: Database
+) -> None:
     email = _busiest_email(org)
     cut = START + dt.timedelta(days=15)
     with db.session() as session:
@@ -88,7 +94,9 @@ def test_co_attendees_excludes_the_person_and_counts_shared_meetings(
     assert top.meetings_together == len(shared)
 
 
-def test_outside_organisations_never_lists_own_domains(harvested: Settings, org: SimulatedOrg, db: Database) -> None:
+def test_outside_organisations_never_lists_own_domains(
+    harvested: Settings, org: SimulatedOrg, db: Database
+) -> None:
     with db.session() as session:
         outside = outside_organisations(session, harvested)
     keys = {o.organisation for o in outside}
@@ -122,9 +130,7 @@ def test_meeting_roster_and_search(harvested: Settings, org: SimulatedOrg, db: D
     assert stored is not None and stored.title == meeting["title"]
     assert len(lines) == len(org.participants[meeting["id"]])
     came = {(p.get("email") or "").strip().lower() for p in org.participants[meeting["id"]]}
-    expected_absent = {
-        i["email"].strip().lower() for i in org.invitees[meeting["id"]]
-    } - came
+    expected_absent = {i["email"].strip().lower() for i in org.invitees[meeting["id"]]} - came
     assert len(absent) == len(expected_absent)
     assert meeting["id"] in {m.meeting_id for m in found}
 

@@ -113,7 +113,11 @@ class HarvestGap(Base):
     __tablename__ = "harvest_gaps"
     __table_args__ = (
         CheckConstraint(f"scope IN {GAP_SCOPES!r}", name="scope"),
-        Index("ix_harvest_gaps_meeting_unresolved", "meeting_id", postgresql_where="resolved_at IS NULL"),
+        Index(
+            "ix_harvest_gaps_meeting_unresolved",
+            "meeting_id",
+            postgresql_where="resolved_at IS NULL",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

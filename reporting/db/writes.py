@@ -40,7 +40,9 @@ class MeetingRecord:
     @property
     def digest(self) -> str:
         """SHA-256 over the participant and invitee items, independent of their order."""
-        return content_digest([raw for _, raw in self.participants], [raw for _, raw in self.invitees])
+        return content_digest(
+            [raw for _, raw in self.participants], [raw for _, raw in self.invitees]
+        )
 
 
 @dataclass
@@ -71,7 +73,9 @@ def _digest_lines(participants: Sequence[str], invitees: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def content_digest(participants: Sequence[dict[str, Any]], invitees: Sequence[dict[str, Any]]) -> str:
+def content_digest(
+    participants: Sequence[dict[str, Any]], invitees: Sequence[dict[str, Any]]
+) -> str:
     """A stable SHA-256 of a meeting's items (sorted, canonical JSON)."""
     return _digest_lines([_canonical(p) for p in participants], [_canonical(i) for i in invitees])
 
@@ -109,9 +113,7 @@ def upsert_listed_meetings(
         )
     stmt = insert(Meeting)
     refreshed = {
-        c: stmt.excluded[c]
-        for c in rows[0]
-        if c not in ("meeting_id", "first_seen_run_id")
+        c: stmt.excluded[c] for c in rows[0] if c not in ("meeting_id", "first_seen_run_id")
     }
     for start in range(0, len(rows), 1000):
         session.execute(
@@ -237,15 +239,22 @@ def _rows(record: MeetingRecord) -> _Rows:
              a.participant_type, a.ip_address, a.client_agent, a.company, a.duration,
              dump(raw))
         )  # fmt: skip
-    return _Rows(participants, devices, breakouts, invitees, attendees, _digest_lines(p_lines, i_lines))
+    return _Rows(
+        participants, devices, breakouts, invitees, attendees, _digest_lines(p_lines, i_lines)
+    )
 
 
-def _copy(session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def _copy(
+    session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
     if not rows:
         return
     raw_conn = session.connection().connection.driver_connection
     assert raw_conn is not None
-    with raw_conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    with (
+        raw_conn.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 
@@ -277,7 +286,9 @@ def _record_revisions(
         old_ids = {str(p.get("id")) for p in old_p}
         new_ids = {str(raw.get("id")) for _, raw in new.participants}
         old_inv = {schemas.normalise_email(str(i.get("email") or "")) or "" for i in old_i}
-        new_inv = {schemas.normalise_email(str(raw.get("email") or "")) or "" for _, raw in new.invitees}
+        new_inv = {
+            schemas.normalise_email(str(raw.get("email") or "")) or "" for _, raw in new.invitees
+        }
         session.add(
             MeetingRevision(
                 meeting_id=mid,

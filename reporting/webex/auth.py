@@ -52,7 +52,9 @@ class StaticToken:
 class OAuthRefresher:
     """An OAuth integration's access token, refreshed with its refresh token when needed."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, refresh_token: str) -> None:
+    def __init__(
+        self, token_url: str, client_id: str, client_secret: str, refresh_token: str
+    ) -> None:
         self._token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret

@@ -325,7 +325,11 @@ class WebexClient:
         url = f"{self._base}{path.lstrip('/')}"
         if params:
             query = urlencode(
-                [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
+                [
+                    (k, str(v).lower() if isinstance(v, bool) else v)
+                    for k, v in params.items()
+                    if v is not None
+                ]
             )
             url = f"{url}?{query}"
         return url
@@ -396,7 +400,11 @@ class WebexClient:
                     body = parse_body(response.content)
                 except orjson.JSONDecodeError:
                     attempt = await self._backoff(
-                        attempt, url, "Webex sent a truncated or invalid JSON body", status, tracking
+                        attempt,
+                        url,
+                        "Webex sent a truncated or invalid JSON body",
+                        status,
+                        tracking,
                     )
                     continue
                 items = body.get("items") if isinstance(body, dict) else None
@@ -438,10 +446,14 @@ class WebexClient:
                 )  # fmt: skip
             if status == 504:
                 url = _halve_max(url)
-                attempt = await self._backoff(attempt, url, "gateway timeout (HTTP 504)", status, tracking)
+                attempt = await self._backoff(
+                    attempt, url, "gateway timeout (HTTP 504)", status, tracking
+                )
                 continue
             if status in RETRYABLE_STATUSES:
-                attempt = await self._backoff(attempt, url, f"Webex server error (HTTP {status})", status, tracking)
+                attempt = await self._backoff(
+                    attempt, url, f"Webex server error (HTTP {status})", status, tracking
+                )
                 continue
             raise WebexHTTPError(
                 f"Webex answered HTTP {status}: {_error_message(response)}",
@@ -449,7 +461,12 @@ class WebexClient:
             )  # fmt: skip
 
     def _count_retry(
-        self, attempt: int, url: str, what: str, status: int | None = None, tracking: str | None = None
+        self,
+        attempt: int,
+        url: str,
+        what: str,
+        status: int | None = None,
+        tracking: str | None = None,
     ) -> int:
         attempt += 1
         self.stats.retries += 1
@@ -461,13 +478,20 @@ class WebexClient:
         return attempt
 
     async def _backoff(
-        self, attempt: int, url: str, what: str, status: int | None = None, tracking: str | None = None
+        self,
+        attempt: int,
+        url: str,
+        what: str,
+        status: int | None = None,
+        tracking: str | None = None,
     ) -> int:
         attempt = self._count_retry(attempt, url, what, status, tracking)
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         delay = self._random.uniform(0, ceiling)
         if self._on_retry is not None:
-            self._on_retry(f"{what}; retry {attempt} of {self._max_retries}", status, delay, tracking)
+            self._on_retry(
+                f"{what}; retry {attempt} of {self._max_retries}", status, delay, tracking
+            )
         await asyncio.sleep(delay)
         return attempt
 

@@ -206,7 +206,9 @@ class InvalidItems(ValueError):
         self.index = index
 
 
-def validate_listing(adapter: TypeAdapter[list[Any]], kind: str, items: list[dict[str, Any]]) -> list[Any]:
+def validate_listing(
+    adapter: TypeAdapter[list[Any]], kind: str, items: list[dict[str, Any]]
+) -> list[Any]:
     """Validate a whole listing in one call; :class:`InvalidItems` names the first bad item
     (one bad item spoils the listing: nothing is half-stored)."""
     try:

@@ -56,7 +56,9 @@ def test_an_access_token_refused_mid_run_is_refreshed_once(
         if event.kind == "plan":  # listing is done; the fetches will meet a 401
             sim.expire_access_tokens()
 
-    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim, on_event=expire, **_oauth())
+    summary = harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, simulator=sim, on_event=expire, **_oauth()
+    )
     assert summary.status == "complete"
     assert app.issued == 2  # one at the start, one after the 401 (shared by every worker)
     assert sim.stats.statuses[401] >= 1
@@ -85,10 +87,14 @@ def test_refresh_token_without_client_credentials_is_a_config_error(
         harvest_org(settings, org, WINDOW, now=NOW, db=db, **_oauth(webex_client_id=None))
 
 
-def test_token_from_a_secret_file(settings: Settings, db: Database, org: SimulatedOrg, tmp_path: Path) -> None:
+def test_token_from_a_secret_file(
+    settings: Settings, db: Database, org: SimulatedOrg, tmp_path: Path
+) -> None:
     secret = tmp_path / "webex-token"
     secret.write_text(f"{TOKEN}\n", encoding="utf-8")
-    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, webex_token=None, webex_token_file=secret)
+    summary = harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, webex_token=None, webex_token_file=secret
+    )
     assert summary.status == "complete"
 
 
@@ -105,7 +111,9 @@ def test_the_token_never_reaches_the_database_logs_errors_or_progress(
     assert summary.gaps >= 1
     # And a failing run: its error message and the run row.
     with pytest.raises(WebexAuthError) as caught:
-        harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(revoked=True), on_event=progress)
+        harvest_org(
+            settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(revoked=True), on_event=progress
+        )
 
     assert TOKEN not in str(caught.value) and TOKEN not in repr(caught.value)
     assert TOKEN not in caplog.text
@@ -120,7 +128,9 @@ def test_the_token_never_reaches_the_database_logs_errors_or_progress(
                 kind = str(column["type"]).upper()
                 if any(t in kind for t in ("TEXT", "CHAR", "JSON")):
                     found = conn.execute(
-                        text(f'SELECT count(*) FROM "{table}" WHERE "{column["name"]}"::text LIKE :t'),
+                        text(
+                            f'SELECT count(*) FROM "{table}" WHERE "{column["name"]}"::text LIKE :t'
+                        ),
                         {"t": f"%{TOKEN}%"},
                     ).scalar_one()
                     assert found == 0, f"the token is stored in {table}.{column['name']}"
@@ -128,14 +138,20 @@ def test_the_token_never_reaches_the_database_logs_errors_or_progress(
     assert checked > 40
 
 
-def test_the_token_is_sent_only_to_the_api_origin(settings: Settings, db: Database, org: SimulatedOrg) -> None:
+def test_the_token_is_sent_only_to_the_api_origin(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
     sim = Simulator(org, token=TOKEN, now=NOW, faults=FaultPlan(hostile_link_every=5))
     leaked: list[str] = []
 
     async def watch(request: httpx.Request) -> httpx.Response:
-        if request.url.host != "webexapis.com" and TOKEN in request.headers.get("Authorization", ""):
+        if request.url.host != "webexapis.com" and TOKEN in request.headers.get(
+            "Authorization", ""
+        ):
             leaked.append(str(request.url))
         return await sim.handle(request)
 
-    harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim, transport=httpx.MockTransport(watch))
+    harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, simulator=sim, transport=httpx.MockTransport(watch)
+    )
     assert leaked == []

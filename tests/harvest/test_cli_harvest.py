@@ -18,7 +18,9 @@ from tests.factories import TOKEN
 from tests.harvest.conftest import END, START
 
 
-def _harvest(database_url: str, base_url: str, tmp_path: Path, *args: str, token: str = TOKEN) -> Result:
+def _harvest(
+    database_url: str, base_url: str, tmp_path: Path, *args: str, token: str = TOKEN
+) -> Result:
     env = {
         "MEETAUDIT_DATABASE_URL": database_url,
         "MEETAUDIT_WEBEX_BASE_URL": base_url,
@@ -28,7 +30,16 @@ def _harvest(database_url: str, base_url: str, tmp_path: Path, *args: str, token
         "MEETAUDIT_DATA_DIR": str(tmp_path / "data"),
         "MEETAUDIT_CONFIG": None,
     }
-    argv = ["--log-format", "json", "harvest", "--from", f"{START:%Y-%m-%d}", "--to", f"{END:%Y-%m-%d}", *args]
+    argv = [
+        "--log-format",
+        "json",
+        "harvest",
+        "--from",
+        f"{START:%Y-%m-%d}",
+        "--to",
+        f"{END:%Y-%m-%d}",
+        *args,
+    ]
     return CliRunner().invoke(cli, argv, env=env)
 
 
@@ -55,7 +66,9 @@ def test_a_complete_window_exits_0_with_json_progress_and_a_summary(
     assert {"listed", "plan", "progress"} <= set(kinds)
     progress = [e for e in events if e["event"] == "progress"][-1]
     assert progress["done"] == progress["total"] == len(org.meetings)
-    assert {"requests", "pages", "retries", "rate_limited", "waited", "gaps", "eta_seconds"} <= set(progress)
+    assert {"requests", "pages", "retries", "rate_limited", "waited", "gaps", "eta_seconds"} <= set(
+        progress
+    )
     summary = events[-1]["summary"]
     assert isinstance(summary, dict) and summary["status"] == "complete" and summary["gaps"] == 0
     assert TOKEN not in result.output
@@ -64,7 +77,9 @@ def test_a_complete_window_exits_0_with_json_progress_and_a_summary(
     assert again.exit_code == 0 and f"already complete {len(org.meetings)}" in again.stdout
 
 
-@pytest.mark.parametrize("api", [FaultPlan(rate_limit_every=6, retry_after_seconds=0)], indirect=True)
+@pytest.mark.parametrize(
+    "api", [FaultPlan(rate_limit_every=6, retry_after_seconds=0)], indirect=True
+)
 def test_rate_limits_show_up_as_retry_lines(database_url: str, api: str, tmp_path: Path) -> None:
     result = _harvest(database_url, api, tmp_path)
     assert result.exit_code == 0, result.output
@@ -74,7 +89,9 @@ def test_rate_limits_show_up_as_retry_lines(database_url: str, api: str, tmp_pat
 
 def test_gaps_exit_3_and_are_listed(database_url: str, org: SimulatedOrg, tmp_path: Path) -> None:
     refused = org.meetings[2]["id"]
-    with serve(Simulator(org, token=TOKEN, faults=FaultPlan(status_for={refused: 403}))) as base_url:
+    with serve(
+        Simulator(org, token=TOKEN, faults=FaultPlan(status_for={refused: 403}))
+    ) as base_url:
         result = _harvest(database_url, base_url, tmp_path)
     assert result.exit_code == 3, result.output
     assert "1 gap(s) remain" in result.stderr
@@ -85,7 +102,9 @@ def test_gaps_exit_3_and_are_listed(database_url: str, org: SimulatedOrg, tmp_pa
     assert gaps.exit_code == 3 and refused in gaps.output and "HTTP 403" in gaps.output
 
 
-def test_an_error_exits_1_with_one_line_and_no_token(database_url: str, org: SimulatedOrg, tmp_path: Path) -> None:
+def test_an_error_exits_1_with_one_line_and_no_token(
+    database_url: str, org: SimulatedOrg, tmp_path: Path
+) -> None:
     with serve(Simulator(org, token="the-real-token", faults=FaultPlan())) as base_url:
         result = _harvest(database_url, base_url, tmp_path, token="a-wrong-token-5e1f")
     assert result.exit_code == 1

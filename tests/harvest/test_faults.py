@@ -19,7 +19,12 @@ from tests.harvest.conftest import NOW, WINDOW
 
 
 @pytest.fixture(scope="module")
-def clean(org: SimulatedOrg, pg_server_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def clean(
+    org: SimulatedOrg,
+    pg_server_url: str,
+    template_db: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Any]:
     """The snapshot of a fault-free harvest of ``org``, to compare every faulty one with."""
     from reporting.config import load_settings
     from tests.conftest import _admin, _with_database
@@ -69,8 +74,14 @@ def test_locked_answers_are_waited_out(
         FaultPlan(reset_every=7, retry_after_seconds=0),
         FaultPlan(truncate_every=5, retry_after_seconds=0),
         FaultPlan(gateway_timeout_above_max=25, retry_after_seconds=0),
-        FaultPlan(rate_limit_every=7, server_error_every=11, reset_every=13, truncate_every=17,
-                  retry_after="cycle", retry_after_seconds=0),
+        FaultPlan(
+            rate_limit_every=7,
+            server_error_every=11,
+            reset_every=13,
+            truncate_every=17,
+            retry_after="cycle",
+            retry_after_seconds=0,
+        ),
     ],
     ids=["5xx", "resets", "truncated", "504-large-max", "all-at-once"],
 )
@@ -85,7 +96,9 @@ def test_transient_faults_are_retried_to_the_same_rows(
     assert snapshot(db.engine) == clean
 
 
-def test_504_asks_again_with_a_smaller_page(settings: Settings, db: Database, org: SimulatedOrg) -> None:
+def test_504_asks_again_with_a_smaller_page(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
     sim = Simulator(org, token=TOKEN, now=NOW, faults=FaultPlan(gateway_timeout_above_max=25))
     summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim)
     assert summary.status == "complete"
@@ -115,7 +128,9 @@ def test_a_hostile_paging_link_is_refused_and_becomes_a_gap(
     assert all(g.tracking_id for g in gaps)
     assert_consistent(db.engine)
     with db.sessions() as session:
-        incomplete = set(session.scalars(select(Meeting.meeting_id).where(Meeting.complete_at.is_(None))))
+        incomplete = set(
+            session.scalars(select(Meeting.meeting_id).where(Meeting.complete_at.is_(None)))
+        )
     assert incomplete == {g.meeting_id for g in gaps}
 
     # The next run, without the hostile server, fetches exactly the missing meetings.
@@ -128,14 +143,19 @@ def test_a_meeting_with_invalid_items_is_a_gap_and_nothing_of_it_is_stored(
     settings: Settings, db: Database, org: SimulatedOrg
 ) -> None:
     bad = org.meetings[7]["id"]
-    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(invalid_items_for={bad}))
+    summary = harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(invalid_items_for={bad})
+    )
     assert summary.status == "incomplete" and summary.meetings_complete == len(org.meetings) - 1
     (gap,) = _gaps(db)
     assert (gap.scope, gap.meeting_id) == ("participants", bad)
     assert "does not match the Webex schema" in gap.reason and "devices" in gap.reason
     assert gap.tracking_id  # the page that carried the bad item
     with db.sessions() as session:
-        assert session.scalars(select(Participant).where(Participant.meeting_id == bad)).first() is None
+        assert (
+            session.scalars(select(Participant).where(Participant.meeting_id == bad)).first()
+            is None
+        )
         assert session.get(Meeting, bad).complete_at is None
     assert_consistent(db.engine)
 
@@ -144,7 +164,9 @@ def test_refused_meetings_are_gaps_with_status_and_tracking_id(
     settings: Settings, db: Database, org: SimulatedOrg
 ) -> None:
     refused = {org.meetings[1]["id"]: 403, org.meetings[2]["id"]: 404, org.meetings[3]["id"]: 410}
-    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(status_for=refused))
+    summary = harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(status_for=refused)
+    )
     assert summary.status == "incomplete" and summary.gaps == 3
     assert summary.meetings_complete == len(org.meetings) - 3
     gaps = _gaps(db)

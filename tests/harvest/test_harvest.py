@@ -53,7 +53,9 @@ def test_clean_harvest_stores_every_item_with_its_raw_json(
     assert summary.status == "complete" and summary.gaps == 0
     assert summary.meetings_listed == summary.meetings_complete == len(org.meetings)
     assert (summary.participants, summary.devices, summary.invitees) == (
-        expected["participants"], expected["devices"], expected["invitees"]
+        expected["participants"],
+        expected["devices"],
+        expected["invitees"],
     )
     assert _count(db, Participant) == expected["participants"]
     assert _count(db, ParticipantDevice) == expected["devices"]
@@ -97,9 +99,13 @@ def test_second_run_skips_complete_meetings_and_refresh_fetches_again(
     assert snapshot(db.engine) == before  # nothing changed, nothing duplicated, no revision
 
 
-def test_meeting_that_ended_minutes_ago_waits_for_the_next_run(settings: Settings, db: Database) -> None:
+def test_meeting_that_ended_minutes_ago_waits_for_the_next_run(
+    settings: Settings, db: Database
+) -> None:
     now = dt.datetime(2026, 10, 20, 12, 0, tzinfo=dt.UTC)
-    org = generate_org(seed=3, start=START, end=now - dt.timedelta(hours=2), meetings=10, live_at=now)
+    org = generate_org(
+        seed=3, start=START, end=now - dt.timedelta(hours=2), meetings=10, live_at=now
+    )
     window = Window(START, END)
 
     first = harvest_org(settings, org, window, now=now, db=db)
@@ -140,7 +146,9 @@ def test_changed_meeting_is_updated_and_its_history_kept(
     new_participants = [old_participants[0], late, *old_participants[2:-1]]
     new_invitee = {"id": "inv-new", "email": "new.person@acme.example", "displayName": "New Person",
                    "meetingId": mid, "coHost": False, "panelist": False}  # fmt: skip
-    sim.replace_items(mid, participants=new_participants, invitees=[*org.invitees[mid], new_invitee])
+    sim.replace_items(
+        mid, participants=new_participants, invitees=[*org.invitees[mid], new_invitee]
+    )
 
     summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim, refresh=True)
 
@@ -150,7 +158,8 @@ def test_changed_meeting_is_updated_and_its_history_kept(
         assert revision.meeting_id == mid and revision.harvest_run_id == summary.run_id
         s = revision.summary
         assert (s["participants_before"], s["participants_after"]) == (
-            len(old_participants), len(old_participants) - 1
+            len(old_participants),
+            len(old_participants) - 1,
         )
         assert s["participants_removed"] == [gone["id"]] and s["participants_added"] == []
         assert s["participants_changed"] == [late["id"]]
@@ -159,13 +168,17 @@ def test_changed_meeting_is_updated_and_its_history_kept(
         previous_ids = {p["id"] for p in revision.previous_items["participants"]}
         assert previous_ids == {p["id"] for p in old_participants}
         # The current rows are the new data.
-        current = set(session.scalars(select(Participant.participant_id).where(Participant.meeting_id == mid)))
+        current = set(
+            session.scalars(select(Participant.participant_id).where(Participant.meeting_id == mid))
+        )
         assert current == {p["id"] for p in new_participants}
         assert session.get(Meeting, mid).participant_count == len(new_participants)
     assert_consistent(db.engine)
 
 
-def test_listing_by_host_email_fetches_as_the_host(settings: Settings, db: Database, org: SimulatedOrg) -> None:
+def test_listing_by_host_email_fetches_as_the_host(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
     host = org.meetings[0]["hostEmail"]
     hosted = [m["id"] for m in org.meetings
               if m["hostEmail"] == host or host in org.invitee_emails(m["id"])]  # fmt: skip
@@ -206,7 +219,9 @@ def test_every_configured_site_is_listed(settings: Settings, db: Database) -> No
                           webex_site_urls=["east.webex.com", "west.webex.com"])  # fmt: skip
     assert summary.status == "complete" and summary.meetings_complete == 11
     with db.sessions() as session:
-        sites = dict(session.execute(select(Meeting.site_url, func.count()).group_by(Meeting.site_url)).all())
+        sites = dict(
+            session.execute(select(Meeting.site_url, func.count()).group_by(Meeting.site_url)).all()
+        )
     assert sites == {"east.webex.com": 6, "west.webex.com": 5}
 
 
@@ -220,7 +235,9 @@ def test_windows_at_the_listing_cap_are_split_until_nothing_is_cut_off(
     assert sim.stats.requests["/meetings"] > 31  # some days were split
 
 
-def test_a_window_still_at_the_cap_after_splitting_is_a_gap(settings: Settings, db: Database) -> None:
+def test_a_window_still_at_the_cap_after_splitting_is_a_gap(
+    settings: Settings, db: Database
+) -> None:
     crowded = generate_org(seed=5, start=START, end=START + dt.timedelta(minutes=10), meetings=6)
     sim = Simulator(crowded, token=TOKEN, now=NOW, listing_cap=4)
     summary = harvest_org(settings, crowded, WINDOW, now=NOW, db=db, simulator=sim, window_cap=4)
@@ -229,7 +246,9 @@ def test_a_window_still_at_the_cap_after_splitting_is_a_gap(settings: Settings, 
         gaps = session.scalars(select(HarvestGap)).all()
     assert [g.scope for g in gaps] == ["meeting_list"] and "cap" in gaps[0].reason
     assert gaps[0].tracking_id
-    assert gaps[0].window_to is not None and gaps[0].window_to - gaps[0].window_from <= dt.timedelta(minutes=15)
+    assert gaps[0].window_to is not None and gaps[0].window_to - gaps[
+        0
+    ].window_from <= dt.timedelta(minutes=15)
 
 
 def test_attendee_report_enriches_meetings_when_the_token_allows_it(
@@ -241,7 +260,9 @@ def test_attendee_report_enriches_meetings_when_the_token_allows_it(
     expected = sum(len(org.attendee_reports[m["id"]]) for m in org.meetings)
     assert summary.attendee_rows == expected == _count(db, AttendeeReport) > 0
     with db.sessions() as session:
-        row = session.scalars(select(AttendeeReport).where(AttendeeReport.ip_address.is_not(None))).first()
+        row = session.scalars(
+            select(AttendeeReport).where(AttendeeReport.ip_address.is_not(None))
+        ).first()
         assert row is not None and row.client_agent and row.participant_type in ("host", "attendee")
         run = session.scalars(select(HarvestRun)).one()
         assert run.parameters["attendee_report"]["status"] == "fetched"
@@ -275,7 +296,9 @@ def test_attendee_report_is_not_asked_for_beyond_90_days(
     assert note["older_than_90_days"] == len(org.meetings)
 
 
-def test_only_one_harvest_runs_at_a_time(settings: Settings, db: Database, org: SimulatedOrg) -> None:
+def test_only_one_harvest_runs_at_a_time(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
     from reporting.errors import DatabaseError
     from reporting.harvest import HARVEST_LOCK_KEY
 
@@ -290,21 +313,29 @@ def test_only_one_harvest_runs_at_a_time(settings: Settings, db: Database, org: 
 def test_attendee_report_failures_are_noted_with_tracking_id_and_keep_earlier_rows(
     settings: Settings, db: Database, org: SimulatedOrg
 ) -> None:
-    harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(attendee_report_forbidden=False))
+    harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, faults=FaultPlan(attendee_report_forbidden=False)
+    )
     before = _count(db, AttendeeReport)
     failing = FaultPlan(attendee_report_forbidden=False, server_error_every=1,
                         paths=frozenset({"/meetingReports/attendees"}))  # fmt: skip
-    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=failing, refresh=True, max_retries=1)
+    summary = harvest_org(
+        settings, org, WINDOW, now=NOW, db=db, faults=failing, refresh=True, max_retries=1
+    )
     assert summary.status == "complete" and summary.gaps == 0  # optional enrichment: not a gap
     assert _count(db, AttendeeReport) == before > 0  # what earlier runs stored stays
     with db.sessions() as session:
         run = session.scalars(select(HarvestRun).order_by(HarvestRun.id.desc())).first()
     assert run is not None
     failures = run.parameters["attendee_report"]["failures"]
-    assert failures and all(f["tracking_id"] and f["http_status"] in (500, 502, 503) for f in failures)
+    assert failures and all(
+        f["tracking_id"] and f["http_status"] in (500, 502, 503) for f in failures
+    )
 
 
-def test_hostile_text_is_stored_as_given_and_nul_characters_repaired(settings: Settings, db: Database) -> None:
+def test_hostile_text_is_stored_as_given_and_nul_characters_repaired(
+    settings: Settings, db: Database
+) -> None:
     hostile = generate_org(seed=9, start=START, end=END, meetings=3, hostile=True)
     summary = harvest_org(settings, hostile, WINDOW, now=NOW, db=db)
     assert summary.status == "complete"

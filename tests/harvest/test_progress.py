@@ -19,12 +19,16 @@ from tests.harvest.conftest import NOW, WINDOW
 @pytest.fixture
 def events(settings: Settings, db: Database, org: SimulatedOrg) -> list[HarvestEvent]:
     collected: list[HarvestEvent] = []
-    faults = FaultPlan(rate_limit_every=11, retry_after_seconds=0, status_for={org.meetings[0]["id"]: 404})
+    faults = FaultPlan(
+        rate_limit_every=11, retry_after_seconds=0, status_for={org.meetings[0]["id"]: 404}
+    )
     harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=faults, events=collected)
     return collected
 
 
-def test_json_lines_are_one_object_per_event_and_end_with_the_summary(events: list[HarvestEvent]) -> None:
+def test_json_lines_are_one_object_per_event_and_end_with_the_summary(
+    events: list[HarvestEvent],
+) -> None:
     stream = io.StringIO()
     with HarvestProgress("json", stream=stream) as progress:
         for event in events:
@@ -54,7 +58,9 @@ def test_plain_lines_for_a_log_file(events: list[HarvestEvent]) -> None:
     assert last.startswith("meetings 40/40") and "gaps 1" in last
 
 
-def test_rich_bar_on_a_terminal(events: list[HarvestEvent], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rich_bar_on_a_terminal(
+    events: list[HarvestEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     stream = io.StringIO()
     with HarvestProgress("rich", stream=stream) as progress:

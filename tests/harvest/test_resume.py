@@ -53,7 +53,9 @@ def served(big_org: SimulatedOrg) -> Iterator[str]:
         yield base_url
 
 
-def _harvest_command(database_url: str, base_url: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+def _harvest_command(
+    database_url: str, base_url: str, tmp_path: Path
+) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEETAUDIT_")}
     env.update(
         MEETAUDIT_DATABASE_URL=database_url,
@@ -91,7 +93,9 @@ def test_kill_9_mid_run_then_the_same_command_ends_with_the_rows_of_a_clean_run(
     database_url: str, other_database_url: str, served: str, big_org: SimulatedOrg, tmp_path: Path
 ) -> None:
     command, env = _harvest_command(database_url, served, tmp_path)
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     _stop_midway(process, database_url, signal.SIGKILL, len(big_org.meetings))
     assert process.returncode == -signal.SIGKILL
     with Database(database_url, data_dir=tmp_path) as db:
@@ -113,7 +117,9 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(
     database_url: str, other_database_url: str, served: str, big_org: SimulatedOrg, tmp_path: Path
 ) -> None:
     command, env = _harvest_command(database_url, served, tmp_path)
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     _stop_midway(process, database_url, signal.SIGINT, len(big_org.meetings))
     _, stderr = process.communicate()
     assert process.returncode == 130, stderr.decode()
@@ -169,13 +175,17 @@ def test_the_database_going_away_ends_the_run_clearly_and_a_rerun_completes(
     with Database(database_url, data_dir=tmp_path) as db:
         assert_consistent(db.engine)
         with db.engine.connect() as conn:
-            stored = conn.execute(text("SELECT count(*) FROM meetings WHERE complete_at IS NOT NULL")).scalar_one()
+            stored = conn.execute(
+                text("SELECT count(*) FROM meetings WHERE complete_at IS NOT NULL")
+            ).scalar_one()
         assert 8 <= stored < len(big_org.meetings)
 
         again = harvest_org(settings, big_org, WINDOW, now=NOW, db=db)
         assert again.status == "complete" and again.meetings_skipped == stored
         with db.sessions() as session:
-            statuses = [r.status for r in session.scalars(select(HarvestRun).order_by(HarvestRun.id))]
+            statuses = [
+                r.status for r in session.scalars(select(HarvestRun).order_by(HarvestRun.id))
+            ]
         assert statuses == ["interrupted", "complete"]  # the lost run could not record its end
         assert snapshot(db.engine) == _clean_snapshot(other_database_url, big_org, tmp_path)
 

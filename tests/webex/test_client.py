@@ -24,10 +24,14 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def _client(handler: Handler, **kw: Any) -> WebexClient:
     kw.setdefault("backoff_base", 0.001)
     kw.setdefault("retry_after_default", 0.01)
-    return WebexClient(BASE, kw.pop("tokens", StaticToken(TOKEN)), transport=httpx.MockTransport(handler), **kw)
+    return WebexClient(
+        BASE, kw.pop("tokens", StaticToken(TOKEN)), transport=httpx.MockTransport(handler), **kw
+    )
 
 
-def _run(client: WebexClient, path: str = "meetingInvitees", params: dict[str, Any] | None = None) -> Any:
+def _run(
+    client: WebexClient, path: str = "meetingInvitees", params: dict[str, Any] | None = None
+) -> Any:
     async def go() -> Any:
         async with client:
             return await client.get_all(path, params or {"meetingId": "m1", "max": 100})
@@ -35,7 +39,9 @@ def _run(client: WebexClient, path: str = "meetingInvitees", params: dict[str, A
     return asyncio.run(go())
 
 
-def _page(items: list[dict[str, Any]], next_url: str | None = None, **headers: str) -> httpx.Response:
+def _page(
+    items: list[dict[str, Any]], next_url: str | None = None, **headers: str
+) -> httpx.Response:
     h = {"trackingid": "ROUTER_TEST", **headers}
     if next_url:
         h["Link"] = f'<{next_url}>; rel="next"'
@@ -55,7 +61,9 @@ def test_retry_after_in_every_form() -> None:
     assert parse_retry_after("nan", default=9.0) == 9.0
     assert parse_retry_after("99999") == 600.0  # capped
     # An HTTP date is read against the server's own Date header: a skewed local clock is harmless.
-    sent = email.utils.format_datetime(email.utils.parsedate_to_datetime("Sun, 01 Nov 2026 10:00:00 GMT"))
+    sent = email.utils.format_datetime(
+        email.utils.parsedate_to_datetime("Sun, 01 Nov 2026 10:00:00 GMT")
+    )
     assert parse_retry_after("Sun, 01 Nov 2026 10:00:20 GMT", date=sent) == 20.0
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 28 <= parse_retry_after(future) <= 30
@@ -117,7 +125,9 @@ def test_rate_limits_have_their_own_budget_and_end_with_the_tracking_id() -> Non
 # -- retries ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["500", "502", "503", "reset", "timeout", "truncated", "not-json"])
+@pytest.mark.parametrize(
+    "fault", ["500", "502", "503", "reset", "timeout", "truncated", "not-json"]
+)
 def test_transient_faults_are_retried(fault: str) -> None:
     calls = 0
 
@@ -130,9 +140,13 @@ def test_transient_faults_are_retried(fault: str) -> None:
             if fault == "timeout":
                 raise httpx.ReadTimeout("timed out", request=request)
             if fault == "truncated":
-                return httpx.Response(200, content=b'{"items": [{"id": "x"', headers={"trackingid": "T"})
+                return httpx.Response(
+                    200, content=b'{"items": [{"id": "x"', headers={"trackingid": "T"}
+                )
             if fault == "not-json":
-                return httpx.Response(200, content=b"<html>gateway</html>", headers={"trackingid": "T"})
+                return httpx.Response(
+                    200, content=b"<html>gateway</html>", headers={"trackingid": "T"}
+                )
             return httpx.Response(int(fault), json={"message": "boom", "trackingId": "T"})
         return _page([{"id": "i1"}])
 
@@ -269,7 +283,9 @@ class _TokenServer:
             form = dict(httpx.QueryParams(request.content.decode()))
             assert form["grant_type"] == "refresh_token" and form["client_secret"] == "s3cret"
             if self.fail:
-                return httpx.Response(400, json={"message": "invalid_grant"}, headers={"trackingid": "T-OAUTH"})
+                return httpx.Response(
+                    400, json={"message": "invalid_grant"}, headers={"trackingid": "T-OAUTH"}
+                )
             token = f"access-{len(self.issued) + 1}"
             self.issued.append(token)
             return httpx.Response(200, json={"access_token": token, "expires_in": self.expires_in,
@@ -311,9 +327,13 @@ def test_oauth_refreshes_once_on_a_401_then_gives_up() -> None:
 
     async def go() -> None:
         async with client:
-            assert await client.get_all("meetingInvitees", {"meetingId": "m"}) == [{"id": "access-1"}]
+            assert await client.get_all("meetingInvitees", {"meetingId": "m"}) == [
+                {"id": "access-1"}
+            ]
             server.revoked.add("access-1")
-            assert await client.get_all("meetingInvitees", {"meetingId": "m"}) == [{"id": "access-2"}]
+            assert await client.get_all("meetingInvitees", {"meetingId": "m"}) == [
+                {"id": "access-2"}
+            ]
             server.refuse_all = True  # the refreshed token is refused too: stop, do not loop
             with pytest.raises(WebexAuthError, match="HTTP 401"):
                 await client.get_all("meetingInvitees", {"meetingId": "m"})

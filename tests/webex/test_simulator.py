@@ -48,8 +48,12 @@ END = START + timedelta(days=14)
 NOW = END + timedelta(hours=2)
 TOKEN = "simulated-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-WINDOW = {"meetingType": "meeting", "state": "ended", "from": START.isoformat(),
-          "to": END.isoformat()}
+WINDOW = {
+    "meetingType": "meeting",
+    "state": "ended",
+    "from": START.isoformat(),
+    "to": END.isoformat(),
+}
 BASE = "https://webexapis.com/v1"
 
 # ---------------------------------------------------------------------------------------------
@@ -112,10 +116,12 @@ def validators(spec: dict[str, Any]) -> dict[str, tuple[Draft4Validator, Draft4V
     """Per endpoint: (official 200 schema, strict copy) validators with ``$ref`` resolution."""
     official = _openapi_to_jsonschema(spec)
     strict = _strict(official)
-    registry: Registry[Any] = Registry().with_resources([
-        (SPEC_URI, Resource.from_contents(official, default_specification=DRAFT4)),
-        (SPEC_URI + "-strict", Resource.from_contents(strict, default_specification=DRAFT4)),
-    ])
+    registry: Registry[Any] = Registry().with_resources(
+        [
+            (SPEC_URI, Resource.from_contents(official, default_specification=DRAFT4)),
+            (SPEC_URI + "-strict", Resource.from_contents(strict, default_specification=DRAFT4)),
+        ]
+    )
     out = {}
     for path, content_type in RESPONSE_TYPES.items():
         pointer = _pointer(path, "200", content_type)
@@ -126,8 +132,11 @@ def validators(spec: dict[str, Any]) -> dict[str, tuple[Draft4Validator, Draft4V
     return out
 
 
-def _check(validators: dict[str, tuple[Draft4Validator, Draft4Validator]], path: str,
-           response: httpx.Response) -> None:
+def _check(
+    validators: dict[str, tuple[Draft4Validator, Draft4Validator]],
+    path: str,
+    response: httpx.Response,
+) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == RESPONSE_TYPES[path]
     body = response.json()
@@ -145,9 +154,13 @@ ERROR_SCHEMA = {
     "properties": {
         "message": {"type": "string", "minLength": 1},
         "errors": {
-            "type": "array", "minItems": 1,
-            "items": {"type": "object", "required": ["description"],
-                      "properties": {"description": {"type": "string", "minLength": 1}}},
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["description"],
+                "properties": {"description": {"type": "string", "minLength": 1}},
+            },
         },
         "trackingId": {"type": "string", "pattern": "^ROUTER_[0-9A-F-]+$"},
     },
@@ -174,8 +187,9 @@ def org() -> SimulatedOrg:
 
 
 def _client(sim: Simulator, **kwargs: Any) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(sim.handle_sync), base_url=BASE,
-                        headers=AUTH, **kwargs)
+    return httpx.Client(
+        transport=httpx.MockTransport(sim.handle_sync), base_url=BASE, headers=AUTH, **kwargs
+    )
 
 
 def _walk(client: httpx.Client, path: str, params: dict[str, Any]) -> list[httpx.Response]:
@@ -196,8 +210,9 @@ def _all_participants(org: SimulatedOrg) -> list[dict[str, Any]]:
 
 
 def _real(device: dict[str, Any]) -> bool:
-    return (device.get("joinedTime") not in (None, PLACEHOLDER_TIME)
-            and device.get("leftTime") not in (None, PLACEHOLDER_TIME))
+    return device.get("joinedTime") not in (None, PLACEHOLDER_TIME) and device.get(
+        "leftTime"
+    ) not in (None, PLACEHOLDER_TIME)
 
 
 def _ts(value: str) -> datetime:
@@ -213,8 +228,12 @@ def _ts(value: str) -> datetime:
 def test_every_page_validates_against_the_official_spec(
     variant: str, validators: dict[str, tuple[Draft4Validator, Draft4Validator]]
 ) -> None:
-    org = generate_org(start=START, end=END, hostile=variant == "hostile",
-                       live_at=NOW if variant == "live" else None)
+    org = generate_org(
+        start=START,
+        end=END,
+        hostile=variant == "hostile",
+        live_at=NOW if variant == "live" else None,
+    )
     sim = Simulator(org, now=NOW, faults=FaultPlan(attendee_report_forbidden=False))
     with _client(sim) as client:
         window = {k: v for k, v in WINDOW.items() if k != "state"}
@@ -229,8 +248,12 @@ def test_every_page_validates_against_the_official_spec(
             for path in ("/meetingParticipants", "/meetingInvitees"):
                 for page in _walk(client, path, {"meetingId": meeting["id"], "max": 4}):
                     _check(validators, path, page)
-        report = {"siteUrl": org.site_url, "from": (END - timedelta(days=7)).isoformat(),
-                  "to": END.isoformat(), "max": 50}
+        report = {
+            "siteUrl": org.site_url,
+            "from": (END - timedelta(days=7)).isoformat(),
+            "to": END.isoformat(),
+            "max": 50,
+        }
         report_pages = _walk(client, "/meetingReports/attendees", report)
         assert len(report_pages) > 1
         for page in report_pages:
@@ -251,8 +274,7 @@ def test_error_bodies_have_the_documented_shape(org: SimulatedOrg) -> None:
         _check_error(client.get("/meetingParticipants"), 400)
         _check_error(client.get("/meetingParticipants", params={"meetingId": "nope"}), 404)
         _check_error(client.get("/meetings", params=WINDOW, headers={"Authorization": ""}), 401)
-        _check_error(client.get("/meetingReports/attendees",
-                                params={"siteUrl": org.site_url}), 403)
+        _check_error(client.get("/meetingReports/attendees", params={"siteUrl": org.site_url}), 403)
         _check_error(client.post("/meetings", params=WINDOW), 405)
         _check_error(client.get("/nowhere"), 404)
 
@@ -261,8 +283,9 @@ def test_every_answer_carries_a_tracking_id_and_echoes_the_clients(org: Simulate
     sim = Simulator(org, now=NOW)
     with _client(sim) as client:
         ok = client.get("/meetings", params=WINDOW)
-        assert re.fullmatch(r"ROUTER_[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}",
-                            ok.headers["trackingid"])
+        assert re.fullmatch(
+            r"ROUTER_[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", ok.headers["trackingid"]
+        )
         mine = client.get("/meetings", params=WINDOW, headers={"TrackingID": "MEETAUDIT_1"})
         assert mine.headers["trackingid"] == "MEETAUDIT_1"
         bad = client.get("/meetingParticipants", headers={"TrackingID": "MEETAUDIT_2"})
@@ -317,8 +340,9 @@ def test_participant_ids_and_meeting_fields(org: SimulatedOrg) -> None:
 
 
 def test_internal_staff_have_org_id_only_sometimes(org: SimulatedOrg) -> None:
-    staff = [p for p in _all_participants(org)
-             if p.get("email", "").lower().endswith(tuple(org.domains))]
+    staff = [
+        p for p in _all_participants(org) if p.get("email", "").lower().endswith(tuple(org.domains))
+    ]
     with_org = [p for p in staff if "orgId" in p]
     assert with_org and all(p["orgId"] == org.org_id for p in with_org)
     assert len(with_org) < len(staff) / 2  # most finished-meeting participants have none
@@ -327,8 +351,9 @@ def test_internal_staff_have_org_id_only_sometimes(org: SimulatedOrg) -> None:
 
 def test_guests_from_partner_domains(org: SimulatedOrg) -> None:
     people = _all_participants(org)
-    partner = [p for p in people
-               if p.get("email", "").lower().rpartition("@")[2] in org.partner_org_ids]
+    partner = [
+        p for p in people if p.get("email", "").lower().rpartition("@")[2] in org.partner_org_ids
+    ]
     domains = {p["email"].lower().rpartition("@")[2] for p in partner}
     assert len(domains) >= 4
     with_org = [p for p in partner if "orgId" in p]
@@ -356,14 +381,17 @@ def test_rejoins_and_second_devices(org: SimulatedOrg) -> None:
     multi = [p for p in people if len([d for d in p["devices"] if _real(d)]) >= 2]
     assert multi
     # A rejoin: sequential sessions; a second device: a pstn call-back overlapping a laptop.
-    rejoined = [p for p in multi
-                if all(d.get("audioType") != "pstn" for d in p["devices"])]
-    dual = [p for p in multi if any(d.get("callType") == "callBack" for d in p["devices"])
-            and "email" in p]
+    rejoined = [p for p in multi if all(d.get("audioType") != "pstn" for d in p["devices"])]
+    dual = [
+        p
+        for p in multi
+        if any(d.get("callType") == "callBack" for d in p["devices"]) and "email" in p
+    ]
     assert rejoined and dual
     for p in rejoined:
-        sessions = sorted((_ts(d["joinedTime"]), _ts(d["leftTime"]))
-                          for d in p["devices"] if _real(d))
+        sessions = sorted(
+            (_ts(d["joinedTime"]), _ts(d["leftTime"])) for d in p["devices"] if _real(d)
+        )
         assert all(a[1] < b[0] for a, b in itertools.pairwise(sessions))
 
 
@@ -380,8 +408,7 @@ def test_invitees_who_never_came_and_attendees_never_invited(org: SimulatedOrg) 
         joined = {p["email"].strip().lower() for p in org.participants[m["id"]] if "email" in p}
         invited = {i["email"].strip().lower() for i in org.invitees[m["id"]]}
         no_shows += len(invited - joined)
-        uninvited += sum(1 for p in org.participants[m["id"]]
-                         if not p["invitee"] and not p["host"])
+        uninvited += sum(1 for p in org.participants[m["id"]] if not p["invitee"] and not p["host"])
         for p in org.participants[m["id"]]:
             if "email" in p:
                 assert p["invitee"] == (p["email"].strip().lower() in invited)
@@ -398,8 +425,7 @@ def test_invitee_email_differing_only_in_case_and_spaces(org: SimulatedOrg) -> N
             ):
                 found.append(invitee["email"])
     assert found
-    assert any(e != e.strip() for e in found) and any(e.strip() != e.strip().lower()
-                                                      for e in found)
+    assert any(e != e.strip() for e in found) and any(e.strip() != e.strip().lower() for e in found)
 
 
 def test_display_names_in_many_scripts(org: SimulatedOrg) -> None:
@@ -460,8 +486,12 @@ def test_participant_times_within_their_meeting(org: SimulatedOrg) -> None:
 def test_breakout_sessions(org: SimulatedOrg) -> None:
     with_breakouts = [m for m in org.meetings if m["enabledBreakoutSessions"]]
     assert with_breakouts
-    attended = [b for m in with_breakouts for p in org.participants[m["id"]]
-                for b in p.get("breakoutSessionsAttended", [])]
+    attended = [
+        b
+        for m in with_breakouts
+        for p in org.participants[m["id"]]
+        for b in p.get("breakoutSessionsAttended", [])
+    ]
     assert attended
     for m in org.meetings:
         if not m["enabledBreakoutSessions"]:
@@ -490,8 +520,13 @@ def test_hostile_meeting(validators: dict[str, tuple[Draft4Validator, Draft4Vali
     people = org.participants[hostile[0]["id"]]
     names = [p["displayName"] for p in people]
     blob = "\n".join(names + [p.get("email", "") for p in people])
-    for needle in ('<img src="file:///etc/passwd">', "<style>body{display:none}</style>",
-                   "url(http://evil.example/x)", "\u200b", "\u202e"):
+    for needle in (
+        '<img src="file:///etc/passwd">',
+        "<style>body{display:none}</style>",
+        "url(http://evil.example/x)",
+        "\u200b",
+        "\u202e",
+    ):
         assert needle in blob
     assert any(len(n) == 2000 and " " not in n for n in names)
     assert any("<" in i["email"] for i in org.invitees[hostile[0]["id"]])
@@ -503,8 +538,11 @@ def test_live_meetings_relative_to_now(org: SimulatedOrg) -> None:
     live = generate_org(start=START, end=END, live_at=NOW)
     running = [m for m in live.meetings if m["state"] == "inProgress"]
     assert len(running) == 1 and "meetingNumber" in running[0]
-    just_ended = [m for m in live.meetings
-                  if m["state"] == "ended" and _ts(m["end"]) == NOW - timedelta(minutes=5)]
+    just_ended = [
+        m
+        for m in live.meetings
+        if m["state"] == "ended" and _ts(m["end"]) == NOW - timedelta(minutes=5)
+    ]
     assert len(just_ended) == 1
     unfinished = live.participants[just_ended[0]["id"]]
     assert any(p.get("leftTime") == PLACEHOLDER_TIME for p in unfinished)
@@ -528,8 +566,11 @@ def test_live_meetings_relative_to_now(org: SimulatedOrg) -> None:
 def _dump(org: SimulatedOrg, order: list[str] | None = None) -> bytes:
     ids = order or [m["id"] for m in org.meetings]
     people = {i: (org.participants[i], org.invitees[i], org.attendee_reports[i]) for i in ids}
-    data = {"org": [org.org_id, org.domains], "meetings": org.meetings,
-            "people": {i: people[i] for i in sorted(people)}}
+    data = {
+        "org": [org.org_id, org.domains],
+        "meetings": org.meetings,
+        "people": {i: people[i] for i in sorted(people)},
+    }
     return json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
 
 
@@ -549,8 +590,10 @@ def test_same_requests_same_response_bytes(org: SimulatedOrg) -> None:
             pages = _walk(client, "/meetings", {**WINDOW, "max": 9})
             out = [p.content + p.headers["trackingid"].encode() for p in pages]
             for m in _items(pages)[:5]:
-                out += [p.content for p in _walk(client, "/meetingParticipants",
-                                                 {"meetingId": m["id"], "max": 3})]
+                out += [
+                    p.content
+                    for p in _walk(client, "/meetingParticipants", {"meetingId": m["id"], "max": 3})
+                ]
             return out
 
     assert run() == run()
@@ -558,8 +601,9 @@ def test_same_requests_same_response_bytes(org: SimulatedOrg) -> None:
 
 def test_large_org_is_fast_and_lazy() -> None:
     began = time.perf_counter()
-    big = generate_org(start=START, end=START + timedelta(days=30), meetings=2000,
-                       participants_per_meeting=20)
+    big = generate_org(
+        start=START, end=START + timedelta(days=30), meetings=2000, participants_per_meeting=20
+    )
     planned = time.perf_counter() - began
     total = sum(len(big.participants[m["id"]]) for m in big.meetings)
     elapsed = time.perf_counter() - began
@@ -568,8 +612,9 @@ def test_large_org_is_fast_and_lazy() -> None:
     assert len(big._cache) <= 256  # bounded: evicted meetings are regenerated identically
     first = big.meetings[0]["id"]
     assert json.dumps(big.participants[first]) == json.dumps(
-        generate_org(start=START, end=START + timedelta(days=30), meetings=2000,
-                     participants_per_meeting=20).participants[first]
+        generate_org(
+            start=START, end=START + timedelta(days=30), meetings=2000, participants_per_meeting=20
+        ).participants[first]
     )
 
 
@@ -591,8 +636,11 @@ def test_walking_next_links_returns_every_item_once(org: SimulatedOrg) -> None:
             assert nxt.host == "webexapis.com" and nxt.path == "/v1/meetings"
             kept = dict(nxt.params)
             assert kept.pop("after")
-            assert kept == {**{k: str(v) for k, v in WINDOW.items()}, "max": "6",
-                            "siteUrl": org.site_url}
+            assert kept == {
+                **{k: str(v) for k, v in WINDOW.items()},
+                "max": "6",
+                "siteUrl": org.site_url,
+            }
         meeting = max(org.meetings, key=lambda m: len(org.participants[m["id"]]))
         people = _walk(client, "/meetingParticipants", {"meetingId": meeting["id"], "max": 2})
         assert [p["id"] for p in _items(people)] == [
@@ -634,18 +682,22 @@ def test_host_email_lists_meetings_hosted_or_invited(org: SimulatedOrg) -> None:
     host = org.meetings[0]["hostEmail"]
     with _client(sim) as client:
         for email in (host, invitee.upper()):
-            got = {m["id"] for m in _items(_walk(client, "/meetings",
-                                                 {**WINDOW, "hostEmail": email}))}
-            want = {m["id"] for m in org.meetings
-                    if m["hostEmail"] == email.lower()
-                    or email.lower() in {i["email"].strip().lower()
-                                         for i in org.invitees[m["id"]]}}
+            got = {
+                m["id"] for m in _items(_walk(client, "/meetings", {**WINDOW, "hostEmail": email}))
+            }
+            want = {
+                m["id"]
+                for m in org.meetings
+                if m["hostEmail"] == email.lower()
+                or email.lower() in {i["email"].strip().lower() for i in org.invitees[m["id"]]}
+            }
             assert got == want and got
 
 
 def test_listing_is_capped_at_10000_instances() -> None:
-    big = generate_org(start=START, end=START + timedelta(days=28), meetings=10_050,
-                       participants_per_meeting=2)
+    big = generate_org(
+        start=START, end=START + timedelta(days=28), meetings=10_050, participants_per_meeting=2
+    )
     sim = Simulator(big, now=NOW)
     with _client(sim) as client:
         params = {**WINDOW, "to": (START + timedelta(days=28)).isoformat(), "max": 100}
@@ -662,8 +714,10 @@ def test_cursor_cannot_be_forged_or_moved_to_another_query(org: SimulatedOrg) ->
         first = client.get("/meetings", params={**WINDOW, "max": 5})
         after = httpx.URL(first.links["next"]["url"]).params["after"]
         # A client that rebuilds the URL and drops a parameter gets a 400, not wrong data.
-        _check_error(client.get("/meetings", params={"meetingType": "meeting", "max": 5,
-                                                     "after": after}), 400)
+        _check_error(
+            client.get("/meetings", params={"meetingType": "meeting", "max": 5, "after": after}),
+            400,
+        )
         _check_error(client.get("/meetings", params={**WINDOW, "max": 5, "after": "%%%"}), 400)
 
 
@@ -726,21 +780,33 @@ def test_bad_requests(org: SimulatedOrg, path: str, params: dict[str, str], stat
 
 def test_participants_host_email_and_breakout_filters(org: SimulatedOrg) -> None:
     sim = Simulator(org, now=NOW)
-    meeting = next(m for m in org.meetings if m["enabledBreakoutSessions"]
-                   and any("breakoutSessionsAttended" in p for p in org.participants[m["id"]]))
+    meeting = next(
+        m
+        for m in org.meetings
+        if m["enabledBreakoutSessions"]
+        and any("breakoutSessionsAttended" in p for p in org.participants[m["id"]])
+    )
     with _client(sim) as client:
         mid = meeting["id"]
-        ok = client.get("/meetingParticipants",
-                        params={"meetingId": mid, "hostEmail": meeting["hostEmail"]})
+        ok = client.get(
+            "/meetingParticipants", params={"meetingId": mid, "hostEmail": meeting["hostEmail"]}
+        )
         assert ok.status_code == 200
-        _check_error(client.get("/meetingParticipants",
-                                params={"meetingId": mid, "hostEmail": "x@globex.example"}), 404)
-        room = next(b["id"] for p in org.participants[mid]
-                    for b in p.get("breakoutSessionsAttended", []))
-        people = _items(_walk(client, "/meetingParticipants",
-                              {"meetingId": mid, "breakoutSessionId": room}))
-        assert people and all(any(b["id"] == room for b in p["breakoutSessionsAttended"])
-                              for p in people)
+        _check_error(
+            client.get(
+                "/meetingParticipants", params={"meetingId": mid, "hostEmail": "x@globex.example"}
+            ),
+            404,
+        )
+        room = next(
+            b["id"] for p in org.participants[mid] for b in p.get("breakoutSessionsAttended", [])
+        )
+        people = _items(
+            _walk(client, "/meetingParticipants", {"meetingId": mid, "breakoutSessionId": room})
+        )
+        assert people and all(
+            any(b["id"] == room for b in p["breakoutSessionsAttended"]) for p in people
+        )
 
 
 def test_attendee_report_rules(org: SimulatedOrg) -> None:
@@ -749,20 +815,49 @@ def test_attendee_report_rules(org: SimulatedOrg) -> None:
     with _client(sim) as client:
         path = "/meetingReports/attendees"
         _check_error(client.get(path), 400)
-        _check_error(client.get(path, params={"siteUrl": org.site_url,
-                                              "from": START.isoformat(),
-                                              "to": (START + timedelta(days=31)).isoformat()}),
-                     400)
-        _check_error(client.get(path, params={"siteUrl": org.site_url,
-                                              "from": (NOW - timedelta(days=91)).isoformat()}),
-                     400)
-        rows = _items(_walk(client, path, {"siteUrl": org.site_url, "from": START.isoformat(),
-                                           "to": END.isoformat(), "meetingId": mid}))
+        _check_error(
+            client.get(
+                path,
+                params={
+                    "siteUrl": org.site_url,
+                    "from": START.isoformat(),
+                    "to": (START + timedelta(days=31)).isoformat(),
+                },
+            ),
+            400,
+        )
+        _check_error(
+            client.get(
+                path,
+                params={"siteUrl": org.site_url, "from": (NOW - timedelta(days=91)).isoformat()},
+            ),
+            400,
+        )
+        rows = _items(
+            _walk(
+                client,
+                path,
+                {
+                    "siteUrl": org.site_url,
+                    "from": START.isoformat(),
+                    "to": END.isoformat(),
+                    "meetingId": mid,
+                },
+            )
+        )
         assert rows == org.attendee_reports[mid]
-        big = client.get(path, params={"siteUrl": org.site_url, "from": START.isoformat(),
-                                       "to": END.isoformat(), "max": 5000})
-        assert len(big.json()["items"]) == min(1000, sum(
-            len(org.attendee_reports[m["id"]]) for m in org.meetings))
+        big = client.get(
+            path,
+            params={
+                "siteUrl": org.site_url,
+                "from": START.isoformat(),
+                "to": END.isoformat(),
+                "max": 5000,
+            },
+        )
+        assert len(big.json()["items"]) == min(
+            1000, sum(len(org.attendee_reports[m["id"]]) for m in org.meetings)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -814,10 +909,11 @@ def test_gateway_timeout_above_max(org: SimulatedOrg) -> None:
     with _client(sim) as client:
         _check_error(client.get("/meetings", params={**WINDOW, "max": 100}), 504)
         assert client.get("/meetings", params={**WINDOW, "max": 50}).status_code == 200
-        _check_error(client.get("/meetingParticipants", params={"meetingId": mid, "max": 51}),
-                     504)
-        assert client.get("/meetingParticipants",
-                          params={"meetingId": mid, "max": 20}).status_code == 200
+        _check_error(client.get("/meetingParticipants", params={"meetingId": mid, "max": 51}), 504)
+        assert (
+            client.get("/meetingParticipants", params={"meetingId": mid, "max": 20}).status_code
+            == 200
+        )
 
 
 def test_reset_in_process_raises_transport_errors(org: SimulatedOrg) -> None:
@@ -893,8 +989,7 @@ def test_attendee_report_forbidden_by_default(org: SimulatedOrg) -> None:
     assert FaultPlan().attendee_report_forbidden
     sim = Simulator(org, now=NOW)
     with _client(sim) as client:
-        _check_error(client.get("/meetingReports/attendees", params={"siteUrl": org.site_url}),
-                     403)
+        _check_error(client.get("/meetingReports/attendees", params={"siteUrl": org.site_url}), 403)
 
 
 def test_fault_counter_is_thread_safe(org: SimulatedOrg) -> None:
@@ -923,12 +1018,13 @@ def test_async_client_with_latency(org: SimulatedOrg) -> None:
 
     async def main() -> list[int]:
         transport = httpx.MockTransport(sim.handle)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE,
-                                     headers=AUTH) as client:
-            answers = await asyncio.gather(*(
-                client.get("/meetingParticipants", params={"meetingId": m["id"]})
-                for m in org.meetings[:20]
-            ))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=AUTH) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.get("/meetingParticipants", params={"meetingId": m["id"]})
+                    for m in org.meetings[:20]
+                )
+            )
             return [a.status_code for a in answers]
 
     began = time.perf_counter()
@@ -977,11 +1073,12 @@ def test_serve_full_walk_over_loopback(served: tuple[Simulator, str]) -> None:
             page = get(client, "/meetingParticipants", params={"meetingId": m["id"], "max": 100})
             assert page.headers["content-type"] == "application/json"
             people += len(page.json()["items"])
-            assert get(client, "/meetingInvitees", params={"meetingId": m["id"]}).status_code \
-                == 200
+            assert get(client, "/meetingInvitees", params={"meetingId": m["id"]}).status_code == 200
         assert people == sum(len(sim.org.participants[m["id"]]) for m in sim.org.meetings)
-        assert get(client, "/meetings", params=WINDOW, headers={"Authorization": "x"}) \
-            .status_code == 401
+        assert (
+            get(client, "/meetings", params=WINDOW, headers={"Authorization": "x"}).status_code
+            == 401
+        )
     assert resets == sim.stats.faults["reset"] > 5
 
 
@@ -989,8 +1086,10 @@ def test_serve_reset_really_closes_the_connection(served: tuple[Simulator, str])
     sim, base_url = served
     url = httpx.URL(base_url)
     assert url.port is not None
-    request = (f"GET /v1/meetings?meetingType=meeting HTTP/1.1\r\nHost: {url.host}:{url.port}"
-               f"\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").encode()
+    request = (
+        f"GET /v1/meetings?meetingType=meeting HTTP/1.1\r\nHost: {url.host}:{url.port}"
+        f"\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    ).encode()
     with socket.create_connection((url.host, url.port), timeout=5) as sock:
         answered = 0
         for _ in range(6):  # requests 1-6 on one keep-alive connection

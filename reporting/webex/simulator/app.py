@@ -103,8 +103,14 @@ class SimStats:
 
     def copy(self) -> SimStats:
         """An independent copy."""
-        return SimStats(self.total, Counter(self.requests), Counter(self.statuses),
-                        Counter(self.pages), Counter(self.items), Counter(self.faults))
+        return SimStats(
+            self.total,
+            Counter(self.requests),
+            Counter(self.statuses),
+            Counter(self.pages),
+            Counter(self.items),
+            Counter(self.faults),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +238,7 @@ class Simulator:
         self._issued: dict[str, float] = {}
         self._replaced: dict[tuple[str, str], list[JSON]] = {}
         # Meetings are sorted by start: a window query is two bisections, not a scan.
-        self._starts = [
-            datetime.fromisoformat(m["start"]).timestamp() for m in org.meetings
-        ]
+        self._starts = [datetime.fromisoformat(m["start"]).timestamp() for m in org.meetings]
         self._routes: dict[str, Callable[[httpx.QueryParams], _Listing]] = {
             "/meetings": self._list_meetings,
             "/meetingParticipants": self._list_participants,
@@ -298,11 +302,15 @@ class Simulator:
         """Answer one request; raises ``ConnectionReset`` when the connection must drop."""
         # urllib, not httpx.URL: parsing dominates the cost of a request otherwise.
         parts = urlsplit(str(url))
-        target = _Target(parts.scheme or "http", parts.netloc, parts.path or "/",
-                         httpx.QueryParams(tuple(parse_qsl(parts.query, keep_blank_values=True))))
+        target = _Target(
+            parts.scheme or "http",
+            parts.netloc,
+            parts.path or "/",
+            httpx.QueryParams(tuple(parse_qsl(parts.query, keep_blank_values=True))),
+        )
         lowered = {k.lower(): v for k, v in headers.items()}
         path = target.path
-        endpoint = path[len(BASE_PATH):] if path.startswith(BASE_PATH + "/") else path
+        endpoint = path[len(BASE_PATH) :] if path.startswith(BASE_PATH + "/") else path
         with self._lock:
             self._stats.total += 1
             serial = self._stats.total
@@ -321,8 +329,9 @@ class Simulator:
 
     # -- request flow -----------------------------------------------------------------------
 
-    def _respond(self, method: str, url: _Target, endpoint: str, headers: dict[str, str],
-                 tracking: str) -> SimResponse:
+    def _respond(
+        self, method: str, url: _Target, endpoint: str, headers: dict[str, str], tracking: str
+    ) -> SimResponse:
         plan = self.faults
         if plan.revoked:
             raise _ApiError(401, "The access token has been revoked.")
@@ -384,13 +393,14 @@ class Simulator:
     def _date(self) -> str:
         return format_datetime(self.now.astimezone(UTC), usegmt=True)
 
-    def _page(self, listing: _Listing, url: _Target, endpoint: str, n: int,
-              tracking: str) -> SimResponse:
+    def _page(
+        self, listing: _Listing, url: _Target, endpoint: str, n: int, tracking: str
+    ) -> SimResponse:
         """One page of ``listing`` from the request's cursor, with the next link if any."""
         params = url.params
         cursor = params.get("after")
         offset = _decode_cursor(cursor, params) if cursor is not None else 0
-        page = listing.items[offset:offset + listing.page_size]
+        page = listing.items[offset : offset + listing.page_size]
         end = offset + len(page)
         if endpoint == "/meetingParticipants" and params.get("meetingId") in (
             self.faults.invalid_items_for
@@ -398,8 +408,11 @@ class Simulator:
             page = corrupt_participants(page)
             self._count_fault("invalid_items")
         body = json.dumps({"items": page}, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": listing.content_type, "trackingid": tracking,
-                   "Date": self._date()}
+        headers = {
+            "Content-Type": listing.content_type,
+            "trackingid": tracking,
+            "Date": self._date(),
+        }
         next_url: str | None = None
         if end < len(listing.items):
             next_url = f"{url.scheme}://{url.netloc}{url.path}?{_next_query(params, end)}"
@@ -417,10 +430,15 @@ class Simulator:
             self._stats.items[endpoint] += len(page)
         return SimResponse(200, headers, body)
 
-    def _error(self, status: int, description: str, tracking: str,
-               extra: Mapping[str, str] | None = None) -> SimResponse:
-        headers = {"Content-Type": JSON_PLAIN, "trackingid": tracking, "Date": self._date(),
-                   **(extra or {})}
+    def _error(
+        self, status: int, description: str, tracking: str, extra: Mapping[str, str] | None = None
+    ) -> SimResponse:
+        headers = {
+            "Content-Type": JSON_PLAIN,
+            "trackingid": tracking,
+            "Date": self._date(),
+            **(extra or {}),
+        }
         with self._lock:
             self._stats.statuses[status] += 1
         return SimResponse(status, headers, error_body(status, description, tracking))
@@ -434,16 +452,18 @@ class Simulator:
 
     def _to_httpx(self, request: httpx.Request) -> httpx.Response:
         try:
-            answer = self.respond(request.method, request.url, request.headers,
-                                  request.content)
+            answer = self.respond(request.method, request.url, request.headers, request.content)
         except ConnectionReset as reset:
             if reset.abortive:
-                raise httpx.ReadError("[Errno 104] Connection reset by peer",
-                                      request=request) from None
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.",
-                                            request=request) from None
-        return httpx.Response(answer.status, headers=answer.headers, content=answer.body,
-                              request=request)
+                raise httpx.ReadError(
+                    "[Errno 104] Connection reset by peer", request=request
+                ) from None
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None
+        return httpx.Response(
+            answer.status, headers=answer.headers, content=answer.body, request=request
+        )
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -471,13 +491,17 @@ class Simulator:
     def _list_meetings(self, params: httpx.QueryParams) -> _Listing:
         meeting_type = params.get("meetingType")
         if meeting_type is None:
-            raise _ApiError(400, "'meetingType' is required: the simulator lists meeting "
-                                 "instances only (meetingType=meeting).")
+            raise _ApiError(
+                400,
+                "'meetingType' is required: the simulator lists meeting "
+                "instances only (meetingType=meeting).",
+            )
         if meeting_type not in _MEETING_TYPES:
             raise _ApiError(400, f"Invalid 'meetingType': '{meeting_type}'.")
         if meeting_type != "meeting":
-            raise _ApiError(400, "The simulator lists meeting instances only "
-                                 "(meetingType=meeting).")
+            raise _ApiError(
+                400, "The simulator lists meeting instances only (meetingType=meeting)."
+            )
         state = params.get("state")
         if state is not None and state not in _MEETING_STATES:
             raise _ApiError(400, f"Invalid 'state': '{state}'.")
@@ -495,7 +519,8 @@ class Simulator:
         if host_email is not None:
             wanted = host_email.strip().lower()
             found = [
-                m for m in found
+                m
+                for m in found
                 if m["hostEmail"].lower() == wanted or wanted in self.org.invitee_emails(m["id"])
             ]
         # Like the real API: beyond the cap, instances are simply not listed.
@@ -528,7 +553,8 @@ class Simulator:
         breakout = params.get("breakoutSessionId")
         if breakout is not None:
             items = [
-                p for p in items
+                p
+                for p in items
                 if any(b.get("id") == breakout for b in p.get("breakoutSessionsAttended", []))
             ]
         return _Listing(items, min(requested_max, 100), JSON_PLAIN)

@@ -47,7 +47,7 @@ _REASONS: Mapping[int, str] = {
     502: "The server received an invalid response from an upstream server.",
     503: "Server is overloaded with requests. Try again later.",
     504: "An upstream server failed to respond on time. If your query uses max parameter, "
-         "please try to reduce it.",
+    "please try to reduce it.",
 }
 
 
@@ -130,8 +130,9 @@ class FaultPlan:
     _rate_limited: int = field(default=0, init=False, repr=False, compare=False)
     _resets: int = field(default=0, init=False, repr=False, compare=False)
     _server_errors: int = field(default=0, init=False, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
-                                  compare=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def tick(self, path: str) -> int:
         """Count a request to ``path``; its 1-based number, or 0 when out of the plan's scope."""
@@ -162,11 +163,15 @@ class FaultPlan:
             with self._lock:
                 self._rate_limited += 1
                 serial = self._rate_limited
-            return ErrorFault(429, "Too many requests; retry later.",
-                              self._retry_after_header(serial, now))
+            return ErrorFault(
+                429, "Too many requests; retry later.", self._retry_after_header(serial, now)
+            )
         if self._hits(n, self.locked_every):
-            return ErrorFault(423, "The resource is locked; retry later.",
-                              {"Retry-After": str(self.retry_after_seconds)})
+            return ErrorFault(
+                423,
+                "The resource is locked; retry later.",
+                {"Retry-After": str(self.retry_after_seconds)},
+            )
         if self._hits(n, self.server_error_every) and self.server_error_statuses:
             with self._lock:
                 status = self.server_error_statuses[

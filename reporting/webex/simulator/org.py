@@ -66,40 +66,103 @@ _SCRIPTS: dict[str, tuple[_Names, _Names, str, int]] = {
     # script: (given names, family names, layout, weight); layout "gf" = "given family",
     # "f g" = "family given" with a space, "fg" = family then given with no space.
     "latin": (
-        (("John", "john"), ("Brenda", "brenda"), ("Michael", "michael"), ("Sarah", "sarah"),
-         ("David", "david"), ("Emily", "emily"), ("James", "james"), ("Olivia", "olivia"),
-         ("Robert", "robert"), ("Grace", "grace"), ("Daniel", "daniel"), ("Laura", "laura"),
-         ("Kevin", "kevin"), ("Megan", "megan"), ("Thomas", "thomas"), ("Rachel", "rachel")),
-        (("Andersen", "andersen"), ("Song", "song"), ("Smith", "smith"), ("Johnson", "johnson"),
-         ("Brown", "brown"), ("Miller", "miller"), ("Wilson", "wilson"), ("Taylor", "taylor"),
-         ("Clark", "clark"), ("Walker", "walker"), ("Young", "young"), ("O'Brien", "obrien"),
-         ("Harris", "harris"), ("Lewis", "lewis"), ("Baker", "baker"), ("Okafor", "okafor")),
+        (
+            ("John", "john"),
+            ("Brenda", "brenda"),
+            ("Michael", "michael"),
+            ("Sarah", "sarah"),
+            ("David", "david"),
+            ("Emily", "emily"),
+            ("James", "james"),
+            ("Olivia", "olivia"),
+            ("Robert", "robert"),
+            ("Grace", "grace"),
+            ("Daniel", "daniel"),
+            ("Laura", "laura"),
+            ("Kevin", "kevin"),
+            ("Megan", "megan"),
+            ("Thomas", "thomas"),
+            ("Rachel", "rachel"),
+        ),
+        (
+            ("Andersen", "andersen"),
+            ("Song", "song"),
+            ("Smith", "smith"),
+            ("Johnson", "johnson"),
+            ("Brown", "brown"),
+            ("Miller", "miller"),
+            ("Wilson", "wilson"),
+            ("Taylor", "taylor"),
+            ("Clark", "clark"),
+            ("Walker", "walker"),
+            ("Young", "young"),
+            ("O'Brien", "obrien"),
+            ("Harris", "harris"),
+            ("Lewis", "lewis"),
+            ("Baker", "baker"),
+            ("Okafor", "okafor"),
+        ),
         "gf",
         34,
     ),
     "latin-diacritics": (
-        (("Zoë", "zoe"), ("José", "jose"), ("François", "francois"), ("Łukasz", "lukasz"),
-         ("Søren", "soren"), ("Ayşe", "ayse"), ("Björn", "bjorn"), ("Chloé", "chloe"),
-         ("Núria", "nuria"), ("Jiří", "jiri"), ("Ângela", "angela"), ("Đorđe", "dorde")),
-        (("Ångström", "angstrom"), ("Muñoz", "munoz"), ("Lefèvre", "lefevre"),
-         ("Wróbel", "wrobel"), ("Kierkegård", "kierkegard"), ("Yılmaz", "yilmaz"),
-         ("Þórsson", "thorsson"), ("Dvořák", "dvorak"), ("Nguyễn", "nguyen"),
-         ("Müller", "mueller"), ("Gonçalves", "goncalves"), ("Đoković", "dokovic")),
+        (
+            ("Zoë", "zoe"),
+            ("José", "jose"),
+            ("François", "francois"),
+            ("Łukasz", "lukasz"),
+            ("Søren", "soren"),
+            ("Ayşe", "ayse"),
+            ("Björn", "bjorn"),
+            ("Chloé", "chloe"),
+            ("Núria", "nuria"),
+            ("Jiří", "jiri"),
+            ("Ângela", "angela"),
+            ("Đorđe", "dorde"),
+        ),
+        (
+            ("Ångström", "angstrom"),
+            ("Muñoz", "munoz"),
+            ("Lefèvre", "lefevre"),
+            ("Wróbel", "wrobel"),
+            ("Kierkegård", "kierkegard"),
+            ("Yılmaz", "yilmaz"),
+            ("Þórsson", "thorsson"),
+            ("Dvořák", "dvorak"),
+            ("Nguyễn", "nguyen"),
+            ("Müller", "mueller"),
+            ("Gonçalves", "goncalves"),
+            ("Đoković", "dokovic"),
+        ),
         "gf",
         20,
     ),
     "cyrillic": (
-        (("Анна", "anna"), ("Дмитрий", "dmitry"), ("Ольга", "olga"), ("Сергей", "sergey"),
-         ("Наталья", "natalya"), ("Богдан", "bohdan")),
-        (("Иванова", "ivanova"), ("Смирнов", "smirnov"), ("Петренко", "petrenko"),
-         ("Кузнецов", "kuznetsov"), ("Соколова", "sokolova")),
+        (
+            ("Анна", "anna"),
+            ("Дмитрий", "dmitry"),
+            ("Ольга", "olga"),
+            ("Сергей", "sergey"),
+            ("Наталья", "natalya"),
+            ("Богдан", "bohdan"),
+        ),
+        (
+            ("Иванова", "ivanova"),
+            ("Смирнов", "smirnov"),
+            ("Петренко", "petrenko"),
+            ("Кузнецов", "kuznetsov"),
+            ("Соколова", "sokolova"),
+        ),
         "gf",
         8,
     ),
     "greek": (
         (("Γιώργος", "giorgos"), ("Ελένη", "eleni"), ("Νίκος", "nikos"), ("Μαρία", "maria")),
-        (("Παπαδόπουλος", "papadopoulos"), ("Κωνσταντίνου", "konstantinou"),
-         ("Οικονόμου", "oikonomou")),
+        (
+            ("Παπαδόπουλος", "papadopoulos"),
+            ("Κωνσταντίνου", "konstantinou"),
+            ("Οικονόμου", "oikonomou"),
+        ),
         "gf",
         6,
     ),
@@ -123,8 +186,12 @@ _SCRIPTS: dict[str, tuple[_Names, _Names, str, int]] = {
     ),
     "arabic": (
         (("محمد", "mohammed"), ("فاطمة", "fatima"), ("أحمد", "ahmed"), ("ليلى", "layla")),
-        (("عبد الله", "abdullah"), ("الزهراء", "alzahra"), ("حداد", "haddad"),
-         ("منصور", "mansour")),
+        (
+            ("عبد الله", "abdullah"),
+            ("الزهراء", "alzahra"),
+            ("حداد", "haddad"),
+            ("منصور", "mansour"),
+        ),
         "gf",
         6,
     ),
@@ -165,7 +232,7 @@ _TITLES = (
     "週次定例ミーティング",
     "اجتماع الميزانية",
     "ישיבת צוות",
-    "Design review: \"Project Ω\"",
+    'Design review: "Project Ω"',
     "All hands & Q&A",
     "Audit readiness <prep>",
     "Vendor due diligence: Initech",
@@ -450,9 +517,13 @@ def generate_org(
     taken: set[str] = set()
     staff = [
         _make_person(
-            dir_rng, k,
+            dir_rng,
+            k,
             domain=domains[0] if dir_rng.random() < 0.85 else domains[1],
-            org_id=org_id, kind="staff", company=org_name, taken=taken,
+            org_id=org_id,
+            kind="staff",
+            company=org_name,
+            taken=taken,
         )
         for k in range(staff_count)
     ]
@@ -461,14 +532,24 @@ def generate_org(
         company, domain = _PARTNERS[k % len(_PARTNERS)]
         partner_people.append(
             _make_person(
-                dir_rng, staff_count + k, domain=domain, org_id=partner_org_ids[domain],
-                kind="partner", company=company, taken=taken,
+                dir_rng,
+                staff_count + k,
+                domain=domain,
+                org_id=partner_org_ids[domain],
+                kind="partner",
+                company=company,
+                taken=taken,
             )
         )
     guests = [
         _make_person(
-            dir_rng, staff_count + partner_count + k, domain=_FREEMAIL[k % len(_FREEMAIL)],
-            org_id=None, kind="guest", company="", taken=taken,
+            dir_rng,
+            staff_count + partner_count + k,
+            domain=_FREEMAIL[k % len(_FREEMAIL)],
+            org_id=None,
+            kind="guest",
+            company="",
+            taken=taken,
         )
         for k in range(guest_count)
     ]
@@ -505,8 +586,9 @@ def generate_org(
                 used_ids.add(iid)
                 return iid
 
-    def new_plan(index: int, s: int, e: int, *, state: str = "ended", live: bool = False,
-                 bad: bool = False) -> _Plan:
+    def new_plan(
+        index: int, s: int, e: int, *, state: str = "ended", live: bool = False, bad: bool = False
+    ) -> _Plan:
         previous = plans[-1] if plans else None
         roll = plan_rng.random()
         restart_fits = previous is not None and previous.end + 600 + (e - s) < end_ts
@@ -514,7 +596,10 @@ def generate_org(
             # The host restarted the same scheduled occurrence: a second instance shares the
             # scheduled id (and series) with the previous one.
             series, scheduled, title, host = (
-                previous.series_id, previous.scheduled_id, previous.title, previous.host
+                previous.series_id,
+                previous.scheduled_id,
+                previous.title,
+                previous.host,
             )
             gap = plan_rng.randint(60, 600)
             s, e = previous.end + gap, previous.end + gap + (e - s)
@@ -572,8 +657,9 @@ def generate_org(
     if live_at is not None:
         now = int(live_at.timestamp())
         plans.append(new_plan(len(plans), now - 50 * 60, now - 5 * 60, live=True))
-        plans.append(new_plan(len(plans), now - 20 * 60, now + 40 * 60, state="inProgress",
-                              live=True))
+        plans.append(
+            new_plan(len(plans), now - 20 * 60, now + 40 * 60, state="inProgress", live=True)
+        )
 
     plans.sort(key=lambda p: (p.start, p.meeting_id))
     for plan in plans:
@@ -613,15 +699,19 @@ def _meeting_dict(org: SimulatedOrg, plan: _Plan, rng: random.Random) -> JSON:
         "telephony": {
             "accessCode": str(plan.meeting_number),
             "callInNumbers": [
-                {"label": "United States Toll", "callInNumber": "+1-555-0100",
-                 "tollType": "toll"},
-                {"label": "United States Toll Free", "callInNumber": "+1-555-0101",
-                 "tollType": "tollFree"},
+                {"label": "United States Toll", "callInNumber": "+1-555-0100", "tollType": "toll"},
+                {
+                    "label": "United States Toll Free",
+                    "callInNumber": "+1-555-0101",
+                    "tollType": "tollFree",
+                },
             ],
             "links": [
-                {"rel": "globalCallinNumbers",
-                 "href": f"/v1/meetings/{plan.meeting_id}/globalCallinNumbers",
-                 "method": "GET"},
+                {
+                    "rel": "globalCallinNumbers",
+                    "href": f"/v1/meetings/{plan.meeting_id}/globalCallinNumbers",
+                    "method": "GET",
+                },
             ],
         },
         "scheduledType": "meeting",
@@ -643,8 +733,11 @@ def _meeting_dict(org: SimulatedOrg, plan: _Plan, rng: random.Random) -> JSON:
         meeting["attendeeDidJoin"] = True
     if plan.breakouts:
         meeting["links"] = [
-            {"rel": "breakoutSessions",
-             "href": f"/v1/meetings/{plan.meeting_id}/breakoutSessions", "method": "GET"},
+            {
+                "rel": "breakoutSessions",
+                "href": f"/v1/meetings/{plan.meeting_id}/breakoutSessions",
+                "method": "GET",
+            },
         ]
     return meeting
 
@@ -681,14 +774,20 @@ class _MeetingBuilder:
             categories.append("cohost")
             if rng.random() < 0.2:
                 categories.append("cohost")
-        for feature, category in (("phone", "phone"), ("lobby", "lobby"),
-                                  ("partner_org_id", "partner"), ("uninvited", "guest")):
+        for feature, category in (
+            ("phone", "phone"),
+            ("lobby", "lobby"),
+            ("partner_org_id", "partner"),
+            ("uninvited", "guest"),
+        ):
             if feature in self.forced:
                 categories.append(category)
         while len(categories) < count:
-            categories.append(rng.choices(
-                ("staff", "partner", "guest", "phone", "lobby"), weights=(45, 30, 6, 12, 7)
-            )[0])
+            categories.append(
+                rng.choices(
+                    ("staff", "partner", "guest", "phone", "lobby"), weights=(45, 30, 6, 12, 7)
+                )[0]
+            )
         roster: list[tuple[str, _Person | None]] = []
         for category in categories:
             if category == "phone":
@@ -709,11 +808,22 @@ class _MeetingBuilder:
 
     # -- devices ----------------------------------------------------------------------------
 
-    def _device(self, join: int | None, leave: int | None, *, device_type: str, audio: str,
-                call_type: str | None = None, phone: str | None = None) -> JSON:
+    def _device(
+        self,
+        join: int | None,
+        leave: int | None,
+        *,
+        device_type: str,
+        audio: str,
+        call_type: str | None = None,
+        phone: str | None = None,
+    ) -> JSON:
         """One ``Device``; ``None`` times are left out (a live meeting), durations consistent."""
-        device: JSON = {"correlationId": _uuid(self.rng), "deviceType": device_type,
-                        "audioType": audio}
+        device: JSON = {
+            "correlationId": _uuid(self.rng),
+            "deviceType": device_type,
+            "audioType": audio,
+        }
         if join is not None:
             device["joinedTime"] = _iso_ms(join)
         if leave is not None:
@@ -769,8 +879,10 @@ class _MeetingBuilder:
             if person is None:
                 participants.append(self._phone_caller())
                 continue
-            invited = not no_invitees and category != "guest" and rng.random() < (
-                0.55 if category == "lobby" else 0.8
+            invited = (
+                not no_invitees
+                and category != "guest"
+                and rng.random() < (0.55 if category == "lobby" else 0.8)
             )
             pattern = "single"
             if category != "lobby":
@@ -782,8 +894,12 @@ class _MeetingBuilder:
             ghost = (not placeholder_done and "placeholder" in self.forced) or rng.random() < 0.02
             placeholder_done = placeholder_done or ghost
             entry = self._participant(
-                person, role="cohost" if category == "cohost" else "attendee",
-                category=category, invited=invited, pattern=pattern, ghost=ghost,
+                person,
+                role="cohost" if category == "cohost" else "attendee",
+                category=category,
+                invited=invited,
+                pattern=pattern,
+                ghost=ghost,
             )
             participants.append(entry)
             if invited:
@@ -811,15 +927,17 @@ class _MeetingBuilder:
                     invitee_id = f"{plan.series_id}_{rng.randrange(10**6, 10**7)}"
                 used_ids.add(invitee_id)
                 assert email is not None  # invited people always have an email
-                invitees.append({
-                    "id": invitee_id,
-                    "email": email,
-                    # Hosts often type only the address, so the invitee name is the email.
-                    "displayName": person.display_name if rng.random() < 0.8 else email.strip(),
-                    "coHost": cohost,
-                    "meetingId": plan.meeting_id,
-                    "panelist": False,
-                })
+                invitees.append(
+                    {
+                        "id": invitee_id,
+                        "email": email,
+                        # Hosts often type only the address, so the invitee name is the email.
+                        "displayName": person.display_name if rng.random() < 0.8 else email.strip(),
+                        "coHost": cohost,
+                        "meetingId": plan.meeting_id,
+                        "panelist": False,
+                    }
+                )
             invitees.sort(key=lambda i: (i["email"].strip().lower(), i["id"]))
 
         for entry in participants:
@@ -828,8 +946,16 @@ class _MeetingBuilder:
                 report.append(self._report_row(entry))
         return _Bundle(participants, invitees, report)
 
-    def _participant(self, person: _Person, *, role: str, category: str, invited: bool,
-                     pattern: str = "single", ghost: bool = False) -> JSON:
+    def _participant(
+        self,
+        person: _Person,
+        *,
+        role: str,
+        category: str,
+        invited: bool,
+        pattern: str = "single",
+        ghost: bool = False,
+    ) -> JSON:
         """One ``Participant`` dict for a person with an email."""
         plan = self.plan
         rng = self.rng
@@ -838,8 +964,10 @@ class _MeetingBuilder:
         with_org = person.org_id is not None and (
             plan.live
             or (person.kind == "staff" and ("staff_org_id" in self.forced or rng.random() < 0.2))
-            or (person.kind == "partner"
-                and ("partner_org_id" in self.forced or rng.random() < 0.15))
+            or (
+                person.kind == "partner"
+                and ("partner_org_id" in self.forced or rng.random() < 0.15)
+            )
         )
         if with_org:
             entry["orgId"] = person.org_id
@@ -863,11 +991,16 @@ class _MeetingBuilder:
             devices, first, last = self._joined_devices(role, pattern)
             entry["state"] = "joined" if plan.state == "inProgress" else "end"
         if ghost:
-            devices.append({
-                "correlationId": _uuid(rng), "deviceType": rng.choice(_DEVICE_TYPES),
-                "audioType": "inactive", "joinedTime": PLACEHOLDER_TIME,
-                "leftTime": PLACEHOLDER_TIME, "durationSecond": 0,
-            })
+            devices.append(
+                {
+                    "correlationId": _uuid(rng),
+                    "deviceType": rng.choice(_DEVICE_TYPES),
+                    "audioType": "inactive",
+                    "joinedTime": PLACEHOLDER_TIME,
+                    "leftTime": PLACEHOLDER_TIME,
+                    "durationSecond": 0,
+                }
+            )
         if first is not None:
             entry["joinedTime"] = _iso_z(first)
         if last is not None:
@@ -920,10 +1053,16 @@ class _MeetingBuilder:
         if pattern == "dual" and leave - join > 120:
             # Laptop for video plus the phone for audio (the meeting called them back).
             devices[0]["audioType"] = "inactive"
-            devices.append(self._device(
-                join + 15, None if live_running else leave - 5, device_type="phone",
-                audio="pstn", call_type="callBack", phone=self._phone_number(),
-            ))
+            devices.append(
+                self._device(
+                    join + 15,
+                    None if live_running else leave - 5,
+                    device_type="phone",
+                    audio="pstn",
+                    call_type="callBack",
+                    phone=self._phone_number(),
+                )
+            )
         if live_running or live_unfinished:
             return devices, join, None  # no final leave time yet
         return devices, join, leave
@@ -935,11 +1074,13 @@ class _MeetingBuilder:
         join = plan.start + self.rng.randrange(span)
         leave = min(plan.end, join + self.rng.randint(30, 900))
         if plan.state == "inProgress":
-            device = self._device(join, None, device_type=self.rng.choice(_DEVICE_TYPES),
-                                  audio="inactive")
+            device = self._device(
+                join, None, device_type=self.rng.choice(_DEVICE_TYPES), audio="inactive"
+            )
             return [device], join, None
-        device = self._device(join, leave, device_type=self.rng.choice(_DEVICE_TYPES),
-                              audio="inactive")
+        device = self._device(
+            join, leave, device_type=self.rng.choice(_DEVICE_TYPES), audio="inactive"
+        )
         return [device], join, leave
 
     def _phone_caller(self) -> JSON:
@@ -951,8 +1092,14 @@ class _MeetingBuilder:
         join, leave = self._presence("attendee")
         running = plan.state == "inProgress"
         call_type = "callIn" if rng.random() < 0.7 else "callBack"
-        device = self._device(join, None if running else leave, device_type="phone",
-                              audio="pstn", call_type=call_type, phone=number)
+        device = self._device(
+            join,
+            None if running else leave,
+            device_type="phone",
+            audio="pstn",
+            call_type=call_type,
+            phone=number,
+        )
         entry: JSON = {
             "id": f"{plan.meeting_id}_{_uuid(rng)}",
             "host": False,
@@ -967,12 +1114,14 @@ class _MeetingBuilder:
         }
         if not running:
             entry["leftTime"] = _iso_z(leave)
-        entry.update({
-            "siteUrl": self.org.site_url,
-            "meetingId": plan.meeting_id,
-            "hostEmail": plan.host.email,
-            "devices": [device],
-        })
+        entry.update(
+            {
+                "siteUrl": self.org.site_url,
+                "meetingId": plan.meeting_id,
+                "hostEmail": plan.host.email,
+                "devices": [device],
+            }
+        )
         return entry
 
     def _breakouts(self, first: int, last: int) -> list[JSON]:
@@ -994,9 +1143,14 @@ class _MeetingBuilder:
         attended = []
         for n, room in enumerate(rooms):
             room_id, name = plan.breakouts[room]
-            attended.append({"id": room_id, "name": name,
-                             "joinedTime": _iso_z(s + n * step),
-                             "leftTime": _iso_z(s + (n + 1) * step)})
+            attended.append(
+                {
+                    "id": room_id,
+                    "name": name,
+                    "joinedTime": _iso_z(s + n * step),
+                    "leftTime": _iso_z(s + (n + 1) * step),
+                }
+            )
         return attended
 
     # -- attendee report --------------------------------------------------------------------
@@ -1017,21 +1171,25 @@ class _MeetingBuilder:
             row["email"] = entry["email"]
         email = entry.get("email") or ""
         domain = email.rpartition("@")[2].lower()
-        company = self.org.org_name if domain in self.org.domains else next(
-            (c for c, d in _PARTNERS if d == domain), ""
+        company = (
+            self.org.org_name
+            if domain in self.org.domains
+            else next((c for c, d in _PARTNERS if d == domain), "")
         )
-        row.update({
-            "joinedTime": entry["joinedTime"],
-            "leftTime": entry["leftTime"],
-            "duration": max(1, round((left - joined) / 60)),
-            "participantType": "host" if entry.get("host") else "attendee",
-            "ipAddress": f"{rng.choice(('192.0.2', '198.51.100', '203.0.113'))}."
-                         f"{rng.randint(1, 254)}",
-            "clientAgent": rng.choice(_CLIENT_AGENTS),
-            "company": company,
-            "registered": False,
-            "invited": bool(entry.get("invitee")),
-        })
+        row.update(
+            {
+                "joinedTime": entry["joinedTime"],
+                "leftTime": entry["leftTime"],
+                "duration": max(1, round((left - joined) / 60)),
+                "participantType": "host" if entry.get("host") else "attendee",
+                "ipAddress": f"{rng.choice(('192.0.2', '198.51.100', '203.0.113'))}."
+                f"{rng.randint(1, 254)}",
+                "clientAgent": rng.choice(_CLIENT_AGENTS),
+                "company": company,
+                "registered": False,
+                "invited": bool(entry.get("invitee")),
+            }
+        )
         phones = [d["phoneNumber"] for d in entry.get("devices", []) if "phoneNumber" in d]
         if phones:
             row["phoneNumber"] = phones[0]
@@ -1044,18 +1202,26 @@ class _HostileBuilder(_MeetingBuilder):
     def build(self) -> _Bundle:
         """Participants and invitees with markup, CSS, bidi/zero-width and oversized names."""
         plan = self.plan
-        participants = [self._participant(plan.host, role="host", category="staff",
-                                          invited=False)]
+        participants = [self._participant(plan.host, role="host", category="staff", invited=False)]
         invitees: list[JSON] = []
         for n, (display, email) in enumerate(_HOSTILE_PEOPLE):
             person = _Person(-1 - n, display, email, None, "hostile", "", _uuid(self.rng))
-            participants.append(self._participant(person, role="attendee", category="guest",
-                                                  invited=email is not None))
+            participants.append(
+                self._participant(
+                    person, role="attendee", category="guest", invited=email is not None
+                )
+            )
             if email is not None:
-                invitees.append({"id": f"{plan.series_id}_{1000000 + n}", "email": email,
-                                 "displayName": display, "coHost": False,
-                                 "meetingId": plan.meeting_id, "panelist": False})
+                invitees.append(
+                    {
+                        "id": f"{plan.series_id}_{1000000 + n}",
+                        "email": email,
+                        "displayName": display,
+                        "coHost": False,
+                        "meetingId": plan.meeting_id,
+                        "panelist": False,
+                    }
+                )
         invitees.sort(key=lambda i: (i["email"].strip().lower(), i["id"]))
         report = [self._report_row(p) for p in participants]
         return _Bundle(participants, invitees, report)
-

@@ -95,13 +95,15 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(sim.latency)
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         try:
-            answer = sim.respond(self.command, f"http://{host}{self.path}",
-                                 dict(self.headers.items()), body)
+            answer = sim.respond(
+                self.command, f"http://{host}{self.path}", dict(self.headers.items()), body
+            )
         except ConnectionReset as reset:
             self.close_connection = True
             if reset.abortive:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
                 with self.server.conn_lock:
                     self.server.abort.add(self.connection)
             return
@@ -131,8 +133,10 @@ def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
     """Serve ``sim`` over HTTP in a background thread; yields ``http://<host>:<port>/v1``."""
     server = _Server((host, port), sim)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05},
-        name="webex-simulator", daemon=True,
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="webex-simulator",
+        daemon=True,
     )
     thread.start()
     bound_host, bound_port = server.server_address[:2]
