@@ -782,101 +782,76 @@ def investigate_group() -> None:
     """
 
 
-@investigate_group.command("person")
-@click.argument("who")
-@_month_option
-@_from_option
-@_to_option
-@_format_option
-@pass_state
-@handle_errors
-def investigate_person(
+def _question_options(func: F) -> F:
+    """The period and output options every investigate question takes."""
+    for option in (_format_option, _to_option, _from_option, _month_option):
+        func = option(func)
+    return func
+
+
+def _answer(
     state: State,
-    who: str,
+    title: str,
+    ask: Callable[[Any, Settings, Any], list[Any]],
+    fmt: str,
     month: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
-    fmt: str,
 ) -> None:
+    """Open the records, ask one question for the period, print the rows."""
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        _emit_rows(ask(session, settings, _period(settings, month, start, end)), fmt, title)
+
+
+@investigate_group.command("person")
+@click.argument("who")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> None:
     """Which meetings WHO attended: when, role, invited or not, sessions, minutes, devices."""
     from reporting.investigate import attendance_of
 
-    settings = state.settings()
-    with open_database(settings) as db, db.session() as session:
-        _emit_rows(
-            attendance_of(session, who, _period(settings, month, start, end)),
-            fmt,
-            f"Meetings attended by {who}",
-        )
+    _answer(state, f"Meetings attended by {who}",
+            lambda session, settings, p: attendance_of(session, who, p), fmt, **period)  # fmt: skip
 
 
 @investigate_group.command("with")
 @click.argument("who")
-@_month_option
-@_from_option
-@_to_option
-@_format_option
+@_question_options
 @pass_state
 @handle_errors
-def investigate_with(
-    state: State,
-    who: str,
-    month: str | None,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    fmt: str,
-) -> None:
+def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None:
     """Who attended meetings together with WHO, most shared meetings first."""
     from reporting.investigate import co_attendees
 
-    settings = state.settings()
-    with open_database(settings) as db, db.session() as session:
-        rows = co_attendees(session, who, settings, _period(settings, month, start, end))
-        _emit_rows(rows, fmt, f"People in meetings with {who}")
+    _answer(state, f"People in meetings with {who}",
+            lambda session, settings, p: co_attendees(session, who, settings, p), fmt, **period)  # fmt: skip
 
 
 @investigate_group.command("devices")
 @click.argument("who")
-@_month_option
-@_from_option
-@_to_option
-@_format_option
+@_question_options
 @pass_state
 @handle_errors
-def investigate_devices(
-    state: State,
-    who: str,
-    month: str | None,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    fmt: str,
-) -> None:
+def investigate_devices(state: State, /, who: str, fmt: str, **period: Any) -> None:
     """Which devices WHO joined from (phone numbers masked unless MEETAUDIT_SHOW_PHONE_NUMBERS)."""
     from reporting.investigate import devices_of
 
-    settings = state.settings()
-    with open_database(settings) as db, db.session() as session:
-        rows = devices_of(session, who, settings, _period(settings, month, start, end))
-        _emit_rows(rows, fmt, f"Devices used by {who}")
+    _answer(state, f"Devices used by {who}",
+            lambda session, settings, p: devices_of(session, who, settings, p), fmt, **period)  # fmt: skip
 
 
 @investigate_group.command("orgs")
-@_month_option
-@_from_option
-@_to_option
-@_format_option
+@_question_options
 @pass_state
 @handle_errors
-def investigate_orgs(
-    state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None, fmt: str
-) -> None:
+def investigate_orgs(state: State, /, fmt: str, **period: Any) -> None:
     """Which outside organisations (by Webex org ID, else email domain) took part, and how much."""
     from reporting.investigate import outside_organisations
 
-    settings = state.settings()
-    with open_database(settings) as db, db.session() as session:
-        rows = outside_organisations(session, settings, _period(settings, month, start, end))
-        _emit_rows(rows, fmt, "Outside organisations")
+    _answer(state, "Outside organisations", outside_organisations, fmt, **period)
 
 
 @investigate_group.command("meeting")
@@ -908,27 +883,15 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
 @investigate_group.command("meetings")
 @click.option("--title", help="Part of the meeting title.")
 @click.option("--host", help="Host email address.")
-@_month_option
-@_from_option
-@_to_option
-@_format_option
+@_question_options
 @pass_state
 @handle_errors
 def investigate_meetings(
-    state: State,
-    title: str | None,
-    host: str | None,
-    month: str | None,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    fmt: str,
+    state: State, /, title: str | None, host: str | None, fmt: str, **period: Any
 ) -> None:
     """Find stored meetings by title and/or host, newest first."""
     from reporting.investigate import find_meetings
 
-    settings = state.settings()
-    with open_database(settings) as db, db.session() as session:
-        rows = find_meetings(
-            session, title=title, host=host, period=_period(settings, month, start, end)
-        )
-        _emit_rows(rows, fmt, "Meetings")
+    _answer(state, "Meetings",
+            lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
+            fmt, **period)  # fmt: skip
