@@ -616,6 +616,17 @@ class Harvester:
         settle = dt.timedelta(minutes=self.settings.settle_minutes)
         return meeting.end is not None and meeting.end + settle <= now
 
+    def _open_window_gap(self, window: Window, cutoff: dt.datetime) -> _Gap:
+        return _Gap(
+            scope="meeting_list",
+            reason=(
+                f"the window is not over yet: meetings ending after {_iso(cutoff)} are not final "
+                f"at Webex; run the harvest again after {_iso(window.end)} plus "
+                f"{self.settings.settle_minutes} minutes"
+            ),
+            window=Window(max(window.start, cutoff), window.end),
+        )
+
     def _unsettled_gap(self, meeting: schemas.Meeting) -> _Gap:
         return _Gap(
             scope="meeting",
@@ -897,6 +908,11 @@ class Harvester:
             try:
                 _, _, listed_ok = await self._list_meetings(client, window, listed)
                 await writes.put(_Listed([], [], resolved=listed_ok))
+                cutoff = now - dt.timedelta(minutes=self.settings.settle_minutes)
+                if window.end > cutoff:
+                    # Meetings of the rest of the window have not happened (or settled) yet: the
+                    # window cannot be complete, and the next run's listing closes this gap.
+                    await writes.put(_Listed([], [self._open_window_gap(window, cutoff)]))
                 self._emit(HarvestEvent(
                     "listed", f"{summary.meetings_listed} ended meetings listed",
                     total=summary.meetings_listed,
@@ -1074,8 +1090,12 @@ def open_gaps(session: Session, window: Window) -> list[HarvestGap]:
 
 
 def resolve_listing_gaps(session: Session, run_id: int, listed: Sequence[Window]) -> None:
-    """Close listing gaps of earlier runs whose window has now been listed without error."""
-    for chunk in listed:
+    """Close listing gaps of earlier runs whose window has now been listed without error.
+
+    Consecutive listed chunks are joined first, so a gap spanning several days closes once
+    every one of those days has been listed.
+    """
+    for chunk in _merge(listed):
         session.execute(
             update(HarvestGap)
             .where(
@@ -1086,6 +1106,18 @@ def resolve_listing_gaps(session: Session, run_id: int, listed: Sequence[Window]
             )
             .values(resolved_at=dt.datetime.now(dt.UTC), resolved_by_run_id=run_id)
         )
+
+
+def _merge(windows: Sequence[Window]) -> list[Window]:
+    """Join overlapping or touching windows."""
+    merged: list[Window] = []
+    for w in sorted(windows, key=lambda w: w.start):
+        if merged and w.start <= merged[-1].end:
+            if w.end > merged[-1].end:
+                merged[-1] = Window(merged[-1].start, w.end)
+        else:
+            merged.append(w)
+    return merged
 
 
 async def _none() -> None:
