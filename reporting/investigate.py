@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from reporting.config import Settings
 from reporting.db.models import Invitee, Meeting, Participant, ParticipantDevice
 from reporting.report.classify import classify, is_placeholder, mask_phone
+from reporting.report.context import union_seconds
 from reporting.webex.schemas import normalise_email
 
 
@@ -61,27 +62,27 @@ class Attendance:
     devices: list[str] = field(default_factory=list)
 
 
-def _minutes(intervals: list[tuple[dt.datetime | None, dt.datetime | None, float | None]]) -> float:
-    """Attended minutes: the union of the join sessions (overlapping devices count once)."""
-    spans = sorted(
-        (a, b) for a, b, _ in intervals
-        if a is not None and b is not None and not is_placeholder(a) and not is_placeholder(b) and b > a
-    )  # fmt: skip
-    total = 0.0
-    cur_start: dt.datetime | None = None
-    cur_end: dt.datetime | None = None
-    for a, b in spans:
-        if cur_end is None or a > cur_end:
-            if cur_start is not None and cur_end is not None:
-                total += (cur_end - cur_start).total_seconds()
-            cur_start, cur_end = a, b
-        else:
-            cur_end = max(cur_end, b)
-    if cur_start is not None and cur_end is not None:
-        total += (cur_end - cur_start).total_seconds()
-    if not spans:  # no usable times: fall back on Webex's own durations
-        total = sum(d for _, _, d in intervals if d)
-    return round(total / 60.0, 1)
+def _attended_minutes(p: Participant, devices: list[ParticipantDevice]) -> float:
+    """Minutes attended, counted as the report counts them (one rule, one number).
+
+    The union of the device sessions (overlapping devices count once), else the participant's
+    own joined/left times; 1970 placeholders are ignored; a lobby-only participant attended 0.
+    """
+    if p.state == "lobby":
+        return 0.0
+
+    def usable(a: dt.datetime | None, b: dt.datetime | None) -> bool:
+        return a is not None and b is not None and not is_placeholder(a) and b > a
+
+    intervals = [
+        (d.joined_at.timestamp(), d.left_at.timestamp())
+        for d in devices
+        if d.joined_at is not None and d.left_at is not None and usable(d.joined_at, d.left_at)
+    ]
+    if not intervals and p.joined_at is not None and p.left_at is not None:
+        if usable(p.joined_at, p.left_at):
+            intervals = [(p.joined_at.timestamp(), p.left_at.timestamp())]
+    return round(union_seconds(intervals) / 60.0, 1)
 
 
 def attendance_of(session: Session, who: str, period: Period = Period()) -> list[Attendance]:
@@ -123,9 +124,7 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
                 role="host" if p.host else "co-host" if p.co_host else "attendee",
                 invited=(p.meeting_id, p.email_norm) in invited,
                 sessions=len(ds),
-                attended_minutes=_minutes(
-                    [(d.joined_at, d.left_at, d.duration_seconds) for d in ds]
-                ),
+                attended_minutes=_attended_minutes(p, ds),
                 devices=sorted({f"{d.device_type or '?'}/{d.audio_type or '?'}" for d in ds}),
             )
         )
@@ -322,7 +321,7 @@ def meeting_roster(
                 p.display_name, p.email, kind, org,
                 "host" if p.host else "co-host" if p.co_host else "attendee",
                 p.state, bool(p.email_norm and p.email_norm in invitees), len(ds),
-                _minutes([(d.joined_at, d.left_at, d.duration_seconds) for d in ds]),
+                _attended_minutes(p, ds),
                 sorted({f"{d.device_type or '?'}/{d.audio_type or '?'}" for d in ds}),
             )
         )  # fmt: skip

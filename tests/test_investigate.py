@@ -141,3 +141,32 @@ def test_like_wildcards_in_a_search_are_literal(harvested: Settings, db: Databas
         # "a%e" would match nearly every name as a LIKE pattern; literally it matches none.
         assert attendance_of(session, "a%e") == []
         assert attendance_of(session, "a_e_") == []
+
+
+def test_attended_minutes_agree_with_the_report(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from reporting.report import generate_report
+
+    result = generate_report(
+        harvested, db, month_of(START), label="2026-10", output=tmp_path / "r", formats=("csv",)
+    )
+    with result.path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["participant_ids"].count(" ") == 0]
+    checked = 0
+    with db.session() as session:
+        for row in rows:
+            if not row["email"] or row["admitted"] != "true":
+                continue
+            mine = [
+                a
+                for a in attendance_of(session, row["email"].lstrip("'"))
+                if a.meeting_id == row["meeting_id"]
+            ]
+            if len(mine) != 1:
+                continue
+            assert abs(mine[0].attended_minutes - float(row["attended_minutes"])) <= 0.1, row
+            checked += 1
+    assert checked >= 20
