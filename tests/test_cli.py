@@ -112,3 +112,13 @@ def test_db_status_and_upgrade(monkeypatch: pytest.MonkeyPatch, empty_database_u
     assert upgraded.exit_code == 0, upgraded.output
     again = CliRunner().invoke(cli, ["db", "status"])
     assert "Run `meetaudit db upgrade`" not in again.output
+
+
+def test_readme_documents_every_export_column() -> None:
+    from pathlib import Path
+
+    from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for columns in (RECONCILIATION_COLUMNS, MEETING_COLUMNS):
+        assert "`" + "`, `".join(columns) + "`" in readme
