@@ -122,3 +122,13 @@ def test_readme_documents_every_export_column() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for columns in (RECONCILIATION_COLUMNS, MEETING_COLUMNS):
         assert "`" + "`, `".join(columns) + "`" in readme
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from reporting.config import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    undocumented = [name for name in Settings.model_fields if name.upper() not in readme]
+    assert not undocumented, f"add these settings to the README's table: {undocumented}"
