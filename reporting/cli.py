@@ -353,8 +353,8 @@ def main() -> None:
 # -- reports -------------------------------------------------------------------------------------
 
 
-def report_progress(state: State) -> Callable[[str, int, int | None], None]:
-    """Progress of a report: one line per stage, and a count every few seconds."""
+def report_progress(state: State) -> Any:
+    """Progress of a report (a context manager): live bars on a terminal, lines elsewhere."""
     from reporting.progress import ReportProgress, choose_format
 
     return ReportProgress(choose_format(state.log_format))
@@ -373,15 +373,16 @@ def run_report(
     """Generate, record and print the report of ``window``."""
     from reporting.report import generate_report
 
-    result = generate_report(
-        settings,
-        db,
-        window,
-        label=label,
-        output=output,
-        formats=formats,
-        progress=report_progress(state),
-    )
+    with report_progress(state) as progress:
+        result = generate_report(
+            settings,
+            db,
+            window,
+            label=label,
+            output=output,
+            formats=formats,
+            progress=progress,
+        )
     for line in result.lines():
         click.echo(line)
     return result
@@ -431,15 +432,16 @@ def report_cmd(
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
-            result = generate_report(
-                settings,
-                db,
-                None,
-                label=reproduce,
-                output=output,
-                reproduce=reproduce,
-                progress=report_progress(state),
-            )
+            with report_progress(state) as progress:
+                result = generate_report(
+                    settings,
+                    db,
+                    None,
+                    label=reproduce,
+                    output=output,
+                    reproduce=reproduce,
+                    progress=progress,
+                )
             for line in result.lines():
                 click.echo(line)
             if not result.matches:
@@ -675,9 +677,10 @@ def demo_cmd(
             migrate.upgrade(db.engine)
             summary = run_harvest(state, settings, db, window, refresh=False)
             target = output or settings.output_dir / f"meetaudit-demo-{month}.pdf"
-            result = generate_report(
-                settings, db, window, label=month, output=target, progress=report_progress(state)
-            )
+            with report_progress(state) as progress:
+                result = generate_report(
+                    settings, db, window, label=month, output=target, progress=progress
+                )
     for line in result.lines():
         click.echo(line)
     click.echo(f"Report: {result.path}")

@@ -164,15 +164,54 @@ _STAGES = {
 
 
 class ReportProgress:
-    """Progress of a report, as ``generate_report(progress=...)`` reports it: (stage, done, total)."""
+    """Progress of a report, as ``generate_report(progress=...)`` reports it: (stage, done, total).
 
-    def __init__(self, fmt: str, stream: TextIO = sys.stderr) -> None:
+    A context manager: with ``rich`` a live bar per stage (meetings read of the period's total,
+    PDF parts rendered), otherwise a line per stage and a count every few seconds.
+    """
+
+    def __init__(self, fmt: str, stream: TextIO | None = None) -> None:
         self.fmt = fmt
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self._stage: str | None = None
         self._last = 0.0
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ReportProgress:
+        if self.fmt == "rich":
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:>6.0f}{task.fields[of]}"),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            for task in self._tasks.values():
+                self._progress.update(task, total=self._progress.tasks[task].completed or 1)
+            self._progress.stop()
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
+        label = _STAGES.get(stage, stage)
+        if self._progress is not None:
+            previous = self._tasks.get(self._stage or "")
+            if stage != self._stage and previous is not None:
+                # The earlier stage is over: show its bar full.
+                finished = self._progress.tasks[previous].completed
+                self._progress.update(previous, total=finished or 1, completed=finished or 1)
+            if stage not in self._tasks:
+                self._tasks[stage] = self._progress.add_task(label, total=total, of="")
+            of = f" / {total}" if total else ""
+            self._progress.update(self._tasks[stage], completed=done, total=total, of=of)
+            self._stage = stage
+            return
         now = time.monotonic()
         if stage == self._stage and now - self._last < 3 and done != total:
             return
@@ -187,6 +226,5 @@ class ReportProgress:
             }
             print(json.dumps(record), file=self.stream, flush=True)
             return
-        label = _STAGES.get(stage, stage)
         count = f" {done}/{total}" if total else (f" {done}" if done else "")
         print(f"{label}{count}", file=self.stream, flush=True)
