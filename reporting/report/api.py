@@ -89,6 +89,40 @@ class ReportResult:
     matches: bool | None = None
     expected_sha256: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        ctx: ReportContext,
+        *,
+        report_id: str,
+        generated_at: dt.datetime,
+        generated_by: str,
+        files: list[ReportFile],
+        pages: int | None,
+        started: float,
+        **reproduction: Any,
+    ) -> ReportResult:
+        """The result of rendering ``ctx``: period, totals and completeness come from it."""
+        p = ctx.params
+        return cls(
+            report_id=report_id,
+            label=p.label,
+            period_from=p.period_from,
+            period_to=p.period_to,
+            timezone=p.timezone,
+            generated_at=generated_at,
+            generated_by=generated_by,
+            files=files,
+            pages=pages,
+            control_totals=asdict(ctx.totals),
+            complete=ctx.complete,
+            gaps=ctx.totals.gaps,
+            harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
+            rosters_included=ctx.rosters_included,
+            elapsed_seconds=time.monotonic() - started,
+            **reproduction,
+        )
+
     @property
     def path(self) -> Path:
         """The first file written (the PDF when one was asked for)."""
@@ -511,23 +545,10 @@ def generate_report(
                     signing.signature_path(target) if key else None,
                 )
             )  # fmt: skip
-    return ReportResult(
-        report_id=base_id,
-        label=label,
-        period_from=window.start,
-        period_to=window.end,
-        timezone=settings.timezone,
-        generated_at=generated_at,
-        generated_by=settings.operator,
-        files=files,
-        pages=pages,
-        control_totals=asdict(ctx.totals),
-        complete=ctx.complete,
-        gaps=ctx.totals.gaps,
-        harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
-        rosters_included=ctx.rosters_included,
-        elapsed_seconds=time.monotonic() - started,
-    )
+    return ReportResult.of(
+        ctx, report_id=base_id, generated_at=generated_at, generated_by=settings.operator,
+        files=files, pages=pages, started=started,
+    )  # fmt: skip
 
 
 def _publish(
@@ -606,26 +627,13 @@ def _reproduce(
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
-    return ReportResult(
-        report_id=entry["report_id"],
-        label=params.label,
-        period_from=params.period_from,
-        period_to=params.period_to,
-        timezone=params.timezone,
-        generated_at=meta.generated_at,
-        generated_by=meta.generated_by,
+    return ReportResult.of(
+        ctx, report_id=entry["report_id"], generated_at=meta.generated_at,
+        generated_by=meta.generated_by, pages=pages, started=started,
         files=[ReportFile(fmt, target, entry["report_id"], sha, size)],
-        pages=pages,
-        control_totals=asdict(ctx.totals),
-        complete=ctx.complete,
-        gaps=ctx.totals.gaps,
-        harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
-        rosters_included=ctx.rosters_included,
-        elapsed_seconds=time.monotonic() - started,
-        reproduced_from=entry["report_id"],
-        matches=sha == entry["file_sha256"],
+        reproduced_from=entry["report_id"], matches=sha == entry["file_sha256"],
         expected_sha256=entry["file_sha256"],
-    )
+    )  # fmt: skip
 
 
 # -- verification -------------------------------------------------------------------------------
