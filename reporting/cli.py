@@ -229,6 +229,11 @@ def _print_harvest_summary(summary: Any) -> None:
         f"  meetings listed {summary.meetings_listed}, stored now {summary.meetings_complete}, "
         f"already complete {summary.meetings_skipped}, not yet final {summary.meetings_unsettled}"
     )
+    if summary.attendee_backfill_planned:
+        click.echo(
+            f"  attendee report added to {summary.attendee_backfilled} of "
+            f"{summary.attendee_backfill_planned} meetings stored earlier without it"
+        )
     click.echo(
         f"  participants {summary.participants}, join sessions {summary.devices}, "
         f"invitees {summary.invitees}, changed since last harvest {summary.revisions}"
@@ -263,6 +268,11 @@ def run_harvest(
             f"{summary.meetings_to_fetch} would be fetched, {summary.meetings_skipped} are already "
             f"complete, {summary.meetings_unsettled} ended too recently."
         )
+        if summary.attendee_backfill_planned:
+            click.echo(
+                f"  {summary.attendee_backfill_planned} of the complete meetings have no attendee "
+                "report yet: it would be fetched for them (only the report)."
+            )
         for line in summary.planned:
             click.echo(f"  {line}")
         return summary
@@ -321,28 +331,52 @@ def harvest_cmd(
 @_month_option
 @_from_option
 @_to_option
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Every gap ever recorded for the period, with what became of it (fetched later, or "
+    "failed again on a later run), not only the open ones.",
+)
 @pass_state
 @handle_errors
 def gaps_cmd(
-    state: State, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+    state: State,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    history: bool,
 ) -> None:
-    """List what could not be fetched for a period (and why), until a later harvest fetches it."""
+    """List what could not be fetched for a period (and why), until a later harvest fetches it.
+
+    Exits with status 3 while any gap is open, so a scheduler can alert.
+    """
     from reporting.harvest import open_gaps
 
     settings = state.settings()
     window = _window(settings, month, start, end)
     with open_database(settings) as db, db.session() as session:
-        gaps = open_gaps(session, window)
+        gaps = open_gaps(session, window, history=history)
+        still_open = [g for g in gaps if g.resolved_at is None and g.superseded_at is None]
         if not gaps:
             click.echo("No open gaps: every listed meeting of the period is stored completely.")
             return
         for gap in gaps:
-            click.echo(
+            line = (
                 f"{gap.occurred_at:%Y-%m-%d %H:%M} run {gap.harvest_run_id} {gap.scope} "
                 f"{gap.meeting_id or ''} HTTP {gap.http_status or '-'} trackingId "
                 f"{gap.tracking_id or '-'}: {gap.reason}"
             )
-        sys.exit(3)
+            if history:
+                if gap.resolved_at is not None:
+                    fate = f"fetched by run {gap.resolved_by_run_id or '?'} on {gap.resolved_at:%Y-%m-%d %H:%M}"
+                elif gap.superseded_at is not None:
+                    fate = f"failed again on {gap.superseded_at:%Y-%m-%d %H:%M} (gap {gap.superseded_by_gap_id or '?'})"
+                else:
+                    fate = "OPEN"
+                line = f"[{fate}] {line}"
+            click.echo(line)
+        if still_open:
+            sys.exit(3)
 
 
 def main() -> None:
@@ -447,9 +481,20 @@ def report_cmd(
             if not result.matches:
                 from reporting.errors import VerificationError
 
+                if result.renderer_changes:
+                    raise VerificationError(
+                        f"re-rendering {reproduce} gave different bytes, and this installation "
+                        f"renders differently from the one that generated it "
+                        f"({'; '.join(result.renderer_changes)}): reproduce it with the versions "
+                        "it was generated with. The original file is checked with `meetaudit "
+                        "verify FILE`, which does not depend on versions"
+                    )
                 raise VerificationError(
-                    f"re-rendering {reproduce} gave different bytes: the stored data changed since "
-                    "it was generated (see `meetaudit investigate` and the meeting revisions)"
+                    f"re-rendering {reproduce} gave different bytes with the same software: the "
+                    "stored data it reads changed since it was generated (see `meetaudit "
+                    "investigate` and the meeting revisions), or the system's fonts libraries "
+                    "(Pango, HarfBuzz) differ. The original file is checked with `meetaudit "
+                    "verify FILE`"
                 )
             return
         window = _window(settings, month, start, end)

@@ -17,7 +17,9 @@ Anything that cannot be fetched or does not validate becomes a *gap* (``harvest_
 HTTP status and the trackingId; a run with gaps ends ``incomplete``. The attendee report
 (``/meetingReports/attendees``) is optional enrichment: fetched per site and day when the token
 allows it; a 403 there (no admin report scope) is noted once in the run's parameters and the
-report is not asked for again — it is never a gap.
+report is not asked for again — it is never a gap. Meetings stored complete while their report
+could not be read (``attendee_report_at`` NULL) get a report-only fetch on a later run, while they
+are young enough for the report API: their participants are not fetched again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,7 +47,13 @@ from reporting import __version__
 from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting
-from reporting.db.writes import MeetingRecord, record_gap, store_meetings, upsert_listed_meetings
+from reporting.db.writes import (
+    MeetingRecord,
+    record_gap,
+    store_attendee_reports,
+    store_meetings,
+    upsert_listed_meetings,
+)
 from reporting.errors import (
     ConfigError,
     DatabaseError,
@@ -156,6 +164,10 @@ class HarvestSummary:
     devices: int = 0
     invitees: int = 0
     attendee_rows: int = 0
+    # Meetings stored complete by an earlier run without their attendee report: how many got
+    # (in a dry run: would get) a report-only fetch, and how many had their report added.
+    attendee_backfill_planned: int = 0
+    attendee_backfilled: int = 0
     revisions: int = 0
     gaps: int = 0
     requests: int = 0
@@ -189,6 +201,8 @@ class HarvestSummary:
             "devices": self.devices,
             "invitees": self.invitees,
             "attendee_rows": self.attendee_rows,
+            "attendee_backfill_planned": self.attendee_backfill_planned,
+            "attendee_backfilled": self.attendee_backfilled,
             "revisions": self.revisions,
             "gaps": self.gaps,
             "requests": self.requests,
@@ -225,6 +239,21 @@ class _Listed:
     meetings: list[tuple[schemas.Meeting, dict[str, Any]]]
     gaps: list[_Gap]
     resolved: list[Window] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _ReportOnly:
+    """A meeting stored complete without its attendee report: fetch only the report."""
+
+    meeting: schemas.Meeting
+
+
+@dataclass(frozen=True)
+class _AttendeeRows:
+    """The attendee report read for a meeting already stored complete, for the writer."""
+
+    meeting_id: str
+    rows: list[tuple[schemas.AttendeeReportItem, dict[str, Any]]]
 
 
 _Chunk = Callable[[list[tuple[schemas.Meeting, dict[str, Any]]], list[_Gap]], Awaitable[None]]
@@ -273,7 +302,7 @@ class _AttendeeReports:
         self._emit = emit
         self.enabled = enabled
         self.notes: dict[str, Any] = {"status": "fetched" if enabled else "disabled by settings"}
-        self._oldest = now - REPORT_MAX_AGE + dt.timedelta(minutes=5)
+        self._oldest = _report_oldest(now)
         self._days: dict[
             tuple[str, dt.date], asyncio.Future[dict[str, list[dict[str, Any]]] | None]
         ] = {}
@@ -290,6 +319,10 @@ class _AttendeeReports:
         if meeting.site_url is None or meeting.start is None:
             return None
         return meeting.site_url, meeting.start.astimezone(dt.UTC).date()
+
+    def can_backfill(self, meeting: schemas.Meeting) -> bool:
+        """Whether a report-only fetch can add the report to ``meeting`` (stored without it)."""
+        return self.enabled and _reportable(meeting, self._oldest)
 
     def expect(self, meeting: schemas.Meeting) -> None:
         """Count ``meeting`` in, so its day's report is kept until it has taken its rows."""
@@ -603,13 +636,19 @@ class Harvester:
         if dry_run:
             await self._plan(client, summary, window, refresh=refresh, now=now)
             return
-        complete = set() if refresh else await asyncio.to_thread(self._complete_near, window)
+        complete, unreported = (
+            (set[str](), set[str]())
+            if refresh
+            else await asyncio.to_thread(self._complete_near, window)
+        )
         reports = _AttendeeReports(client, now=now, enabled=self.settings.harvest_attendee_reports,
                                    emit=self._emit)  # fmt: skip
         try:
-            await self._pipeline(client, summary, window, complete, reports, now)
+            await self._pipeline(client, summary, window, (complete, unreported), reports, now)
         finally:
             summary.attendee_rows = reports.rows
+            if summary.attendee_backfill_planned:
+                reports.notes["added_to_stored_meetings"] = summary.attendee_backfilled
             summary.notes["attendee_report"] = reports.notes
 
     def _settled(self, meeting: schemas.Meeting, now: dt.datetime) -> bool:
@@ -646,12 +685,17 @@ class Harvester:
         settled = [m for m, _ in listed if self._settled(m, now)]
         summary.meetings_listed = len(listed)
         summary.meetings_unsettled = len(listed) - len(settled)
-        complete = (
-            set()
+        complete, unreported = (
+            (set[str](), set[str]())
             if refresh
             else await asyncio.to_thread(self._complete_ids, [m.id for m in settled])
         )
         todo = [m for m in settled if m.id not in complete]
+        if self.settings.harvest_attendee_reports:
+            oldest = _report_oldest(now)
+            summary.attendee_backfill_planned = sum(
+                1 for m in settled if m.id in unreported and _reportable(m, oldest)
+            )
         summary.gaps = len(gaps) + summary.meetings_unsettled
         summary.meetings_to_fetch = len(todo)
         summary.meetings_skipped = len(settled) - len(todo)
@@ -659,24 +703,26 @@ class Harvester:
             f"{m.start.isoformat() if m.start else '?'}  {m.id}  {m.title or ''}" for m in todo
         ]
 
-    def _complete_ids(self, ids: list[str]) -> set[str]:
+    def _complete_ids(self, ids: list[str]) -> tuple[set[str], set[str]]:
+        """Of ``ids``, the meetings stored complete, and those of them without attendee report."""
         with self.db.sessions() as session:
-            return set(
-                session.scalars(
-                    select(Meeting.meeting_id).where(
+            return _complete_split(
+                session.execute(
+                    select(Meeting.meeting_id, Meeting.attendee_report_at.is_(None)).where(
                         Meeting.meeting_id.in_(ids), Meeting.complete_at.is_not(None)
                     )
                 )
             )
 
-    def _complete_near(self, window: Window) -> set[str]:
-        """Meetings already stored complete that start in (or a day around) ``window``."""
+    def _complete_near(self, window: Window) -> tuple[set[str], set[str]]:
+        """Meetings already stored complete that start in (or a day around) ``window``, and
+        those of them whose attendee report has never been read."""
         margin = dt.timedelta(days=1)
         try:
             with self.db.sessions() as session:
-                return set(
-                    session.scalars(
-                        select(Meeting.meeting_id).where(
+                return _complete_split(
+                    session.execute(
+                        select(Meeting.meeting_id, Meeting.attendee_report_at.is_(None)).where(
                             Meeting.complete_at.is_not(None),
                             Meeting.start_at >= window.start - margin,
                             Meeting.start_at < window.end + margin,
@@ -839,7 +885,7 @@ class Harvester:
         client: WebexClient,
         summary: HarvestSummary,
         window: Window,
-        complete: set[str],
+        stored: tuple[set[str], set[str]],
         reports: _AttendeeReports,
         now: dt.datetime,
     ) -> None:
@@ -847,15 +893,19 @@ class Harvester:
         fetch workers while the rest is still being listed; one writer thread stores, in queue
         order, the listed meetings and then what the workers fetched.
 
+        ``stored`` is the meetings already complete (skipped) and those of them never given
+        their attendee report: when the report can be read, the workers fetch only that for them.
+
         A fatal network error (401 after refresh) stops the workers, lets the writer store what
         was already fetched, then is raised. A database failure stops everything at once. On
         cancellation (Ctrl-C) the batch being written is allowed to commit or roll back first.
         """
         run_id = summary.run_id
-        writes: asyncio.Queue[_Listed | MeetingRecord | _Gap | None] = asyncio.Queue(
-            maxsize=max(2 * WRITE_BATCH_MEETINGS, 4 * self.settings.concurrency)
+        complete, unreported = stored
+        writes: asyncio.Queue[_Listed | MeetingRecord | _Gap | _AttendeeRows | None] = (
+            asyncio.Queue(maxsize=max(2 * WRITE_BATCH_MEETINGS, 4 * self.settings.concurrency))
         )
-        todo: asyncio.Queue[schemas.Meeting | None] = asyncio.Queue()
+        todo: asyncio.Queue[schemas.Meeting | _ReportOnly | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meetaudit-writer")
         writing: asyncio.Future[tuple[list[HarvestEvent], int]] | None = None
@@ -899,6 +949,11 @@ class Harvester:
             for meeting in settled:
                 if meeting.id in complete:
                     summary.meetings_skipped += 1
+                    if meeting.id in unreported and reports.can_backfill(meeting):
+                        # Stored before its attendee report could be read: fetch only the report.
+                        summary.attendee_backfill_planned += 1
+                        reports.expect(meeting)
+                        todo.put_nowait(_ReportOnly(meeting))
                     continue
                 summary.meetings_to_fetch += 1
                 reports.expect(meeting)
@@ -929,6 +984,12 @@ class Harvester:
         async def worker() -> None:
             nonlocal fetched
             while (meeting := await todo.get()) is not None:
+                if isinstance(meeting, _ReportOnly):
+                    # None: not read (403, failure, invalid); the next run tries again.
+                    rows = await reports.for_meeting(meeting.meeting)
+                    if rows is not None:
+                        await writes.put(_AttendeeRows(meeting.meeting.id, rows))
+                    continue
                 result = await self._fetch_meeting(client, meeting, reports)
                 fetched += 1
                 await writes.put(result)
@@ -997,17 +1058,22 @@ class Harvester:
                 progress(force=True)
 
     def _write_batch(
-        self, run_id: int, batch: list[_Listed | MeetingRecord | _Gap], summary: HarvestSummary
+        self,
+        run_id: int,
+        batch: list[_Listed | MeetingRecord | _Gap | _AttendeeRows],
+        summary: HarvestSummary,
     ) -> tuple[list[HarvestEvent], int]:
         """Store one batch (in the writer thread); return its events and how many meetings it
         finished (stored, or recorded as gaps)."""
         listed = [item for item in batch if isinstance(item, _Listed)]
         records = [item for item in batch if isinstance(item, MeetingRecord)]
         gaps = [item for item in batch if isinstance(item, _Gap)]
+        reports = [item for item in batch if isinstance(item, _AttendeeRows)]
         finished = len(records) + len(gaps)
         all_gaps = [gap for item in listed for gap in item.gaps] + gaps
+        notes: list[HarvestEvent] = []
         try:
-            self._store(run_id, listed, records, gaps, summary)
+            self._store(run_id, listed, records, gaps, summary, reports)
         except (IntegrityError, DBAPIError) as exc:
             if _connection_lost(exc):
                 raise _lost_database(exc) from None
@@ -1031,7 +1097,18 @@ class Harvester:
                 except (IntegrityError, DBAPIError) as exc2:
                     raise _lost_database(exc2) from None
             all_gaps += refused
-        return [HarvestEvent("gap", gap.reason, data=_gap_data(gap)) for gap in all_gaps], finished
+            for report in reports:
+                try:
+                    self._store(run_id, [], [], [], summary, [report])
+                except (IntegrityError, DBAPIError) as one:
+                    if _connection_lost(one):
+                        raise _lost_database(one) from None
+                    # Enrichment, never a gap: the meeting stays without it; a later run retries.
+                    notes.append(HarvestEvent("note", f"attendee report of {report.meeting_id} not "
+                                              f"stored: PostgreSQL refused it: {_first_line(one)}",
+                                              data={"meeting_id": report.meeting_id}))  # fmt: skip
+        events = [HarvestEvent("gap", gap.reason, data=_gap_data(gap)) for gap in all_gaps]
+        return events + notes, finished
 
     def _store(
         self,
@@ -1040,6 +1117,7 @@ class Harvester:
         records: list[MeetingRecord],
         gaps: list[_Gap],
         summary: HarvestSummary,
+        reports: Sequence[_AttendeeRows] = (),
     ) -> None:
         new_gaps = [gap for item in listed for gap in item.gaps] + gaps
         with self.db.session() as session:
@@ -1047,8 +1125,10 @@ class Harvester:
                 upsert_listed_meetings(session, run_id, item.meetings)
                 resolve_listing_gaps(session, run_id, item.resolved)
             counts = store_meetings(session, run_id, records)
+            store_attendee_reports(session, run_id, [(r.meeting_id, r.rows) for r in reports])
             for gap in new_gaps:
                 self._write_gap(session, run_id, gap)
+        summary.attendee_backfilled += len(reports)
         summary.meetings_complete += counts.meetings
         summary.participants += counts.participants
         summary.devices += counts.devices
@@ -1071,22 +1151,23 @@ class Harvester:
         )
 
 
-def open_gaps(session: Session, window: Window) -> list[HarvestGap]:
-    """Unresolved gaps touching ``window``: meetings in it, or listing windows overlapping it."""
+def open_gaps(session: Session, window: Window, *, history: bool = False) -> list[HarvestGap]:
+    """Open gaps touching ``window``: meetings in it, or listing windows overlapping it.
+
+    A gap is open until a run stores what it names (``resolved_at``) or a later attempt at the
+    same thing fails again and records the newer gap (``superseded_at``). With ``history``,
+    every gap ever recorded for the window, in the order they occurred.
+    """
     in_window = select(Meeting.meeting_id).where(
         Meeting.start_at >= window.start, Meeting.start_at < window.end
     )
-    return list(
-        session.scalars(
-            select(HarvestGap)
-            .where(HarvestGap.resolved_at.is_(None))
-            .where(
-                HarvestGap.meeting_id.in_(in_window)
-                | ((HarvestGap.window_from < window.end) & (HarvestGap.window_to > window.start))
-            )
-            .order_by(HarvestGap.occurred_at)
-        )
+    query = select(HarvestGap).where(
+        HarvestGap.meeting_id.in_(in_window)
+        | ((HarvestGap.window_from < window.end) & (HarvestGap.window_to > window.start))
     )
+    if not history:
+        query = query.where(HarvestGap.resolved_at.is_(None), HarvestGap.superseded_at.is_(None))
+    return list(session.scalars(query.order_by(HarvestGap.occurred_at, HarvestGap.id)))
 
 
 def resolve_listing_gaps(session: Session, run_id: int, listed: Sequence[Window]) -> None:
@@ -1124,12 +1205,35 @@ async def _none() -> None:
     return None
 
 
-def _row_estimate(item: _Listed | MeetingRecord | _Gap) -> int:
+def _row_estimate(item: _Listed | MeetingRecord | _Gap | _AttendeeRows) -> int:
     if isinstance(item, MeetingRecord):
         return 1 + len(item.participants) * 2 + len(item.invitees)
     if isinstance(item, _Listed):
         return 1 + len(item.meetings) + len(item.gaps)
+    if isinstance(item, _AttendeeRows):
+        return 1 + len(item.rows)
     return 1
+
+
+def _report_oldest(now: dt.datetime) -> dt.datetime:
+    """The earliest meeting start the attendee report API still answers for (with a margin)."""
+    return now - REPORT_MAX_AGE + dt.timedelta(minutes=5)
+
+
+def _reportable(meeting: schemas.Meeting, oldest: dt.datetime) -> bool:
+    """Whether the attendee report can be asked for ``meeting``: a site, a start, not too old."""
+    return meeting.site_url is not None and meeting.start is not None and meeting.start >= oldest
+
+
+def _complete_split(rows: Iterable[tuple[str, bool]]) -> tuple[set[str], set[str]]:
+    """(meeting id, report never read) rows as the complete ids and those without report."""
+    complete: set[str] = set()
+    unreported: set[str] = set()
+    for meeting_id, no_report in rows:
+        complete.add(meeting_id)
+        if no_report:
+            unreported.add(meeting_id)
+    return complete, unreported
 
 
 def _connection_lost(exc: DBAPIError) -> bool:

@@ -87,6 +87,7 @@ def harvest_org(
 RUN_COLUMNS = frozenset({
     "first_seen_run_id", "last_listed_run_id", "complete_at", "complete_run_id",
     "harvest_run_id", "resolved_by_run_id", "occurred_at", "resolved_at", "changed_at", "id",
+    "superseded_at", "superseded_by_gap_id", "attendee_report_at",
 })  # fmt: skip
 HARVESTED_TABLES = (
     "meetings", "participants", "participant_devices", "breakout_attendance", "invitees",
@@ -96,8 +97,8 @@ HARVESTED_TABLES = (
 
 def snapshot(engine: Engine, *, open_gaps_only: bool = True) -> dict[str, list[tuple[Any, ...]]]:
     """Every harvested table's rows, sorted, without run ids and timestamps: two databases that
-    hold the same evidence have equal snapshots. Resolved gaps are left out by default (a
-    resumed harvest may have met and then closed some)."""
+    hold the same evidence have equal snapshots. Only open gaps are kept by default (a resumed
+    harvest may have met and then closed some, or met the same one twice)."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in HARVESTED_TABLES:
@@ -105,7 +106,9 @@ def snapshot(engine: Engine, *, open_gaps_only: bool = True) -> dict[str, list[t
                 c["name"] for c in inspect(conn).get_columns(table) if c["name"] not in RUN_COLUMNS
             ]
             where = (
-                " WHERE resolved_at IS NULL" if table == "harvest_gaps" and open_gaps_only else ""
+                " WHERE resolved_at IS NULL AND superseded_at IS NULL"
+                if table == "harvest_gaps" and open_gaps_only
+                else ""
             )
             rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM {table}{where}")).all()
             out[table] = sorted(tuple(repr(v) for v in row) for row in rows)

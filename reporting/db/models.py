@@ -116,7 +116,7 @@ class HarvestGap(Base):
         Index(
             "ix_harvest_gaps_meeting_unresolved",
             "meeting_id",
-            postgresql_where="resolved_at IS NULL",
+            postgresql_where="resolved_at IS NULL AND superseded_at IS NULL",
         ),
     )
 
@@ -137,6 +137,13 @@ class HarvestGap(Base):
     resolved_at: Mapped[dt.datetime | None]
     resolved_by_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
+    # A later run failed on the same thing again and recorded its own gap: this one stays as the
+    # history of that earlier attempt, but only the newest is open (one line per meeting in a
+    # report, however many runs were refused).
+    superseded_at: Mapped[dt.datetime | None]
+    superseded_by_gap_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_gaps.id", ondelete="SET NULL")
     )
 
 
@@ -176,6 +183,9 @@ class Meeting(Base):
     )
     # SHA-256 over the stored participant and invitee items: tells a real change from a re-fetch.
     content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # When the attendee report was last read for this meeting (its rows, possibly none, are in
+    # ``attendee_reports``); NULL while it has never been read, so a later run can add it.
+    attendee_report_at: Mapped[dt.datetime | None]
     participant_count: Mapped[int | None]
     invitee_count: Mapped[int | None]
 

@@ -232,16 +232,22 @@ def _rows(record: MeetingRecord) -> _Rows:
         invitees.append(
             (mid, i.id, i.email, norm(i.email), i.display_name, i.co_host, i.panelist, line)
         )
-    attendees: list[tuple[Any, ...]] = []
-    for seq, (a, raw) in enumerate(record.attendee_report or ()):
-        attendees.append(
-            (mid, seq, norm(a.email), a.display_name, a.invited, a.registered,
-             a.participant_type, a.ip_address, a.client_agent, a.company, a.duration,
-             dump(raw))
-        )  # fmt: skip
+    attendees = _attendee_rows(mid, record.attendee_report or ())
     return _Rows(
         participants, devices, breakouts, invitees, attendees, _digest_lines(p_lines, i_lines)
     )
+
+
+def _attendee_rows(
+    meeting_id: str, report: Sequence[tuple[schemas.AttendeeReportItem, dict[str, Any]]]
+) -> list[tuple[Any, ...]]:
+    """A meeting's attendee-report rows in COPY column order (``seq`` is the item's position)."""
+    norm = schemas.normalise_email
+    return [
+        (meeting_id, seq, norm(a.email), a.display_name, a.invited, a.registered,
+         a.participant_type, a.ip_address, a.client_agent, a.company, a.duration, _canonical(raw))
+        for seq, (a, raw) in enumerate(report)
+    ]  # fmt: skip
 
 
 def _copy(
@@ -361,20 +367,25 @@ def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecor
     _copy(session, "invitees", _INVITEE_COLUMNS, invitees)
     _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, attendees)
     now = dt.datetime.now(dt.UTC)
-    session.execute(
-        update(Meeting),
-        [
-            {
-                "meeting_id": mid,
-                "complete_at": now,
-                "complete_run_id": run_id,
-                "participant_count": n_p,
-                "invitee_count": n_i,
-                "content_sha256": digest,
-            }
-            for mid, (n_p, n_i, digest) in per_meeting.items()
-        ],
-    )
+    marks = [
+        {
+            "meeting_id": mid,
+            "complete_at": now,
+            "complete_run_id": run_id,
+            "participant_count": n_p,
+            "invitee_count": n_i,
+            "content_sha256": digest,
+        }
+        for mid, (n_p, n_i, digest) in per_meeting.items()
+    ]
+    # A bulk UPDATE sets the same columns in every row: the meetings whose attendee report was
+    # read also get its mark, the others keep theirs (an earlier run may have read it).
+    reported = set(with_report)
+    read = [{**mark, "attendee_report_at": now} for mark in marks if mark["meeting_id"] in reported]
+    unread = [mark for mark in marks if mark["meeting_id"] not in reported]
+    for group in (read, unread):
+        if group:
+            session.execute(update(Meeting), group)
     # A meeting stored completely closes the gaps earlier runs recorded for it.
     session.execute(
         update(HarvestGap)
@@ -401,17 +412,83 @@ def record_gap(
     tracking_id: str | None = None,
     window: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> None:
-    """Record something the run could not fetch; it stays open until a later run stores it."""
-    session.add(
-        HarvestGap(
-            harvest_run_id=run_id,
-            scope=scope,
-            meeting_id=meeting_id,
-            url=url,
-            http_status=http_status,
-            tracking_id=tracking_id,
-            reason=reason,
-            window_from=window[0] if window else None,
-            window_to=window[1] if window else None,
-        )
+    """Record something the run could not fetch; it stays open until a later run stores it.
+
+    Open gaps of earlier attempts at the same thing — the same meeting, or a listing window
+    inside this one — are superseded by the new gap: they stay as the history of those attempts
+    (``meetaudit gaps --history``), but only the newest is open, so a meeting refused on every
+    run is one line of a report, not one per run.
+    """
+    gap = HarvestGap(
+        harvest_run_id=run_id,
+        scope=scope,
+        meeting_id=meeting_id,
+        url=url,
+        http_status=http_status,
+        tracking_id=tracking_id,
+        reason=reason,
+        window_from=window[0] if window else None,
+        window_to=window[1] if window else None,
     )
+    session.add(gap)
+    session.flush()
+    if meeting_id is not None:
+        same = HarvestGap.meeting_id == meeting_id
+    elif window is not None:
+        same = (
+            HarvestGap.meeting_id.is_(None)
+            & (HarvestGap.scope == scope)
+            & (HarvestGap.window_from >= window[0])
+            & (HarvestGap.window_to <= window[1])
+        )
+    else:
+        return
+    # now() is the transaction's start: the same instant as the new gap's ``occurred_at``.
+    session.execute(
+        update(HarvestGap)
+        .where(
+            same,
+            HarvestGap.id != gap.id,
+            HarvestGap.resolved_at.is_(None),
+            HarvestGap.superseded_at.is_(None),
+        )
+        .values(superseded_at=func.now(), superseded_by_gap_id=gap.id)
+    )
+
+
+def store_attendee_reports(
+    session: Session,
+    run_id: int,
+    reports: Sequence[tuple[str, Sequence[tuple[schemas.AttendeeReportItem, dict[str, Any]]]]],
+) -> int:
+    """Replace the attendee-report rows of these meetings and mark their report read, in the
+    caller's transaction; return how many rows were written.
+
+    This adds the report to meetings stored complete while it could not be read (the token
+    lacked the report scope, or the day's report failed). Only ``attendee_reports`` and the
+    meetings' ``attendee_report_at`` change: participants, invitees, the content digest, the
+    completion mark and the revisions stay as they are — the report is enrichment, not content.
+    Open ``attendee_report`` gaps of these meetings are closed by ``run_id``.
+    """
+    by_meeting = dict(reports)  # one report per meeting: the last one given
+    if not by_meeting:
+        return 0
+    ids = list(by_meeting)
+    rows = [row for mid, report in by_meeting.items() for row in _attendee_rows(mid, report)]
+    session.execute(text("DELETE FROM attendee_reports WHERE meeting_id = ANY(:ids)"), {"ids": ids})
+    _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, rows)
+    session.execute(
+        update(Meeting)
+        .where(Meeting.meeting_id.in_(ids))
+        .values(attendee_report_at=dt.datetime.now(dt.UTC))
+    )
+    session.execute(
+        update(HarvestGap)
+        .where(
+            HarvestGap.meeting_id.in_(ids),
+            HarvestGap.scope == "attendee_report",
+            HarvestGap.resolved_at.is_(None),
+        )
+        .values(resolved_at=func.now(), resolved_by_run_id=run_id)
+    )
+    return len(rows)

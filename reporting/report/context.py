@@ -275,10 +275,21 @@ _GAPS_SQL = text(
     """
     SELECT g.id, g.harvest_run_id, g.scope, g.meeting_id, g.window_from, g.window_to,
            g.http_status, g.tracking_id, g.reason, g.occurred_at,
-           m.title, m.start_at
+           m.title, m.start_at, tries.attempts, tries.first_occurred_at
     FROM harvest_gaps g
     LEFT JOIN meetings m ON m.meeting_id = g.meeting_id
+    -- The attempts at the same thing still unresolved then: this gap and those it superseded.
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS attempts, min(p.occurred_at) AS first_occurred_at
+        FROM harvest_gaps p
+        WHERE p.occurred_at <= g.occurred_at
+          AND (p.resolved_at IS NULL OR p.resolved_at > :as_of)
+          AND ((g.meeting_id IS NOT NULL AND p.meeting_id = g.meeting_id)
+               OR (g.meeting_id IS NULL AND p.meeting_id IS NULL AND p.scope = g.scope
+                   AND p.window_from >= g.window_from AND p.window_to <= g.window_to))
+    ) tries
     WHERE g.occurred_at <= :as_of AND (g.resolved_at IS NULL OR g.resolved_at > :as_of)
+      AND (g.superseded_at IS NULL OR g.superseded_at > :as_of)
       AND ((m.start_at >= :start AND m.start_at < :end)
            OR (g.meeting_id IS NULL AND g.window_from < :end AND g.window_to > :start))
     ORDER BY m.start_at NULLS FIRST, g.occurred_at, g.id
@@ -871,6 +882,8 @@ def build_context(
                     "tracking_id": None,
                     "occurred_at": "",
                     "run_id": None,
+                    "attempts": 0,
+                    "first_occurred_at": "",
                     "reason": "listed, but its participants and invitees are not stored yet "
                     "(harvest unfinished, or the meeting had not settled)",
                 }
@@ -973,6 +986,8 @@ def _gap_dict(g: Any, b: _Builder) -> dict[str, Any]:
         "occurred_at": b.local(g["occurred_at"]),
         "run_id": g["harvest_run_id"],
         "reason": g["reason"],
+        "attempts": g["attempts"],
+        "first_occurred_at": b.local(g["first_occurred_at"]),
     }
 
 

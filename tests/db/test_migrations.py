@@ -56,3 +56,47 @@ def test_report_ledger_refuses_update_and_delete(db: Database) -> None:
             conn.execute(text(statement))
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT generated_by FROM report_runs")).scalar_one() == "x"
+
+
+def test_0002_keeps_one_open_gap_per_meeting_and_dates_stored_attendee_reports(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    with Database(empty_database_url, data_dir=tmp_path) as db:
+        upgrade(db.engine, "0001")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO harvest_runs (operator, hostname, meetaudit_version, api_base_url, "
+                "window_from, window_to, parameters, status, run_uuid, meetings_listed, "
+                "meetings_complete, meetings_skipped, meetings_unsettled, participants, devices, "
+                "invitees, gaps, requests, retries, rate_limit_wait_seconds) VALUES ('t', 't', "
+                "'0.1.0', 't', '2026-10-01Z', '2026-11-01Z', '{}', 'incomplete', gen_random_uuid(), "
+                "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+            ))  # fmt: skip
+            for n, (meeting, at) in enumerate([("M1", "2026-11-02Z"), ("M1", "2026-11-03Z"),
+                                                ("M1", "2026-11-04Z"), ("M2", "2026-11-02Z")]):  # fmt: skip
+                conn.execute(
+                    text("INSERT INTO harvest_gaps (harvest_run_id, scope, meeting_id, reason, "
+                         "occurred_at) SELECT id, 'participants', :m, :r, :at FROM harvest_runs"),
+                    {"m": meeting, "r": f"attempt {n}", "at": at},
+                )  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO meetings (meeting_id, raw, complete_at) VALUES "
+                "('A', '{}', '2026-11-05Z'), ('B', '{}', '2026-11-05Z')"
+            ))  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO attendee_reports (meeting_id, seq, raw) VALUES ('A', 0, '{}')"
+            ))  # fmt: skip
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            gaps = conn.execute(text(
+                "SELECT reason, superseded_at IS NULL, superseded_by_gap_id IS NULL "
+                "FROM harvest_gaps ORDER BY id"
+            )).all()  # fmt: skip
+            reported = dict(conn.execute(text(
+                "SELECT meeting_id, attendee_report_at IS NOT NULL FROM meetings"
+            )).all())  # fmt: skip
+    assert [tuple(g) for g in gaps] == [
+        ("attempt 0", False, False), ("attempt 1", False, False), ("attempt 2", True, True),
+        ("attempt 3", True, True),
+    ]  # fmt: skip
+    assert reported == {"A": True, "B": False}

@@ -97,9 +97,30 @@ def test_gaps_exit_3_and_are_listed(database_url: str, org: SimulatedOrg, tmp_pa
     assert "1 gap(s) remain" in result.stderr
     assert any(e["event"] == "gap" and e["meeting_id"] == refused and e["status"] == 403
                for e in _events(result))  # fmt: skip
-    gaps = CliRunner().invoke(cli, ["gaps", "--from", f"{START:%Y-%m-%d}", "--to", f"{END:%Y-%m-%d}"],
-                              env={"MEETAUDIT_DATABASE_URL": database_url})  # fmt: skip
+    period = ["--from", f"{START:%Y-%m-%d}", "--to", f"{END:%Y-%m-%d}"]
+    env = {"MEETAUDIT_DATABASE_URL": database_url}
+    gaps = CliRunner().invoke(cli, ["gaps", *period], env=env)
     assert gaps.exit_code == 3 and refused in gaps.output and "HTTP 403" in gaps.output
+
+    # Refused again on the next run: still one open gap; --history shows both attempts.
+    with serve(
+        Simulator(org, token=TOKEN, faults=FaultPlan(status_for={refused: 403}))
+    ) as base_url:
+        assert _harvest(database_url, base_url, tmp_path).exit_code == 3
+    gaps = CliRunner().invoke(cli, ["gaps", *period], env=env)
+    assert gaps.exit_code == 3 and len(gaps.output.splitlines()) == 1
+    history = CliRunner().invoke(cli, ["gaps", *period, "--history"], env=env)
+    lines = history.output.splitlines()
+    assert history.exit_code == 3 and len(lines) == 2
+    assert lines[0].startswith("[failed again on ") and lines[1].startswith("[OPEN] ")
+
+    # Fetched at last: nothing open, exit 0, and the history says which run fetched it.
+    with serve(Simulator(org, token=TOKEN)) as base_url:
+        assert _harvest(database_url, base_url, tmp_path).exit_code == 0
+    assert CliRunner().invoke(cli, ["gaps", *period], env=env).exit_code == 0
+    history = CliRunner().invoke(cli, ["gaps", *period, "--history"], env=env)
+    assert history.exit_code == 0
+    assert all(line.startswith("[fetched by run ") for line in history.output.splitlines())
 
 
 def test_an_error_exits_1_with_one_line_and_no_token(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,8 +13,11 @@ from sqlalchemy import select
 from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting, Participant
+from reporting.db.writes import record_gap
 from reporting.errors import WebexAuthError
-from reporting.harvest import HarvestEvent
+from reporting.harvest import HarvestEvent, open_gaps
+from reporting.report.api import snapshot as report_snapshot
+from reporting.report.context import ReportParameters, build_context
 from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator
 from tests.factories import TOKEN, assert_consistent, harvest_org, snapshot
 from tests.harvest.conftest import NOW, WINDOW
@@ -233,3 +238,74 @@ def test_a_token_revoked_mid_run_keeps_every_meeting_already_fetched(
     sim.faults.revoked = False
     again = harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim)
     assert again.status == "complete" and again.meetings_skipped == len(stored)
+
+
+def _report_gaps(db: Database, tmp_path: Path, as_of: dt.datetime) -> list[dict[str, Any]]:
+    params = ReportParameters(
+        label="2026-10", period_from=WINDOW.start, period_to=WINDOW.end, timezone="UTC",
+        org_name="Acme", org_domains=(), org_ids=(), min_attendance_minutes=2.0,
+        show_phone_numbers=False, roster_row_limit=10_000, exception_row_limit=500, as_of=as_of,
+    )  # fmt: skip
+    workdir = tmp_path / f"report-{as_of.timestamp()}"
+    workdir.mkdir()
+    with report_snapshot(db) as session:
+        return list(build_context(session, params, workdir=workdir).gaps)
+
+
+def test_a_meeting_refused_on_every_run_is_one_open_gap_that_keeps_its_history(
+    settings: Settings, db: Database, org: SimulatedOrg, tmp_path: Path
+) -> None:
+    refused = org.meetings[1]["id"]
+    faults = FaultPlan(status_for={refused: 403})
+    for _ in range(3):
+        summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=faults)
+        assert summary.status == "incomplete" and summary.gaps == 1
+    attempts = sorted(_gaps(db), key=lambda g: g.id)
+    assert [g.meeting_id for g in attempts] == [refused] * 3
+    # Each attempt keeps its own trackingId; each earlier one points at the attempt after it.
+    assert len({g.tracking_id for g in attempts}) == 3
+    assert [g.superseded_by_gap_id for g in attempts] == [attempts[1].id, attempts[2].id, None]
+    assert attempts[0].superseded_at == attempts[1].occurred_at
+    with db.sessions() as session:
+        assert [g.id for g in open_gaps(session, WINDOW)] == [attempts[2].id]
+        assert [g.id for g in open_gaps(session, WINDOW, history=True)] == [g.id for g in attempts]
+
+    # The report lists the meeting once, as its newest attempt, counting the attempts...
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    (line,) = [g for g in _report_gaps(db, tmp_path, now) if g["meeting_id"] == refused]
+    assert (line["run_id"], line["tracking_id"], line["attempts"]) == (
+        attempts[2].harvest_run_id, attempts[2].tracking_id, 3,
+    )  # fmt: skip
+    # ... and a report as of before the second attempt still shows what it showed then.
+    before = attempts[1].occurred_at - dt.timedelta(microseconds=1)
+    (then,) = [g for g in _report_gaps(db, tmp_path, before) if g["meeting_id"] == refused]
+    assert (then["tracking_id"], then["attempts"]) == (attempts[0].tracking_id, 1)
+
+    # Once Webex answers, every attempt is resolved by that run.
+    assert harvest_org(settings, org, WINDOW, now=NOW, db=db).status == "complete"
+    assert all(g.resolved_at is not None for g in _gaps(db))
+    with db.sessions() as session:
+        assert open_gaps(session, WINDOW) == []
+    assert_consistent(db.engine)
+
+
+def test_a_listing_window_refused_twice_is_one_open_gap(db: Database) -> None:
+    day = (WINDOW.start, WINDOW.start + dt.timedelta(days=1))
+    morning = (day[0], day[0] + dt.timedelta(hours=12))
+    run_ids = []
+    with db.session() as session:
+        for window in (day, day, morning):
+            run = HarvestRun(operator="t", hostname="t", meetaudit_version="t", api_base_url="t",
+                             window_from=WINDOW.start, window_to=WINDOW.end, parameters={})  # fmt: skip
+            session.add(run)
+            session.flush()
+            run_ids.append(run.id)
+            record_gap(session, run.id, scope="meeting_list", reason=f"HTTP 500 run {run.id}",
+                       http_status=500, window=window)  # fmt: skip
+    with db.sessions() as session:
+        gaps = open_gaps(session, WINDOW)
+    # The second run's whole day supersedes the first's; the third run's failed morning is
+    # narrower, so the whole day stays open beside it (its afternoon is still unlisted).
+    assert [(g.harvest_run_id, g.window_to - g.window_from) for g in gaps] == [
+        (run_ids[1], dt.timedelta(days=1)), (run_ids[2], dt.timedelta(hours=12)),
+    ]  # fmt: skip
