@@ -88,6 +88,8 @@ class ReportResult:
     reproduced_from: str | None = None
     matches: bool | None = None
     expected_sha256: str | None = None
+    # Software that renders differently from what generated the original, if any (reproduce).
+    renderer_changes: list[str] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -632,8 +634,21 @@ def _reproduce(
         generated_by=meta.generated_by, pages=pages, started=started,
         files=[ReportFile(fmt, target, entry["report_id"], sha, size)],
         reproduced_from=entry["report_id"], matches=sha == entry["file_sha256"],
-        expected_sha256=entry["file_sha256"],
+        expected_sha256=entry["file_sha256"], renderer_changes=_renderer_changes(meta),
     )  # fmt: skip
+
+
+def _renderer_changes(original: ReportMeta) -> list[str]:
+    """What renders differently now from when ``original`` was generated: a byte-identical
+    reproduction needs the same meetaudit and WeasyPrint (and Pango, HarfBuzz) versions."""
+    changes = []
+    if original.meetaudit_version != __version__:
+        changes.append(f"meetaudit {original.meetaudit_version} then, {__version__} now")
+    if original.weasyprint_version != _weasyprint_version():
+        changes.append(
+            f"WeasyPrint {original.weasyprint_version} then, {_weasyprint_version()} now"
+        )
+    return changes
 
 
 # -- verification -------------------------------------------------------------------------------

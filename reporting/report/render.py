@@ -16,6 +16,7 @@ the number of workers — so the same report renders to the same bytes.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import hashlib
 import multiprocessing
@@ -85,8 +86,32 @@ class _PartDone:
     anchors: dict[str, tuple[int, float]]
 
 
+# Font subsets carry a "modified" time; without HarfBuzz's subsetter WeasyPrint falls back to
+# fontTools, which stamps the current time unless SOURCE_DATE_EPOCH fixes it (the
+# reproducible-builds convention). A fixed instant keeps the same report byte-identical.
+FONT_TIMESTAMP_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+
+
+@contextlib.contextmanager
+def _fixed_font_timestamps() -> Iterator[None]:
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = FONT_TIMESTAMP_EPOCH
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
+
+
 def _render_job(job: _PartJob) -> _PartDone:
     """Render one part to its own PDF file (runs in a worker process or in-process)."""
+    with _fixed_font_timestamps():
+        return _render(job)
+
+
+def _render(job: _PartJob) -> _PartDone:
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 

@@ -6,6 +6,7 @@ looked at from every side; tests that change things work on their own copies or 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -372,3 +373,41 @@ def test_a_very_large_month_lists_one_line_per_meeting(
     assert "Quarterly controls review" in index and "not harvested" in index
     assert "1 absent" in index  # Bob, in the meeting's line
     assert "more than the 5 this PDF prints" in sections["5"]  # rosters left to the attachment
+
+
+def test_a_reproduction_names_the_software_that_changed_since() -> None:
+    from reporting import __version__
+    from reporting.report.api import _renderer_changes, _weasyprint_version
+    from reporting.report.render import ReportMeta
+
+    def meta(ours: str, weasy: str) -> ReportMeta:
+        return ReportMeta(report_id="MAR-x", generated_at=dt.datetime.now(dt.UTC),
+                          generated_by="t", meetaudit_version=ours, weasyprint_version=weasy)  # fmt: skip
+
+    assert _renderer_changes(meta(__version__, _weasyprint_version())) == []
+    assert _renderer_changes(meta("0.0.1", "1.0")) == [
+        f"meetaudit 0.0.1 then, {__version__} now",
+        f"WeasyPrint 1.0 then, {_weasyprint_version()} now",
+    ]
+
+
+def test_without_harfbuzz_subset_the_bytes_still_do_not_depend_on_the_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WeasyPrint's fallback subsetter (fontTools) stamps fonts with the time of rendering."""
+    import time
+
+    import weasyprint.pdf.fonts
+
+    from reporting.report.render import _PartJob, _render_job
+
+    monkeypatch.setattr(weasyprint.pdf.fonts, "harfbuzz_subset", None)
+    blocks = [{"kind": "p", "text": "Ärztin Ana Ōtsuka — 会議"}]
+    outputs = []
+    for n in range(2):
+        if n:
+            time.sleep(1.1)  # the font timestamp has a one-second resolution
+        out = tmp_path / f"part-{n}.pdf"
+        _render_job(_PartJob(0, "part.html", {"title": "MAR-x", "blocks": blocks}, out))
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
