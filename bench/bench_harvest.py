@@ -327,7 +327,7 @@ def _prepare(url: str, org: SimulatedOrg, window: Window) -> int:
         return run.id
 
 
-def write_path(server: Server, org: SimulatedOrg, window: Window) -> tuple[Result, Result]:
+def write_path(server: Server, org: SimulatedOrg, window: Window) -> tuple[Result, Result, Result]:
     records = _records(org)
     batches = [
         records[i : i + WRITE_BATCH_MEETINGS] for i in range(0, len(records), WRITE_BATCH_MEETINGS)
@@ -384,11 +384,26 @@ def write_path(server: Server, org: SimulatedOrg, window: Window) -> tuple[Resul
                         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
                     )
         bare = time.perf_counter() - started
+        # The server's ceiling on this machine: only the participants' raw JSON, into one JSONB
+        # column of an unlogged table with no index, constraint or other column — the least
+        # PostgreSQL can do per participant while still keeping the raw item as JSONB.
+        raw_only = [(row[-1],) for parts in prebuilt for row in parts[0]]
+        conn.execute("CREATE UNLOGGED TABLE ceiling (raw jsonb)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.transaction():
+            for start in range(0, len(raw_only), 4000):
+                with conn.cursor() as cur, cur.copy("COPY ceiling (raw) FROM STDIN") as copy:
+                    for row in raw_only[start : start + 4000]:
+                        copy.write_row(row)
+        ceiling = time.perf_counter() - started
     assert _count(bare_url, "SELECT count(*) FROM participants") == participants
     return (
         Result("meetaudit store_meetings", ours, len(records), participants, rows,
                "rows built from validated records, raw JSON, digests, revisions check"),
         Result("bare COPY→staging + upsert", bare, len(records), participants, rows, "rows built beforehand"),
+        Result("ceiling: raw JSONB only, unlogged", ceiling, len(records), participants,
+               len(raw_only), "participants' raw JSON alone, no index, no WAL"),
     )  # fmt: skip
 
 
@@ -438,13 +453,17 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{make_url(server.url).render_as_string(hide_password=True)}, {os.cpu_count()} CPUs")  # fmt: skip
     try:
         org = _org(args, window)
-        mine_w, bare = write_path(server, org, window)
-        _table([mine_w, bare], None, "Write path alone (no network)")
+        mine_w, bare, ceiling = write_path(server, org, window)
+        _table([mine_w, bare, ceiling], None, "Write path alone (no network)")
         ratio = bare.seconds / mine_w.seconds
         rate = mine_w.participants / mine_w.seconds
+        top = ceiling.participants / ceiling.seconds
         print(f"  meetaudit: {rate:,.0f} participant rows/s (target ≥ 100,000: {_verdict(rate >= 100_000)}); "
               f"bare COPY: {bare.participants / bare.seconds:,.0f}/s; meetaudit ÷ bare = {ratio:.2f}× "
               f"(target ≥ 0.6×: {_verdict(ratio >= 0.6)})")  # fmt: skip
+        print(f"  this server's ceiling for the participants' raw JSONB alone: {top:,.0f}/s; "
+              f"meetaudit ÷ ceiling = {rate / top:.2f}×, bare ÷ ceiling = "
+              f"{bare.participants / bare.seconds / top:.2f}×")  # fmt: skip
         if args.write_only:
             return 0
 
