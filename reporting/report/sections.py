@@ -162,7 +162,7 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             "same statuses, classification and flags).",
         }
 
-    yield _h("h1", "A", "Appendix A — Gaps", "gaps")
+    yield _h("h1", "A", "Gaps (appendix)", "gaps")
     if ctx.gaps.count:
         yield {
             "kind": "p",

@@ -523,8 +523,22 @@ def _error_message(response: httpx.Response) -> str:
             str(e.get("description")) for e in body.get("errors") or [] if isinstance(e, dict)
         ]
         message = str(body.get("message") or response.reason_phrase)
-        return "; ".join([message, *details]) if details else message
+        return _sentences([message, *details])
     return response.reason_phrase or "no details"
+
+
+def _sentences(parts: list[str]) -> str:
+    """Webex's message and error descriptions as one text: each once, each a sentence."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for part in (p.strip() for p in parts):
+        key = part.rstrip(".").casefold()
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        out.append(part)
+    return " ".join(p if p.endswith((".", "!", "?")) or n == len(out) - 1 else f"{p}."
+                    for n, p in enumerate(out))  # fmt: skip
 
 
 __all__ = [

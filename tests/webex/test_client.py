@@ -188,7 +188,7 @@ def test_other_errors_are_not_retried_and_name_status_and_tracking_id(status: in
     with pytest.raises(WebexHTTPError) as caught:
         _run(client)
     assert (caught.value.status, caught.value.tracking_id) == (status, "ROUTER_X")
-    assert "No.; why" in str(caught.value) and client.stats.requests == 1
+    assert "No. why" in str(caught.value) and client.stats.requests == 1
 
 
 def test_a_200_without_items_is_a_payload_error() -> None:
@@ -380,3 +380,13 @@ def test_requests_run_side_by_side_over_loopback_and_pools_balance() -> None:
         elapsed = asyncio.run(go())
     assert elapsed < 0.9  # one after the other would take 8 × 0.2 s
     assert transport._busy == [0, 0]
+
+
+def test_webex_error_texts_read_as_sentences_without_repeats() -> None:
+    from reporting.webex.client import _sentences
+
+    assert _sentences(["Access denied.", "Access denied", "Meeting 'x' was refused (403)"]) == (
+        "Access denied. Meeting 'x' was refused (403)"
+    )
+    assert _sentences(["Not found", "Try later"]) == "Not found. Try later"
+    assert _sentences(["", "Only this."]) == "Only this."
