@@ -267,8 +267,9 @@ def _copy(
 
 def _record_revisions(
     session: Session, run_id: int, records: Sequence[MeetingRecord], digests: dict[str, str]
-) -> list[str]:
-    """Keep the previous items of complete meetings whose content changed; return their ids."""
+) -> tuple[list[str], set[str]]:
+    """Keep the previous items of complete meetings whose content changed; return their ids,
+    and the ids of the complete meetings whose content is the same as stored."""
     previous: dict[str, str | None] = {
         mid: old
         for mid, old in session.execute(
@@ -278,6 +279,7 @@ def _record_revisions(
         ).all()
     }
     changed = [mid for mid, old in previous.items() if old != digests[mid]]
+    unchanged = {mid for mid, old in previous.items() if old == digests[mid]}
     by_id = {r.meeting_id: r for r in records}
     for mid in changed:
         old_p = session.scalars(
@@ -317,7 +319,7 @@ def _record_revisions(
                 previous_items={"participants": list(old_p), "invitees": list(old_i)},
             )
         )
-    return changed
+    return changed, unchanged
 
 
 def _changed_ids(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> set[str]:
@@ -351,7 +353,7 @@ def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecor
         attendees += rows.attendees
         per_meeting[record.meeting_id] = (len(rows.participants), len(rows.invitees), rows.digest)
     digests = {mid: digest for mid, (_, _, digest) in per_meeting.items()}
-    counts.changed_meeting_ids = _record_revisions(session, run_id, records, digests)
+    counts.changed_meeting_ids, unchanged = _record_revisions(session, run_id, records, digests)
     counts.revisions = len(counts.changed_meeting_ids)
     # Children of participants go with them (ON DELETE CASCADE).
     session.execute(text("DELETE FROM participants WHERE meeting_id = ANY(:ids)"), {"ids": ids})
@@ -367,25 +369,24 @@ def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecor
     _copy(session, "invitees", _INVITEE_COLUMNS, invitees)
     _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, attendees)
     now = dt.datetime.now(dt.UTC)
-    marks = [
-        {
-            "meeting_id": mid,
-            "complete_at": now,
-            "complete_run_id": run_id,
-            "participant_count": n_p,
-            "invitee_count": n_i,
-            "content_sha256": digest,
-        }
-        for mid, (n_p, n_i, digest) in per_meeting.items()
-    ]
-    # A bulk UPDATE sets the same columns in every row: the meetings whose attendee report was
-    # read also get its mark, the others keep theirs (an earlier run may have read it).
     reported = set(with_report)
-    read = [{**mark, "attendee_report_at": now} for mark in marks if mark["meeting_id"] in reported]
-    unread = [mark for mark in marks if mark["meeting_id"] not in reported]
-    for group in (read, unread):
-        if group:
-            session.execute(update(Meeting), group)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for mid, (n_p, n_i, digest) in per_meeting.items():
+        mark: dict[str, Any] = {"meeting_id": mid, "participant_count": n_p,
+                                "invitee_count": n_i, "content_sha256": digest}  # fmt: skip
+        if mid not in unchanged:
+            # Fetched again with the same content (a --refresh), a meeting keeps the moment it
+            # became complete: a report generated before still reads it as it did, and renders
+            # to the same bytes.
+            mark.update(complete_at=now, complete_run_id=run_id)
+        if mid in reported:
+            # The attendee report was read; meetings without one keep their mark (an earlier
+            # run may have read it).
+            mark["attendee_report_at"] = now
+        groups.setdefault(tuple(mark), []).append(mark)
+    # A bulk UPDATE sets the same columns in every row: one per set of columns.
+    for group in groups.values():
+        session.execute(update(Meeting), group)
     # A meeting stored completely closes the gaps earlier runs recorded for it.
     session.execute(
         update(HarvestGap)

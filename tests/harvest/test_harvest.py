@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from reporting.db.models import (
     ParticipantDevice,
 )
 from reporting.harvest import HarvestEvent, Window, open_gaps
+from reporting.report.api import generate_report
 from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator, generate_org
 from tests.factories import TOKEN, assert_consistent, harvest_org, snapshot
 from tests.harvest.conftest import END, NOW, START, WINDOW
@@ -97,6 +99,45 @@ def test_second_run_skips_complete_meetings_and_refresh_fetches_again(
     refreshed = harvest_org(settings, org, WINDOW, now=NOW, db=db, refresh=True)
     assert refreshed.meetings_complete == len(org.meetings) and refreshed.revisions == 0
     assert snapshot(db.engine) == before  # nothing changed, nothing duplicated, no revision
+
+
+def _completion_marks(db: Database) -> dict[str, tuple[Any, Any]]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(Meeting.meeting_id, Meeting.complete_at, Meeting.complete_run_id)
+        )
+        return {mid: (at, run) for mid, at, run in rows}
+
+
+def test_a_refresh_that_changes_nothing_keeps_earlier_reports_reproducible(
+    settings: Settings, db: Database, org: SimulatedOrg, tmp_path: Path
+) -> None:
+    sim = Simulator(org, token=TOKEN, now=NOW)
+    harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim)
+    marks = _completion_marks(db)
+    report = generate_report(settings, db, WINDOW, label="2026-10", formats=("csv",),
+                             output=tmp_path / "october.csv")  # fmt: skip
+
+    # Fetched again, the same content: each meeting keeps when and by which run it became
+    # complete, so the report generated before renders to the same bytes.
+    harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim, refresh=True)
+    assert _completion_marks(db) == marks
+    again = generate_report(settings, db, None, label="x", reproduce=report.files[0].report_id,
+                            output=tmp_path / "again.csv")  # fmt: skip
+    assert again.matches is True
+
+    # A meeting whose content did change is complete from the refresh on (with a revision).
+    mid = org.meetings[4]["id"]
+    sim.replace_items(mid, participants=org.participants[mid][:-1], invitees=org.invitees[mid])
+    assert (
+        harvest_org(settings, org, WINDOW, now=NOW, db=db, simulator=sim, refresh=True).revisions
+        == 1
+    )
+    after = _completion_marks(db)
+    assert after[mid][0] > marks[mid][0]
+    assert {k: v for k, v in after.items() if k != mid} == {
+        k: v for k, v in marks.items() if k != mid
+    }
 
 
 def test_meeting_that_ended_minutes_ago_waits_for_the_next_run(
