@@ -346,36 +346,83 @@ def gaps_cmd(
     end: dt.datetime | None,
     history: bool,
 ) -> None:
-    """List what could not be fetched for a period (and why), until a later harvest fetches it.
+    """List what is missing from a period's records, and why, until a later harvest fetches it.
 
-    Exits with status 3 while any gap is open, so a scheduler can alert.
+    The same list as the report's gaps appendix: what a harvest could not fetch (with the HTTP
+    status and Webex trackingId), meetings listed but not stored yet (an interrupted harvest),
+    and any part of the period no finished harvest has listed. Times are in the configured time
+    zone. Exits with status 3 while anything is missing, so a scheduler can alert.
     """
+    from sqlalchemy import select
+
+    from reporting.coverage import UNCOVERED_REASON, uncovered_spans
+    from reporting.db.models import Meeting
     from reporting.harvest import open_gaps
 
     settings = state.settings()
+    zone = settings.zone
     window = _window(settings, month, start, end)
+
+    def when(moment: dt.datetime) -> str:
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+
     with open_database(settings) as db, db.session() as session:
         gaps = open_gaps(session, window, history=history)
         still_open = [g for g in gaps if g.resolved_at is None and g.superseded_at is None]
-        if not gaps:
-            click.echo("No open gaps: every listed meeting of the period is stored completely.")
-            return
+        missing = uncovered_spans(session, (window.start, window.end), dt.datetime.now(dt.UTC))
+        with_gap = {g.meeting_id for g in still_open if g.meeting_id}
+        unstored = [
+            m
+            for m in session.scalars(
+                select(Meeting)
+                .where(Meeting.start_at >= window.start, Meeting.start_at < window.end)
+                .where(Meeting.complete_at.is_(None))
+                .order_by(Meeting.start_at, Meeting.meeting_id)
+            )
+            if m.meeting_id not in with_gap
+        ]
+        lines: list[str] = []
+        for span_start, span_end in missing:
+            lines.append(
+                f"{'[OPEN] ' if history else ''}not listed {when(span_start)} – {when(span_end)}: "
+                f"{UNCOVERED_REASON}"
+            )
         for gap in gaps:
+            what = gap.meeting_id or (
+                f"listing {when(gap.window_from)} – {when(gap.window_to)}"
+                if gap.window_from and gap.window_to
+                else ""
+            )
             line = (
-                f"{gap.occurred_at:%Y-%m-%d %H:%M} run {gap.harvest_run_id} {gap.scope} "
-                f"{gap.meeting_id or ''} HTTP {gap.http_status or '-'} trackingId "
-                f"{gap.tracking_id or '-'}: {gap.reason}"
+                f"{when(gap.occurred_at)} run {gap.harvest_run_id} {gap.scope} {what} "
+                f"HTTP {gap.http_status or '-'} trackingId {gap.tracking_id or '-'}: {gap.reason}"
             )
             if history:
                 if gap.resolved_at is not None:
-                    fate = f"fetched by run {gap.resolved_by_run_id or '?'} on {gap.resolved_at:%Y-%m-%d %H:%M}"
+                    fate = (
+                        f"fetched by run {gap.resolved_by_run_id or '?'} on {when(gap.resolved_at)}"
+                    )
                 elif gap.superseded_at is not None:
-                    fate = f"failed again on {gap.superseded_at:%Y-%m-%d %H:%M} (gap {gap.superseded_by_gap_id or '?'})"
+                    fate = f"failed again on {when(gap.superseded_at)} (gap {gap.superseded_by_gap_id or '?'})"
                 else:
                     fate = "OPEN"
                 line = f"[{fate}] {line}"
+            lines.append(line)
+        for m in unstored:
+            lines.append(
+                f"{'[OPEN] ' if history else ''}meeting {m.meeting_id} "
+                f"({when(m.start_at) if m.start_at else '?'}, {m.title or 'untitled'}): listed, "
+                "but its participants and invitees are not stored yet — run the harvest again"
+            )
+        if not lines:
+            click.echo(
+                "Nothing missing: the period is listed by a finished harvest and every listed "
+                "meeting is stored completely."
+            )
+            return
+        for line in lines:
             click.echo(line)
-        if still_open:
+        if still_open or missing or unstored:
             sys.exit(3)
 
 

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from reporting.coverage import UNCOVERED_REASON, uncovered_spans
 from reporting.report.classify import (
     PLACEHOLDER_BEFORE,
     classify_with,
@@ -864,6 +865,24 @@ def build_context(
         b.meetings_csv.close()
 
     gaps = Spool(workdir / "gaps.spool")
+    for start, end in uncovered_spans(
+        session, (params.period_from, params.period_to), params.as_of
+    ):
+        gaps.append(
+            {
+                "what": f"listing {b.short(start)} – {b.short(end)}",
+                "meeting_id": None,
+                "start": "",
+                "scope": "meeting_list",
+                "http_status": None,
+                "tracking_id": None,
+                "occurred_at": "",
+                "run_id": None,
+                "attempts": 0,
+                "first_occurred_at": "",
+                "reason": UNCOVERED_REASON,
+            }
+        )
     gap_meetings: set[str] = set()
     for g in session.execute(_GAPS_SQL, q).mappings():
         gaps.append(_gap_dict(g, b))
