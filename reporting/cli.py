@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -51,7 +52,8 @@ def handle_errors(func: F) -> F:
             _fail(f"the database failed: {first}. Nothing half-written was kept; run again.", 1)
         except KeyboardInterrupt:
             _fail(
-                "stopped by the operator. Complete meetings are kept; run the same command to continue.",
+                "stopped by the operator (Ctrl-C or a stop signal). Nothing half-written was "
+                "kept; run the same command again to continue.",
                 130,
             )
 
@@ -426,8 +428,15 @@ def gaps_cmd(
             sys.exit(3)
 
 
+def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
 def main() -> None:
     """Entry point of the ``meetaudit`` console script."""
+    # `kill`, `systemctl stop` and `docker stop` send SIGTERM: stop as cleanly as on Ctrl-C (the
+    # batch being written commits or rolls back, the run is recorded as interrupted).
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     cli(prog_name="meetaudit")
 
 

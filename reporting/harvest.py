@@ -239,6 +239,9 @@ class _Listed:
     meetings: list[tuple[schemas.Meeting, dict[str, Any]]]
     gaps: list[_Gap]
     resolved: list[Window] = field(default_factory=list)
+    # Of ``meetings``: already stored complete, and not final at Webex yet (for the run's counts).
+    skipped: int = 0
+    unsettled: int = 0
 
 
 @dataclass(frozen=True)
@@ -943,7 +946,9 @@ class Harvester:
             # stores it first, so a meeting's row exists before its participants.
             settled = [m for m, _ in meetings if self._settled(m, now)]
             unsettled = [self._unsettled_gap(m) for m, _ in meetings if not self._settled(m, now)]
-            await writes.put(_Listed(meetings, [*gaps, *unsettled]))
+            skipped = sum(1 for m in settled if m.id in complete)
+            await writes.put(_Listed(meetings, [*gaps, *unsettled], skipped=skipped,
+                                     unsettled=len(unsettled)))  # fmt: skip
             summary.meetings_listed += len(meetings)
             summary.meetings_unsettled += len(unsettled)
             for meeting in settled:
@@ -1128,6 +1133,23 @@ class Harvester:
             store_attendee_reports(session, run_id, [(r.meeting_id, r.rows) for r in reports])
             for gap in new_gaps:
                 self._write_gap(session, run_id, gap)
+            # The run's record counts what is stored as it is stored, in the same transaction: a
+            # run killed midway (kill -9, a power cut) still shows what it did.
+            r = HarvestRun
+            session.execute(
+                update(r)
+                .where(r.id == run_id)
+                .values(
+                    meetings_listed=r.meetings_listed + sum(len(i.meetings) for i in listed),
+                    meetings_skipped=r.meetings_skipped + sum(i.skipped for i in listed),
+                    meetings_unsettled=r.meetings_unsettled + sum(i.unsettled for i in listed),
+                    meetings_complete=r.meetings_complete + counts.meetings,
+                    participants=r.participants + counts.participants,
+                    devices=r.devices + counts.devices,
+                    invitees=r.invitees + counts.invitees,
+                    gaps=r.gaps + len(new_gaps),
+                )
+            )
         summary.attendee_backfilled += len(reports)
         summary.meetings_complete += counts.meetings
         summary.participants += counts.participants

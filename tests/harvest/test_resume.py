@@ -110,17 +110,26 @@ def test_kill_9_mid_run_then_the_same_command_ends_with_the_rows_of_a_clean_run(
             runs = session.scalars(select(HarvestRun).order_by(HarvestRun.id)).all()
         assert [r.status for r in runs] == ["interrupted", "complete"]
         assert "killed or crashed" in (runs[0].error or "")
+        # The killed run's record says what it stored, though it never reached its end.
+        assert runs[0].meetings_complete == stored and runs[0].meetings_listed >= stored
+        assert runs[0].participants > 0
         assert snapshot(db.engine) == _clean_snapshot(other_database_url, big_org, tmp_path)
 
 
-def test_ctrl_c_stops_cleanly_and_the_run_resumes(
-    database_url: str, other_database_url: str, served: str, big_org: SimulatedOrg, tmp_path: Path
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_the_run_resumes(
+    database_url: str,
+    other_database_url: str,
+    served: str,
+    big_org: SimulatedOrg,
+    tmp_path: Path,
+    sig: signal.Signals,
 ) -> None:
     command, env = _harvest_command(database_url, served, tmp_path)
     process = subprocess.Popen(
         command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    _stop_midway(process, database_url, signal.SIGINT, len(big_org.meetings))
+    _stop_midway(process, database_url, sig, len(big_org.meetings))
     _, stderr = process.communicate()
     assert process.returncode == 130, stderr.decode()
     assert "stopped by the operator" in stderr.decode() and "Traceback" not in stderr.decode()
