@@ -51,6 +51,10 @@ class WebexError(MeetauditError):
         self.url = url
 
 
+class WebexUnreachable(WebexError):
+    """No connection to the Webex API could be made at all (wrong address, network down)."""
+
+
 class WebexAuthError(WebexError):
     """The API answered 401: the token is missing, expired or revoked, and refreshing failed."""
 

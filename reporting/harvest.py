@@ -61,6 +61,7 @@ from reporting.errors import (
     WebexAuthError,
     WebexError,
     WebexHTTPError,
+    WebexUnreachable,
 )
 from reporting.webex import schemas
 from reporting.webex.auth import OAuthRefresher, StaticToken, TokenProvider
@@ -768,7 +769,7 @@ class Harvester:
         complete_for: Counter[Window] = Counter()
         cap = self.settings.window_cap
 
-        async def list_chunk(chunk: Window, scope: dict[str, str]) -> bool:
+        async def list_chunk(chunk: Window, scope: dict[str, str], *, first: bool = False) -> bool:
             params = {
                 "meetingType": "meeting",
                 "state": "ended",
@@ -784,6 +785,14 @@ class Harvester:
             except WebexAuthError:
                 raise
             except WebexError as exc:
+                if first and isinstance(exc, WebexUnreachable):
+                    # Not one connection to Webex: a wrong address or no network, not a gap.
+                    raise WebexUnreachable(
+                        f"{exc}. Check the Webex API address (setting WEBEX_BASE_URL, now "
+                        f"{self.settings.webex_base_url}) and this machine's network or proxy; "
+                        "nothing was stored",
+                        url=exc.url,
+                    ) from None
                 gap = _Gap.from_error("meeting_list", exc, window=chunk)
                 gaps.append(gap)
                 if on_chunk is not None:
@@ -827,13 +836,17 @@ class Harvester:
                                     data={"pages": client.stats.pages}))  # fmt: skip
             return complete
 
-        async def list_day(chunk: Window, scope: dict[str, str]) -> None:
-            if await list_chunk(chunk, scope):
+        async def list_day(chunk: Window, scope: dict[str, str], *, first: bool = False) -> None:
+            if await list_chunk(chunk, scope, first=first):
                 complete_for[chunk] += 1
 
         scopes = self._listing_scopes()
         days = list(window.chunks(LISTING_CHUNK))
-        await asyncio.gather(*(list_day(day, scope) for scope in scopes for day in days))
+        todo = [(day, scope) for scope in scopes for day in days]
+        # The first day alone: when Webex cannot be reached at all, one clear error, not a gap
+        # for every day of the window.
+        await list_day(*todo[0], first=True)
+        await asyncio.gather(*(list_day(day, scope) for day, scope in todo[1:]))
         listed_ok = [day for day in days if complete_for[day] == len(scopes)]
         meetings = sorted(
             found.values(), key=lambda pair: (pair[0].start or window.start, pair[0].id)

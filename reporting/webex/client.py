@@ -52,6 +52,7 @@ from reporting.errors import (
     WebexError,
     WebexHTTPError,
     WebexPayloadError,
+    WebexUnreachable,
 )
 from reporting.webex.auth import TokenProvider
 
@@ -389,8 +390,9 @@ class WebexClient:
                 await response.aread()
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 attempt = await self._backoff(
-                    attempt, url, f"{type(exc).__name__} talking to Webex", None, sent_tracking
-                )
+                    attempt, url, _transport_problem(exc, url), None, sent_tracking,
+                    unreachable=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+                )  # fmt: skip
                 continue
             status = response.status_code
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
@@ -467,11 +469,14 @@ class WebexClient:
         what: str,
         status: int | None = None,
         tracking: str | None = None,
+        *,
+        unreachable: bool = False,
     ) -> int:
         attempt += 1
         self.stats.retries += 1
         if attempt > self._max_retries:
-            raise WebexHTTPError(
+            error = WebexUnreachable if unreachable else WebexHTTPError
+            raise error(
                 f"{what}; gave up after {self._max_retries} retries",
                 status=status, tracking_id=tracking, url=_safe(httpx.URL(url)),
             )  # fmt: skip
@@ -484,8 +489,10 @@ class WebexClient:
         what: str,
         status: int | None = None,
         tracking: str | None = None,
+        *,
+        unreachable: bool = False,
     ) -> int:
-        attempt = self._count_retry(attempt, url, what, status, tracking)
+        attempt = self._count_retry(attempt, url, what, status, tracking, unreachable=unreachable)
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         delay = self._random.uniform(0, ceiling)
         if self._on_retry is not None:
@@ -494,6 +501,20 @@ class WebexClient:
             )
         await asyncio.sleep(delay)
         return attempt
+
+
+def _transport_problem(exc: Exception, url: str) -> str:
+    """What went wrong on the wire, in words, naming the Webex address (never the token)."""
+    u = httpx.URL(url)
+    where = f"{u.scheme}://{u.host}" + (f":{u.port}" if u.port else "")
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return f"cannot connect to Webex at {where} ({detail})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"Webex at {where} did not answer in time"
+    if isinstance(exc, httpx.DecodingError):
+        return f"the answer from Webex at {where} could not be decoded ({detail})"
+    return f"the connection to Webex at {where} broke off ({detail})"
 
 
 def _halve_max(url: str) -> str:

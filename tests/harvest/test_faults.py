@@ -14,7 +14,7 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting, Participant
 from reporting.db.writes import record_gap
-from reporting.errors import WebexAuthError
+from reporting.errors import WebexAuthError, WebexUnreachable
 from reporting.harvest import HarvestEvent, open_gaps
 from reporting.report.api import snapshot as report_snapshot
 from reporting.report.context import ReportParameters, build_context
@@ -309,3 +309,22 @@ def test_a_listing_window_refused_twice_is_one_open_gap(db: Database) -> None:
     assert [(g.harvest_run_id, g.window_to - g.window_from) for g in gaps] == [
         (run_ids[1], dt.timedelta(days=1)), (run_ids[2], dt.timedelta(hours=12)),
     ]  # fmt: skip
+
+
+class _Unreachable(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+
+def test_webex_unreachable_is_one_clear_error_not_a_gap_per_day(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    with pytest.raises(WebexUnreachable) as caught:
+        harvest_org(settings, org, WINDOW, now=NOW, db=db, transport=_Unreachable(), max_retries=1)
+    message = str(caught.value)
+    assert message.startswith("cannot connect to Webex at https://")
+    assert "Connection refused" in message and TOKEN not in message
+    assert _gaps(db) == []
+    with db.sessions() as session:
+        (run,) = session.scalars(select(HarvestRun)).all()
+    assert run.status == "failed" and "cannot connect to Webex" in (run.error or "")

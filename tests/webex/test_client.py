@@ -11,7 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from reporting.errors import UnsafeLinkError, WebexAuthError, WebexHTTPError, WebexPayloadError
+from reporting.errors import (
+    UnsafeLinkError,
+    WebexAuthError,
+    WebexHTTPError,
+    WebexPayloadError,
+    WebexUnreachable,
+)
 from reporting.webex.auth import OAuthRefresher, StaticToken
 from reporting.webex.client import RateGovernor, WebexClient, parse_body, parse_retry_after
 
@@ -155,14 +161,25 @@ def test_transient_faults_are_retried(fault: str) -> None:
     assert client.stats.retries == 1
 
 
-def test_retries_are_bounded_and_the_error_carries_a_tracking_id() -> None:
+@pytest.mark.parametrize(
+    ("error", "raised", "words"),
+    [
+        (httpx.ConnectError, WebexUnreachable, "cannot connect to Webex at https://"),
+        (httpx.ReadError, WebexHTTPError, "the connection to Webex at https://"),
+        (httpx.ReadTimeout, WebexHTTPError, "did not answer in time"),
+    ],
+)
+def test_retries_are_bounded_and_the_error_carries_a_tracking_id(
+    error: type[httpx.TransportError], raised: type[Exception], words: str
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+        raise error("refused", request=request)
 
     client = _client(handler, max_retries=2)
-    with pytest.raises(WebexHTTPError) as caught:
+    with pytest.raises(raised) as caught:
         _run(client)
-    assert "gave up after 2 retries" in str(caught.value)
+    assert type(caught.value) is raised
+    assert words in str(caught.value) and "gave up after 2 retries" in str(caught.value)
     # No answer came back, so the trackingId is the one the client sent (Webex logs it too).
     assert caught.value.tracking_id and caught.value.tracking_id.startswith("meetaudit_")
     assert client.stats.requests == 3
