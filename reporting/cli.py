@@ -231,7 +231,7 @@ def _print_harvest_summary(summary: Any) -> None:
         f"  meetings listed {summary.meetings_listed}, stored now {summary.meetings_complete}, "
         f"already complete {summary.meetings_skipped}, not yet final {summary.meetings_unsettled}"
     )
-    if summary.attendee_backfill_planned:
+    if summary.attendee_backfilled:
         click.echo(
             f"  attendee report added to {summary.attendee_backfilled} of "
             f"{summary.attendee_backfill_planned} meetings stored earlier without it"

@@ -7,6 +7,7 @@ Secrets are ``SecretStr`` so that printing or logging a ``Settings`` never shows
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import os
 import socket
@@ -209,8 +210,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         return Settings(**init)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings — {problems}") from None
+
+
+def _problem(err: Any) -> str:
+    """One validation error in a compliance officer's words."""
+    name = ".".join(str(p) for p in err["loc"]) or "settings"
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(name, list(Settings.model_fields), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{name}: unknown setting{hint}; the README lists every setting"
+    return f"{name}: {err['msg']}"

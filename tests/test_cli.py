@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -132,3 +134,12 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     undocumented = [name for name in Settings.model_fields if name.upper() not in readme]
     assert not undocumented, f"add these settings to the README's table: {undocumented}"
+
+
+def test_a_mistyped_setting_is_named_with_the_likely_one(tmp_path: Path) -> None:
+    config = tmp_path / "meetaudit.toml"
+    config.write_text('org_nmae = "Acme"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "config"])
+    assert result.exit_code == 1
+    assert "org_nmae: unknown setting (did you mean org_name?)" in result.output
+    assert "Traceback" not in result.output
