@@ -287,11 +287,21 @@ _month_option = click.option(
     metavar="YYYY-MM",
     help="Calendar month in the report time zone (default: last month).",
 )
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
 _from_option = click.option(
-    "--from", "start", type=click.DateTime(), help="Window start (inclusive), e.g. 2026-10-01."
+    "--from",
+    "start",
+    type=click.DateTime(_DATE_FORMATS),
+    metavar="DATE[THH:MM[:SS]]",
+    help="Window start (included), e.g. 2026-10-01 or 2026-10-01T08:00, in the report time "
+    "zone (setting TIMEZONE).",
 )
 _to_option = click.option(
-    "--to", "end", type=click.DateTime(), help="Window end (exclusive), e.g. 2026-11-01."
+    "--to",
+    "end",
+    type=click.DateTime(_DATE_FORMATS),
+    metavar="DATE[THH:MM[:SS]]",
+    help="Window end (not included), e.g. 2026-11-01, in the report time zone.",
 )
 
 
