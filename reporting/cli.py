@@ -822,46 +822,38 @@ def _remember_demo(settings: Settings) -> None:
 # -- investigate ---------------------------------------------------------------------------------
 
 
-def _emit_rows(rows: list[Any], fmt: str, title: str) -> None:
-    """Print dataclass rows as a table (terminal), CSV or JSON."""
-    import csv
-    import dataclasses
+def _emit_rows(
+    rows: list[Any], fmt: str, title: str, settings: Settings, person_title: str | None = None
+) -> None:
+    """Print dataclass rows as tables (terminal), CSV or JSON, times in the configured zone."""
+    from reporting.investigate import print_rows, write_csv, write_json
 
-    records = [dataclasses.asdict(r) for r in rows]
     if fmt == "json":
-        click.echo(json.dumps(records, default=str, ensure_ascii=False, indent=2))
-        return
-    if fmt == "csv":
-        if records:
-            writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))
-            writer.writeheader()
-            for rec in records:
-                writer.writerow({k: _cell(v) for k, v in rec.items()})
-        return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+        write_json(rows, sys.stdout, settings.zone)
+    elif fmt == "csv":
+        write_csv(rows, sys.stdout, settings.zone)
+    else:
+        from rich.console import Console
 
-    if not records:
-        click.echo(f"{title}: nothing found.")
-        return
-    table = Table(title=title, show_lines=False)
-    for name in records[0]:
-        table.add_column(name.replace("_", " "))
-    for rec in records:
-        # Text(), not markup: names come from strangers and may contain [brackets].
-        table.add_row(*(Text(_cell(v)) for v in rec.values()))
-    Console().print(table)
+        print_rows(Console(), rows, title, settings.zone, person_title)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+def _announce_matches(session: Any, who: str, period: Any, fmt: str) -> None:
+    """Say so when WHO matches several people (on stderr for CSV / JSON, which stay data only)."""
+    from reporting.investigate import people_matching
+
+    people = people_matching(session, who, period)
+    if len(people) < 2:
+        return
+    if fmt != "table":
+        labels = "; ".join(p.label for p in people)
+        click.echo(f"{len(people)} people match {who!r}: {labels}", err=True)
+        return
+    click.echo(f"{len(people)} people match {who!r} (give an email address to ask about one):")
+    width = max(len(p.label) for p in people)
+    for p in people:
+        click.echo(f"  {p.label:<{width}}  {p.meetings} meeting{'' if p.meetings == 1 else 's'}")
+    click.echo()
 
 
 _format_option = click.option(
@@ -891,8 +883,10 @@ def _period(
 def investigate_group() -> None:
     """Ask the stored records: who attended what, with whom, from which device, which outside organisations.
 
-    A person is given by email address, or by a fragment of a name or address. Add --month or
-    --from/--to to limit to a period; --format csv or json for further analysis.
+    A person is given by email address, or by a fragment of a name or address; a fragment that
+    matches several people is answered person by person, each under their name and email. Add
+    --month or --from/--to to limit to a period; --format csv or json for further analysis.
+    Times are shown in the configured time zone.
     """
 
 
@@ -911,11 +905,21 @@ def _answer(
     month: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
+    *,
+    who: str | None = None,
+    person_title: str | None = None,
 ) -> None:
-    """Open the records, ask one question for the period, print the rows."""
+    """Open the records, ask one question for the period, print the rows.
+
+    With ``who``, first say so if it matches several people; with ``person_title``, the table
+    shows each person's rows under their own title (``person_title`` and the person).
+    """
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
-        _emit_rows(ask(session, settings, _period(settings, month, start, end)), fmt, title)
+        p = _period(settings, month, start, end)
+        if who is not None:
+            _announce_matches(session, who, p, fmt)
+        _emit_rows(ask(session, settings, p), fmt, title, settings, person_title)
 
 
 @investigate_group.command("person")
@@ -928,7 +932,8 @@ def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> No
     from reporting.investigate import attendance_of
 
     _answer(state, f"Meetings attended by {who}",
-            lambda session, settings, p: attendance_of(session, who, p), fmt, **period)  # fmt: skip
+            lambda session, settings, p: attendance_of(session, who, p), fmt,
+            who=who, person_title="Meetings attended by", **period)  # fmt: skip
 
 
 @investigate_group.command("with")
@@ -941,7 +946,8 @@ def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None
     from reporting.investigate import co_attendees
 
     _answer(state, f"People in meetings with {who}",
-            lambda session, settings, p: co_attendees(session, who, settings, p), fmt, **period)  # fmt: skip
+            lambda session, settings, p: co_attendees(session, who, settings, p), fmt,
+            who=who, **period)  # fmt: skip
 
 
 @investigate_group.command("devices")
@@ -954,7 +960,8 @@ def investigate_devices(state: State, /, who: str, fmt: str, **period: Any) -> N
     from reporting.investigate import devices_of
 
     _answer(state, f"Devices used by {who}",
-            lambda session, settings, p: devices_of(session, who, settings, p), fmt, **period)  # fmt: skip
+            lambda session, settings, p: devices_of(session, who, settings, p), fmt,
+            who=who, person_title="Devices used by", **period)  # fmt: skip
 
 
 @investigate_group.command("orgs")
@@ -974,22 +981,37 @@ def investigate_orgs(state: State, /, fmt: str, **period: Any) -> None:
 @pass_state
 @handle_errors
 def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
-    """Everyone in one meeting (MEETING_ID as Webex gives it), and the invitees who did not come."""
+    """Everyone in one meeting, and the invitees who did not come.
+
+    MEETING_ID as Webex gives it (as `investigate meetings` shows it), or a beginning of it that
+    only one stored meeting's id has.
+    """
     from reporting.errors import MeetauditError as _Err
-    from reporting.investigate import meeting_roster
+    from reporting.investigate import local_time, meeting_ids_like, meeting_roster, zone_name
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
-        meeting, lines, absent = meeting_roster(session, meeting_id, settings)
+        ids = meeting_ids_like(session, meeting_id, limit=(shown := 10))
+        if len(ids) > 1:
+            more = " (and more)" if len(ids) == shown else ""
+            raise _Err(
+                f"{meeting_id!r} begins the ids of several stored meetings: {', '.join(ids)}{more};"
+                " give more of the id"
+            )
+        meeting, lines, absent = meeting_roster(session, ids[0] if ids else meeting_id, settings)
         if meeting is None:
             raise _Err(
-                f"no meeting {meeting_id!r} is stored; check the id with `meetaudit investigate meetings`"
+                f"no stored meeting's id is or begins with {meeting_id!r}; find the id with"
+                " `meetaudit investigate meetings`"
             )
         if fmt == "table":
+            zone = settings.zone
+            click.echo(f"Meeting {meeting.meeting_id}")
             click.echo(
-                f"{meeting.title} — {_cell(meeting.start_at)} to {_cell(meeting.end_at)}, host {meeting.host_email}"
+                f"{meeting.title} — {local_time(meeting.start_at, zone)} to"
+                f" {local_time(meeting.end_at, zone)} ({zone_name(zone)}), host {meeting.host_email}"
             )
-        _emit_rows(lines, fmt, "Participants")
+        _emit_rows(lines, fmt, "Participants", settings)
         if fmt == "table" and absent:
             click.echo("Invited but did not attend: " + "; ".join(absent))
 

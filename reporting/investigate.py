@@ -3,15 +3,23 @@
 Every function takes ``session`` (the caller's, read-only use) and returns plain rows
 (dataclasses), ready for a terminal table, CSV or JSON. People are found by email (compared
 after trimming and lower-casing) or, when a fragment is given instead, by a case-insensitive
-match on email or display name. Times are UTC ``datetime`` values.
+match on email or display name; a fragment may match several people, which
+:func:`people_matching` lists, and every row about a person carries its ``person_key`` (the
+report's: the email trimmed and lower-cased, else ``participant:<id>``). Times are UTC
+``datetime`` values; :func:`write_csv`, :func:`write_json` and :func:`print_rows` show them in the
+configured zone.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as dt
+import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -20,6 +28,7 @@ from reporting.config import Settings
 from reporting.db.models import Invitee, Meeting, Participant, ParticipantDevice
 from reporting.report.classify import classify, is_placeholder, mask_phone
 from reporting.report.context import union_seconds
+from reporting.report.exports import csv_cell
 from reporting.webex.schemas import normalise_email
 
 
@@ -44,6 +53,64 @@ def _person_clause(who: str) -> ColumnElement[bool]:
     return _alias_person_clause(Participant, who)
 
 
+def _person_key(alias: Any = Participant) -> ColumnElement[str]:
+    """The report's person key in SQL: the normalised email, else ``participant:<id>``."""
+    key: ColumnElement[str] = func.coalesce(
+        func.nullif(alias.email_norm, ""), "participant:" + alias.participant_id
+    )
+    return key
+
+
+def person_label(display_name: str | None, email: str | None, person_key: str) -> str:
+    """How a person is named to the investigator: ``Name <email>``, else name and key."""
+    if email:
+        return f"{display_name} <{email}>" if display_name else email
+    return f"{display_name} ({person_key})" if display_name else person_key
+
+
+@dataclass
+class PersonMatch:
+    """One person (one person key) that a name or email matches."""
+
+    person_key: str
+    display_name: str | None
+    email: str | None
+    meetings: int
+
+    @property
+    def label(self) -> str:
+        return person_label(self.display_name, self.email, self.person_key)
+
+
+def people_matching(session: Session, who: str, period: Period = Period()) -> list[PersonMatch]:
+    """Everyone ``who`` matches in the period (lobby included), in the order answers list them.
+
+    One person per person key; the name and email shown are the first (in sort order) that the
+    person used, so a person who joined under several spellings is still listed once.
+    """
+    rows = session.execute(
+        select(_person_key().label("key"), Participant.display_name, Participant.email,
+               Participant.meeting_id)
+        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .where(_person_clause(who), period.clause())
+    ).all()  # fmt: skip
+    names: dict[str, set[str]] = defaultdict(set)
+    emails: dict[str, set[str]] = defaultdict(set)
+    meetings: dict[str, set[str]] = defaultdict(set)
+    for key, name, email, meeting_id in rows:
+        meetings[key].add(meeting_id)
+        if name:
+            names[key].add(name)
+        if email:
+            emails[key].add(email)
+    people = [
+        PersonMatch(key, min(names[key], default=None), min(emails[key], default=None), len(ids))
+        for key, ids in meetings.items()
+    ]
+    people.sort(key=lambda p: ((p.display_name or p.email or "").casefold(), p.person_key))
+    return people
+
+
 @dataclass
 class Attendance:
     """One meeting a person attended (or waited in the lobby of)."""
@@ -52,6 +119,7 @@ class Attendance:
     title: str | None
     start_at: dt.datetime | None
     host_email: str | None
+    person_key: str
     display_name: str | None
     email: str | None
     state: str | None
@@ -86,7 +154,11 @@ def _attended_minutes(p: Participant, devices: list[ParticipantDevice]) -> float
 
 
 def attendance_of(session: Session, who: str, period: Period = Period()) -> list[Attendance]:
-    """Which meetings a person attended, when, in which role, from which devices, for how long."""
+    """Which meetings a person attended, when, in which role, from which devices, for how long.
+
+    When ``who`` matches several people, their rows come person by person (in the order of
+    :func:`people_matching`), each person's meetings in order of start.
+    """
     rows = session.execute(
         select(Participant, Meeting.title, Meeting.start_at, Meeting.host_email)
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
@@ -95,6 +167,7 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
     ).all()
     if not rows:
         return []
+    order = {p.person_key: i for i, p in enumerate(people_matching(session, who, period))}
     pids = [p.participant_id for p, *_ in rows]
     devices: dict[str, list[ParticipantDevice]] = defaultdict(list)
     for d in session.scalars(
@@ -118,6 +191,7 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
                 title=title,
                 start_at=start_at,
                 host_email=host_email,
+                person_key=p.email_norm or f"participant:{p.participant_id}",
                 display_name=p.display_name,
                 email=p.email,
                 state=p.state,
@@ -128,6 +202,7 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
                 devices=sorted({f"{d.device_type or '?'}/{d.audio_type or '?'}" for d in ds}),
             )
         )
+    out.sort(key=lambda a: order[a.person_key])  # stable: by start within a person
     return out
 
 
@@ -190,8 +265,11 @@ def _alias_person_clause(alias: Any, who: str) -> ColumnElement[bool]:
 
 @dataclass
 class DeviceUse:
-    """How a person joined: device type, audio and call type, how often."""
+    """How a person joined: whose device, device type, audio and call type, how often."""
 
+    person_key: str
+    display_name: str | None
+    email: str | None
     device_type: str | None
     audio_type: str | None
     call_type: str | None
@@ -203,9 +281,15 @@ class DeviceUse:
 def devices_of(
     session: Session, who: str, settings: Settings, period: Period = Period()
 ) -> list[DeviceUse]:
-    """The devices a person joined meetings from (phone numbers masked unless configured)."""
+    """The devices a person joined meetings from (phone numbers masked unless configured).
+
+    One row per person and device; when ``who`` matches several people, person by person (in the
+    order of :func:`people_matching`), each person's most used device first.
+    """
+    key = _person_key()
     rows = session.execute(
         select(
+            key.label("person_key"),
             ParticipantDevice.device_type,
             ParticipantDevice.audio_type,
             ParticipantDevice.call_type,
@@ -217,18 +301,26 @@ def devices_of(
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
         .where(_person_clause(who), period.clause())
         .group_by(
+            key,
             ParticipantDevice.device_type,
             ParticipantDevice.audio_type,
             ParticipantDevice.call_type,
             ParticipantDevice.phone_number,
         )
-        .order_by(func.count().desc())
     ).all()
-    return [
-        DeviceUse(r.device_type, r.audio_type, r.call_type,
+    if not rows:
+        return []
+    people = {p.person_key: (i, p) for i, p in enumerate(people_matching(session, who, period))}
+    out = [
+        DeviceUse(r.person_key, people[r.person_key][1].display_name,
+                  people[r.person_key][1].email, r.device_type, r.audio_type, r.call_type,
                   mask_phone(r.phone_number, show=settings.show_phone_numbers), r.sessions, r.meetings)
         for r in rows
     ]  # fmt: skip
+    out.sort(key=lambda d: (people[d.person_key][0], -d.sessions, -d.meetings,
+                            d.device_type or "", d.audio_type or "", d.call_type or "",
+                            d.phone_number or ""))  # fmt: skip
+    return out
 
 
 @dataclass
@@ -285,6 +377,28 @@ class RosterLine:
     sessions: int
     attended_minutes: float
     devices: list[str]
+
+
+def meeting_ids_like(session: Session, meeting_id: str, limit: int = 10) -> list[str]:
+    """The stored meeting ids ``meeting_id`` names: itself if stored, else those it begins.
+
+    An id copied in part (its unique beginning) is enough; at most ``limit`` ids are returned,
+    oldest meeting first, so a caller can tell "none", "exactly this one" and "several".
+    """
+    wanted = meeting_id.strip()
+    if not wanted:
+        return []
+    if session.get(Meeting, wanted) is not None:
+        return [wanted]
+    prefix = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(
+        session.scalars(
+            select(Meeting.meeting_id)
+            .where(Meeting.meeting_id.like(f"{prefix}%", escape="\\"))
+            .order_by(Meeting.start_at, Meeting.meeting_id)
+            .limit(limit)
+        )
+    )
 
 
 def meeting_roster(
@@ -363,3 +477,175 @@ def find_meetings(
                      m.participant_count, m.invitee_count, m.complete_at is not None)
         for m in meetings
     ]  # fmt: skip
+
+
+# -- output ---------------------------------------------------------------------------------------
+# CSV and JSON follow the report exports (reporting/report/exports.py): times ISO 8601 with their
+# offset in the configured zone, booleans true/false, lists ';'-separated in CSV, a cell that
+# could run as a spreadsheet formula prefixed with an apostrophe. On the terminal, times are shown
+# in the configured zone (named in the caption), and ids and emails are never cut: an id shown by
+# one command can be copied into the next.
+
+_PERSON_FIELDS = ("person_key", "display_name", "email")
+#: Shown whole on the terminal, never wrapped or cut (lists: each item whole, one per line).
+_WHOLE = frozenset({"meeting_id", "person_key", "email", "host_email", "phone_number", "examples"})
+#: Shown stacked in one terminal column, one line each: the identity with its description.
+_STACKS = (("meeting_id", "title", "host_email"), ("display_name", "email"))
+_LINE_PREFIX = {"host_email": "host "}
+_LABEL = {"host_email": "host"}
+#: A wrapped column is not made narrower than this (or its widest value, if narrower).
+_NARROWEST = 10
+
+
+def _export_value(value: Any, zone: dt.tzinfo) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone).isoformat()
+    return value
+
+
+def write_csv(rows: Sequence[Any], out: IO[str], zone: dt.tzinfo) -> None:
+    """Rows (dataclasses) as CSV with a header row, as the report's CSV exports write values."""
+    if not rows:
+        return
+    records = [dataclasses.asdict(r) for r in rows]
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(records[0]))
+    for rec in records:
+        writer.writerow([csv_cell(_export_value(v, zone)) for v in rec.values()])
+
+
+def write_json(rows: Sequence[Any], out: IO[str], zone: dt.tzinfo) -> None:
+    """Rows (dataclasses) as a JSON array of objects: typed values, times ISO 8601 in ``zone``."""
+    records = [{k: _export_value(v, zone) for k, v in dataclasses.asdict(r).items()} for r in rows]
+    out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+
+
+def _shown(value: Any, zone: dt.tzinfo) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return local_time(value, zone)
+    if isinstance(value, (list, tuple)):
+        return "\n".join(str(v) for v in value)
+    return str(value)
+
+
+def local_time(value: dt.datetime | None, zone: dt.tzinfo) -> str:
+    """A time as the terminal shows it: ``2026-10-02 01:24`` in ``zone`` (see :func:`zone_name`)."""
+    return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def zone_name(zone: dt.tzinfo) -> str:
+    """The zone as the settings name it (``Europe/Zurich``; ``UTC``)."""
+    return str(getattr(zone, "key", None) or zone.tzname(None) or zone)
+
+
+def print_rows(
+    console: Any, rows: Sequence[Any], title: str, zone: dt.tzinfo, person_title: str | None = None
+) -> None:
+    """Rows (dataclasses) as tables on ``console`` (a ``rich.console.Console``).
+
+    Rows about people (with a ``person_key``) get one table per person, titled
+    ``person_title`` and the person; columns that do not change within it are left to the title.
+    """
+    from rich.text import Text
+
+    records = [dataclasses.asdict(r) for r in rows]
+    if not records:
+        console.print(Text(f"{title}: nothing found."))
+        return
+    if person_title is None or "person_key" not in records[0]:
+        _print_table(console, records, title, zone)
+        return
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        groups.setdefault(rec["person_key"], []).append(rec)
+    for n, (key, group) in enumerate(groups.items()):
+        if n:
+            console.print()
+        name = min((r["display_name"] for r in group if r["display_name"]), default=None)
+        email = min((r["email"] for r in group if r["email"]), default=None)
+        same = {f for f in _PERSON_FIELDS if f in group[0] and len({r[f] for r in group}) == 1}
+        _print_table(
+            console,
+            [{k: v for k, v in r.items() if k not in same} for r in group],
+            f"{person_title} {person_label(name, email, key)}",
+            zone,
+        )
+
+
+def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: dt.tzinfo) -> None:
+    """One table; when it cannot fit without cutting an id or email, one block per row instead."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    fields = list(records[0])
+    has_times = any(isinstance(r[f], dt.datetime) for r in records for f in fields)
+    # Columns: a field alone, or a stack of fields shown one under the other.
+    columns: list[tuple[str, ...]] = []
+    for f in fields:
+        stack = next((s for s in _STACKS if f in s and s[0] in fields), None)
+        if stack is None:
+            columns.append((f,))
+        elif f == stack[0]:
+            columns.append(tuple(m for m in stack if m in fields))
+
+    def lines(rec: dict[str, Any], f: str) -> list[str]:
+        text = _shown(rec[f], zone)
+        return [_LINE_PREFIX.get(f, "") + line for line in text.split("\n")] if text else []
+
+    def header(column: tuple[str, ...]) -> str:
+        return " / ".join(_LABEL.get(f, f.replace("_", " ")) for f in column)
+
+    cells = [
+        [Text("\n".join(line for f in column for line in lines(rec, f))) for column in columns]
+        for rec in records
+    ]
+    # Per column: a fixed width if it holds whole values (ids, emails), else a widest (values
+    # unwrapped, the header wrapped at its spaces), and what it needs at the least.
+    fixed: list[int | None] = []
+    widest: list[int | None] = []
+    needs: list[int] = []
+    for column in columns:
+        whole = max((cell_len(line) for r in records for f in column if f in _WHOLE
+                     for line in lines(r, f)), default=0)  # fmt: skip
+        other = max((cell_len(line) for r in records for f in column if f not in _WHOLE
+                     for line in lines(r, f)), default=0)  # fmt: skip
+        word = max(cell_len(w) for w in header(column).split())
+        if whole:
+            need = max(whole, cell_len(header(column)), min(other, _NARROWEST))
+            fixed.append(need)
+            widest.append(None)
+        else:
+            need = max(word, min(other, _NARROWEST))
+            fixed.append(None)
+            widest.append(max(word, other))
+        needs.append(need)
+    # Title and zone on lines of their own (a table would wrap them to its own width).
+    console.print(Text(title, style="table.title"))
+    if has_times:
+        console.print(Text(f"Times in {zone_name(zone)}"))
+    if sum(needs) + 2 * (len(columns) - 1) <= console.width:
+        table = Table(
+            box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
+            show_lines=any(len(column) > 1 for column in columns),  # rows of several lines
+        )  # fmt: skip
+        for column, width, max_width in zip(columns, fixed, widest, strict=True):
+            table.add_column(header(column), width=width, max_width=max_width, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+        return
+    # Too narrow for a table: one block per row, "label  value", values folded, never cut.
+    for rec in records:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for f in fields:
+            grid.add_row(Text(f.replace("_", " ")), Text(_shown(rec[f], zone)))
+        console.print()
+        console.print(grid)

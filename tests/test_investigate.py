@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner, Result
 
+from reporting.cli import cli
 from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.investigate import (
@@ -14,9 +24,13 @@ from reporting.investigate import (
     co_attendees,
     devices_of,
     find_meetings,
+    meeting_ids_like,
     meeting_roster,
     outside_organisations,
+    people_matching,
+    write_csv,
 )
+from reporting.report.exports import csv_cell
 from reporting.webex.simulator import SimulatedOrg, generate_org
 from tests.factories import harvest_org, month_of, org_settings
 
@@ -170,3 +184,295 @@ def test_attended_minutes_agree_with_the_report(
             assert abs(mine[0].attended_minutes - float(row["attended_minutes"])) <= 0.1, row
             checked += 1
     assert checked >= 20
+
+
+# -- the command line, as an investigator meets it -------------------------------------------------
+
+ZURICH = ZoneInfo("Europe/Zurich")
+
+
+def _investigate(
+    settings: Settings, tmp_path: Path, *args: str, columns: int = 140, zone: str = "Europe/Zurich"
+) -> Result:
+    """Run ``meetaudit investigate ARGS`` on this test's records, in a terminal COLUMNS wide."""
+    env: dict[str, str | None] = {
+        "MEETAUDIT_CONFIG": None,
+        "MEETAUDIT_DATABASE_URL": settings.database_url.get_secret_value()
+        if settings.database_url
+        else None,
+        "MEETAUDIT_DATA_DIR": str(tmp_path / "cli-data"),
+        "MEETAUDIT_ORG_DOMAINS": ",".join(settings.org_domains),
+        "MEETAUDIT_ORG_IDS": ",".join(settings.org_ids),
+        "MEETAUDIT_TIMEZONE": zone,
+        "COLUMNS": str(columns),
+    }
+    return CliRunner().invoke(cli, ["investigate", *args], env=env)
+
+
+def _matching(org: SimulatedOrg, fragment: str) -> dict[str, list[dict[str, Any]]]:
+    """The API's participants a name fragment matches, by person key (as investigate matches)."""
+    people: dict[str, list[dict[str, Any]]] = {}
+    for m in org.meetings:
+        for p in org.participants[m["id"]]:
+            email = (p.get("email") or "").strip().lower()
+            if fragment in email or fragment in (p.get("displayName") or "").lower():
+                people.setdefault(email or f"participant:{p['id']}", []).append(p)
+    return people
+
+
+def _shared_name(org: SimulatedOrg) -> str:
+    """A first name that several people with devices share (as "Laura" in the demo)."""
+    for name in sorted({(p.get("displayName") or " ").split()[0].lower()
+                        for m in org.meetings for p in org.participants[m["id"]]
+                        if p.get("displayName")}):  # fmt: skip
+        people = _matching(org, name)
+        with_devices = [k for k, ps in people.items() if any(p.get("devices") for p in ps)]
+        if len(with_devices) >= 3 and all("@" in k for k in people):
+            return name
+    raise AssertionError("the simulated org has no first name shared by several people")
+
+
+def test_devices_of_several_people_say_whose_each_row_is(
+    harvested: Settings, org: SimulatedOrg, db: Database
+) -> None:
+    name = _shared_name(org)
+    expected = _matching(org, name)
+    with db.session() as session:
+        people = people_matching(session, name)
+        rows = devices_of(session, name, harvested)
+    assert [p.person_key for p in people] == sorted(
+        expected, key=lambda k: (min(p["displayName"] for p in expected[k]).casefold(), k)
+    )
+    whose = {p.person_key: (p.display_name, p.email) for p in people}
+    for row in rows:  # every row: whose device it is
+        assert (row.display_name, row.email) == whose[row.person_key]
+        assert row.email is not None and row.email.strip().lower() == row.person_key
+    # grouped person by person, in the order the people are listed
+    in_order = [key for key, _ in itertools.groupby(r.person_key for r in rows)]
+    assert in_order == [p.person_key for p in people if p.person_key in in_order]
+    for key, participants in expected.items():
+        assert sum(r.sessions for r in rows if r.person_key == key) == sum(
+            len(p.get("devices", [])) for p in participants
+        )
+
+
+@pytest.mark.parametrize(
+    ("question", "title"), [("devices", "Devices used by"), ("person", "Meetings attended by")]
+)
+def test_a_name_matching_several_people_says_so_and_groups_by_person(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path, question: str, title: str
+) -> None:
+    name = _shared_name(org)
+    with db.session() as session:
+        people = people_matching(session, name)
+        rows: list[Any] = (devices_of(session, name, harvested) if question == "devices"
+                           else attendance_of(session, name))  # fmt: skip
+    shown = [p for p in people if any(r.person_key == p.person_key for r in rows)]
+    result = _investigate(harvested, tmp_path, question, name.title())
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"{len(people)} people match {name.title()!r}" in out
+    assert all(p.label in out for p in people)
+    # One section per person, titled with their name and email, holding only their rows.
+    sections = re.split(rf"^{title} ", out, flags=re.MULTILINE)[1:]
+    assert [s.splitlines()[0].strip() for s in sections] == [p.label for p in shown]
+    for person, section in zip(shown, sections, strict=True):
+        mine = [r for r in rows if r.person_key == person.person_key]
+        if question == "person":
+            theirs = {r.meeting_id for r in rows} - {r.meeting_id for r in mine}
+            assert all(r.meeting_id in section for r in mine)
+            assert not any(meeting_id in section for meeting_id in theirs)
+        else:
+            assert all(r.device_type in section for r in mine)
+
+    # CSV / JSON stay data only: the note goes to stderr, and every row says whose it is.
+    exported = _investigate(harvested, tmp_path, question, name, "--format", "csv")
+    assert exported.exit_code == 0, exported.output
+    assert f"{len(people)} people match {name!r}" in exported.stderr
+    records = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert len(records) == len(rows)
+    assert {r["person_key"] for r in records} == {p.person_key for p in people} & {
+        r.person_key for r in rows
+    }
+    assert all(r["display_name"] and r["email"] for r in records)
+
+
+def test_one_person_by_email_is_not_announced_as_several(
+    harvested: Settings, org: SimulatedOrg, tmp_path: Path
+) -> None:
+    email = _busiest_email(org)
+    result = _investigate(harvested, tmp_path, "devices", email)
+    assert result.exit_code == 0, result.output
+    assert "people match" not in result.output
+    assert "Devices used by " in result.stdout and f"<{email}>" in result.stdout
+
+
+def _meeting_ids(org: SimulatedOrg) -> list[str]:
+    return [m["id"] for m in org.meetings]
+
+
+@pytest.mark.parametrize("columns", [140, 100, 72])
+def test_ids_and_emails_are_never_cut(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path, columns: int
+) -> None:
+    ids = _meeting_ids(org)
+    assert min(len(i) for i in ids) > 50  # Webex instance ids are long
+    listing = _investigate(harvested, tmp_path, "meetings", columns=columns)
+    assert listing.exit_code == 0, listing.output
+    assert "…" not in listing.stdout
+    assert set(ids) <= set(re.findall(r"\S+", listing.stdout))  # each id whole, as one word
+    hosts = {m["hostEmail"] for m in org.meetings}
+    assert hosts <= set(re.findall(r"\S+", listing.stdout))
+
+    email = _busiest_email(org)
+    with db.session() as session:
+        mine = attendance_of(session, email)
+    person = _investigate(harvested, tmp_path, "person", email, columns=columns)
+    assert person.exit_code == 0, person.output
+    words = set(re.findall(r"\S+", person.stdout))
+    assert "…" not in person.stdout
+    assert {a.meeting_id for a in mine} <= words
+    assert {a.host_email for a in mine if a.host_email} <= words
+
+    meeting = org.meetings[0]
+    roster = _investigate(harvested, tmp_path, "meeting", meeting["id"], columns=columns)
+    assert roster.exit_code == 0, roster.output
+    words = set(re.findall(r"\S+", roster.stdout))
+    assert "…" not in roster.stdout
+    assert meeting["id"] in words
+    assert {p["email"] for p in org.participants[meeting["id"]] if p.get("email")} <= words
+
+
+def test_an_id_copied_from_one_command_works_in_the_next(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    listing = _investigate(harvested, tmp_path, "meetings")
+    copied = next(w for w in re.findall(r"\S+", listing.stdout) if "_I_" in w)
+    roster = _investigate(harvested, tmp_path, "meeting", copied)
+    assert roster.exit_code == 0, roster.output
+    assert f"Meeting {copied}" in roster.stdout
+
+    # A unique beginning of an id is enough; one several ids begin with is refused, naming them.
+    ids = _meeting_ids(org)
+    unique = next(
+        i[:n] for i in ids for n in range(6, len(i)) if sum(j.startswith(i[:n]) for j in ids) == 1
+    )
+    with db.session() as session:
+        assert meeting_ids_like(session, unique) == [next(i for i in ids if i.startswith(unique))]
+    short = _investigate(harvested, tmp_path, "meeting", unique)
+    assert short.exit_code == 0, short.output
+    assert f"Meeting {next(i for i in ids if i.startswith(unique))}" in short.stdout
+
+    series = next(
+        i.split("_I_")[0] for i in ids if sum(j.startswith(i.split("_I_")[0]) for j in ids) > 1
+    )
+    several = [i for i in ids if i.startswith(series)]
+    ambiguous = _investigate(harvested, tmp_path, "meeting", series)
+    assert ambiguous.exit_code == 1
+    assert (
+        "several stored meetings" in ambiguous.output and "give more of the id" in ambiguous.output
+    )
+    assert all(i in ambiguous.output for i in several)
+
+    for unknown in ("zzz-no-such-meeting", "%", "_"):  # LIKE wildcards are literal
+        missing = _investigate(harvested, tmp_path, "meeting", unknown)
+        assert missing.exit_code == 1, missing.output
+        assert "investigate meetings" in missing.output
+        assert "Traceback" not in missing.output
+
+
+def test_times_are_shown_in_the_configured_zone(
+    harvested: Settings, db: Database, tmp_path: Path
+) -> None:
+    with db.session() as session:
+        meetings = find_meetings(session)
+    result = _investigate(harvested, tmp_path, "meetings")
+    assert result.exit_code == 0, result.output
+    assert "Times in Europe/Zurich" in result.stdout
+    lines = result.stdout.splitlines()
+    for m in meetings:
+        assert m.start_at is not None and m.end_at is not None
+        row = next(line for line in lines if m.meeting_id in line)
+        local = m.start_at.astimezone(ZURICH).strftime("%Y-%m-%d %H:%M")
+        utc = m.start_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+        assert local in row and utc not in row
+        assert m.end_at.astimezone(ZURICH).strftime("%Y-%m-%d %H:%M") in row
+
+    first = meetings[-1]
+    roster = _investigate(harvested, tmp_path, "meeting", first.meeting_id)
+    assert roster.exit_code == 0, roster.output
+    assert first.start_at is not None
+    assert f"{first.start_at.astimezone(ZURICH):%Y-%m-%d %H:%M} to " in roster.stdout
+    assert "(Europe/Zurich)" in roster.stdout
+
+    in_utc = _investigate(harvested, tmp_path, "meetings", zone="UTC")
+    assert "Times in UTC" in in_utc.stdout
+    assert f"{first.start_at.astimezone(dt.UTC):%Y-%m-%d %H:%M}" in in_utc.stdout
+
+
+def test_csv_and_json_use_the_report_exports_conventions(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    email = _busiest_email(org)
+    with db.session() as session:
+        rows = attendance_of(session, email)
+    exported = _investigate(harvested, tmp_path, "person", email, "--format", "csv")
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.startswith("meeting_id,")
+    written = io.StringIO(newline="")
+    write_csv(rows, written, ZURICH)
+    assert written.getvalue().endswith("\r\n")  # RFC 4180 line ends, as the report's CSV
+    assert written.getvalue().replace("\r\n", "\n") == exported.stdout
+    records = list(csv.DictReader(io.StringIO(exported.stdout, newline="")))
+    assert [r["meeting_id"] for r in records] == [a.meeting_id for a in rows]
+    for record, row in zip(records, rows, strict=True):
+        assert row.start_at is not None
+        start = dt.datetime.fromisoformat(record["start_at"])  # ISO 8601 with its offset
+        assert (
+            start == row.start_at
+            and start.utcoffset() == row.start_at.astimezone(ZURICH).utcoffset()
+        )
+        assert record["start_at"] == row.start_at.astimezone(ZURICH).isoformat()
+        assert record["invited"] == csv_cell(row.invited) and record["invited"] in {"true", "false"}
+        assert record["devices"] == ";".join(row.devices)  # lists ';'-separated
+        assert record["person_key"] == email
+
+    as_json = _investigate(harvested, tmp_path, "person", email, "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    objects = json.loads(as_json.stdout)
+    assert [o["meeting_id"] for o in objects] == [a.meeting_id for a in rows]
+    for obj, row in zip(objects, rows, strict=True):
+        assert row.start_at is not None
+        assert obj["start_at"] == row.start_at.astimezone(ZURICH).isoformat()
+        assert isinstance(obj["invited"], bool) and obj["invited"] == row.invited
+        assert obj["devices"] == row.devices
+
+    meetings = _investigate(harvested, tmp_path, "meetings", "--format", "csv")
+    listed = list(csv.DictReader(io.StringIO(meetings.stdout, newline="")))
+    assert listed and {r["complete"] for r in listed} <= {"true", "false"}
+    assert all(dt.datetime.fromisoformat(r["end_at"]).tzinfo is not None for r in listed)
+    # Phone numbers begin with "+": defused for spreadsheets, as in the report's CSV.
+    devices = _investigate(harvested, tmp_path, "devices", "", "--format", "csv")
+    phones = [r["phone_number"] for r in csv.DictReader(io.StringIO(devices.stdout, newline=""))
+              if r["phone_number"]]  # fmt: skip
+    assert phones and all(p.startswith("'+") for p in phones)
+
+
+def test_names_with_brackets_are_shown_as_given(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from reporting.db.models import Participant
+
+    email = _busiest_email(org)
+    odd = "[/] Mallory [bold]Q[/bold]"  # Rich markup would fail on, or swallow, these brackets
+    with db.session() as session:
+        session.execute(
+            update(Participant).where(Participant.email_norm == email).values(display_name=odd)
+        )
+        session.commit()
+    for question in ("person", "devices"):
+        result = _investigate(harvested, tmp_path, question, "mallory")
+        assert result.exit_code == 0, result.output
+        assert f"{odd} <" in result.stdout
