@@ -194,7 +194,11 @@ def db_status(state: State) -> None:
         current, head = migrate.current_revision(db.engine), migrate.head_revision()
         click.echo(f"Database: {db.display_url}")
         click.echo(f"Schema revision: {current or 'none (empty database)'}; newest: {head}")
-        if current != head:
+        if current is not None and current not in migrate.known_revisions():
+            click.echo(
+                "This schema was written by a newer meetaudit: install that version to use it."
+            )
+        elif current != head:
             click.echo("Run `meetaudit db upgrade` to bring it up to date.")
 
 

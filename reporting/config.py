@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import getpass
 import os
+import re
 import socket
+import sys
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,11 +135,17 @@ class Settings(BaseSettings):
             token = self.webex_token.get_secret_value().strip()
         elif self.webex_token_file is not None:
             try:
-                token = self.webex_token_file.read_text(encoding="utf-8").strip()
+                # utf-8-sig: a file saved by Notepad starts with a byte-order mark.
+                token = self.webex_token_file.read_text(encoding="utf-8-sig").strip()
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read the Webex token file {self.webex_token_file}: {exc.strerror}"
                 ) from exc
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    f"the Webex token file {self.webex_token_file} is not text (UTF-8): save the "
+                    "token again as plain text"
+                ) from None
         else:
             return None
         if not token or token.lower() in PLACEHOLDER_SECRETS:
@@ -145,7 +153,14 @@ class Settings(BaseSettings):
                 "the Webex token is empty or still a placeholder: set MEETAUDIT_WEBEX_TOKEN "
                 "(or MEETAUDIT_WEBEX_TOKEN_FILE) to a real access token"
             )
-        return token
+        return check_secret("the Webex token", token)
+
+    def secret(self, name: str) -> str | None:
+        """A secret setting's value (stripped), checked to be something HTTP can carry."""
+        value = getattr(self, name)
+        if value is None:
+            return None
+        return check_secret(f"the setting {name}", value.get_secret_value().strip())
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings as plain data, every secret replaced by ``'***'``."""
@@ -183,6 +198,22 @@ def redact_url(url: str) -> str:
         return "<unparsable URL>"
 
 
+_TOKEN_CHARS = re.compile(r"[!-~]+")  # visible ASCII: what an HTTP header can carry
+
+
+def check_secret(what: str, value: str) -> str:
+    """``value`` if it is made of the characters a token has; else a ConfigError saying so
+    (without showing the secret)."""
+    if not _TOKEN_CHARS.fullmatch(value):
+        odd = sorted({f"U+{ord(c):04X}" for c in value if not _TOKEN_CHARS.fullmatch(c)})
+        raise ConfigError(
+            f"{what} contains characters a token cannot have ({', '.join(odd[:5])}): it was "
+            "probably changed when copied (a typographic dash, a space, a line break, a byte-order "
+            "mark); copy it again as plain text"
+        )
+    return value
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from a TOML file (optional), the environment, and explicit overrides.
 
@@ -196,12 +227,23 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     file_values: dict[str, Any] = {}
     if path is not None:
         try:
-            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+            file_values = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except OSError as exc:
             raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"the settings file {path} is not text (UTF-8)") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from exc
         file_values = file_values.get("meetaudit", file_values)
+        for key in file_values:
+            if key not in Settings.model_fields:
+                close = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(
+                    f"the settings file {path} has an unknown setting {key!r}{hint}; the README "
+                    "lists every setting"
+                )
+    _warn_unknown_environment()
     env_names = {
         name for name in Settings.model_fields if f"MEETAUDIT_{name.upper()}" in os.environ
     }
@@ -212,6 +254,23 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings — {problems}") from None
+
+
+# MEETAUDIT_* variables that are not settings but are read elsewhere on purpose.
+_OTHER_VARIABLES = {
+    "MEETAUDIT_CONFIG",
+    "MEETAUDIT_TEST_DATABASE_URL",
+    "MEETAUDIT_BENCH_DATABASE_URL",
+}
+
+
+def _warn_unknown_environment() -> None:
+    """A misspelt MEETAUDIT_* variable would be silently ignored: say so on stderr."""
+    known = {f"MEETAUDIT_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    for name in sorted(n for n in os.environ if n.startswith("MEETAUDIT_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"Warning: ignoring {name}: not a meetaudit setting{hint}", file=sys.stderr)
 
 
 def _problem(err: Any) -> str:

@@ -28,6 +28,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import re
 import socket
 import time
 from collections import Counter
@@ -116,11 +117,11 @@ class Window:
 
 def month_window(month: str, zone: dt.tzinfo) -> Window:
     """The calendar month ``YYYY-MM`` in ``zone``, as a UTC window."""
-    try:
-        year, mon = (int(p) for p in month.split("-"))
-        first = dt.datetime(year, mon, 1, tzinfo=zone)
-    except ValueError:
-        raise ConfigError(f"{month!r} is not a month; write it as YYYY-MM, e.g. 2026-10") from None
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+    year, mon = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not (1990 <= year <= 2999 and 1 <= mon <= 12):
+        raise ConfigError(f"{month!r} is not a month; write it as YYYY-MM, e.g. 2026-10")
+    first = dt.datetime(year, mon, 1, tzinfo=zone)
     nxt = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
     return Window(first.astimezone(dt.UTC), nxt.astimezone(dt.UTC))
 
@@ -274,8 +275,8 @@ def token_provider(settings: Settings) -> TokenProvider:
         return OAuthRefresher(
             settings.webex_token_url or f"{settings.webex_base_url}/access_token",
             settings.webex_client_id,
-            settings.webex_client_secret.get_secret_value(),
-            settings.webex_refresh_token.get_secret_value(),
+            settings.secret("webex_client_secret") or "",
+            settings.secret("webex_refresh_token") or "",
         )
     token = settings.access_token()
     if token is None:

@@ -141,5 +141,52 @@ def test_a_mistyped_setting_is_named_with_the_likely_one(tmp_path: Path) -> None
     config.write_text('org_nmae = "Acme"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["--config", str(config), "config"])
     assert result.exit_code == 1
-    assert "org_nmae: unknown setting (did you mean org_name?)" in result.output
+    assert "unknown setting 'org_nmae' (did you mean org_name?)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_token_characters_are_checked_not_crashed_on(tmp_path: Path) -> None:
+    from reporting.config import load_settings
+    from reporting.errors import ConfigError
+
+    bom = tmp_path / "bom.tok"
+    bom.write_bytes("\ufeffabc-123\r\n".encode())
+    assert load_settings(webex_token_file=bom).access_token() == "abc-123"
+    dash = load_settings(webex_token="abc\u2011123")
+    with pytest.raises(ConfigError, match=r"characters a token cannot have \(U\+2011\)") as caught:
+        dash.access_token()
+    assert "abc" not in str(caught.value)  # the secret is never shown
+    binary = tmp_path / "bin.tok"
+    binary.write_bytes(b"\xff\xfe\x00x")
+    with pytest.raises(ConfigError, match="is not text"):
+        load_settings(webex_token_file=binary).access_token()
+
+
+@pytest.mark.parametrize("month", ["26-1", "2026-13", "9999-12", "0001-01", "2026-1", "october"])
+def test_a_month_that_is_not_yyyy_mm_is_refused(month: str) -> None:
+    result = CliRunner().invoke(cli, ["harvest", "--month", month, "--dry-run"],
+                                env={"MEETAUDIT_WEBEX_TOKEN": "x"})  # fmt: skip
+    assert result.exit_code == 1
+    assert "is not a month; write it as YYYY-MM" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_settings_file_problems_name_the_file(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.toml"
+    typo.write_text('timezon = "Europe/Zurich"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(typo), "config"])
+    assert result.exit_code == 1
+    assert f"{typo} has an unknown setting 'timezon' (did you mean timezone?)" in result.output
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    result = CliRunner().invoke(cli, ["--config", str(binary), "config"])
+    assert result.exit_code == 1 and "is not text (UTF-8)" in result.output
+
+
+def test_a_misspelt_environment_variable_is_warned_about() -> None:
+    result = CliRunner().invoke(cli, ["config"], env={"MEETAUDIT_TIMEZON": "Europe/Zurich"})
+    assert result.exit_code == 0
+    assert (
+        "Warning: ignoring MEETAUDIT_TIMEZON: not a meetaudit setting "
+        "(did you mean MEETAUDIT_TIMEZONE?)" in result.stderr
+    )

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from reporting.errors import DatabaseError
 from reporting.resources import migrations_dir
 
 
@@ -22,12 +23,32 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision``."""
+    _refuse_unknown(engine)
     command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema down to ``revision`` (``base`` drops everything)."""
+    _refuse_unknown(engine)
     command.downgrade(alembic_config(engine), revision)
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this meetaudit has migrations for."""
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def _refuse_unknown(engine: Engine) -> None:
+    """A schema revision this meetaudit does not know was written by a newer one: touch nothing."""
+    current = current_revision(engine)
+    if current is None:
+        return
+    if current not in known_revisions():
+        raise DatabaseError(
+            f"this database was set up by a newer meetaudit (schema revision {current}; this "
+            f"meetaudit knows up to {head_revision()}): install that newer version to use it. "
+            "Nothing was changed"
+        )
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -100,3 +100,17 @@ def test_0002_keeps_one_open_gap_per_meeting_and_dates_stored_attendee_reports(
         ("attempt 3", True, True),
     ]  # fmt: skip
     assert reported == {"A": True, "B": False}
+
+
+def test_a_schema_from_a_newer_meetaudit_is_left_alone(db: Database) -> None:
+    from reporting.db.migrate import is_current
+    from reporting.errors import DatabaseError
+
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    assert not is_current(db.engine)
+    with pytest.raises(DatabaseError, match=r"newer meetaudit \(schema revision 0099"):
+        upgrade(db.engine)
+    with pytest.raises(DatabaseError, match="Nothing was changed"):
+        downgrade(db.engine, "base")
+    assert current_revision(db.engine) == "0099"
