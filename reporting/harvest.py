@@ -45,7 +45,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from reporting import __version__
-from reporting.config import Settings
+from reporting.config import DEFAULT_API_URL, Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting
 from reporting.db.writes import (
@@ -786,6 +786,21 @@ class Harvester:
             except WebexAuthError:
                 raise
             except WebexError as exc:
+                if (
+                    first
+                    and isinstance(exc, WebexHTTPError)
+                    and exc.status == 404
+                    and (
+                        "hostEmail" not in scope  # an unknown host may be "not found" too
+                    )
+                ):
+                    # The meeting list itself is "not found": the API address is wrong.
+                    raise WebexHTTPError(
+                        f"{exc}. Webex has no meeting list at {self.settings.webex_base_url}"
+                        "/meetings: check the Webex API address (setting WEBEX_BASE_URL; Webex's "
+                        f"is {DEFAULT_API_URL}); nothing was stored",
+                        status=404, tracking_id=exc.tracking_id, url=exc.url,
+                    ) from None  # fmt: skip
                 if first and isinstance(exc, WebexUnreachable):
                     # Not one connection to Webex: a wrong address or no network, not a gap.
                     raise WebexUnreachable(

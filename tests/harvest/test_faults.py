@@ -14,7 +14,7 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting, Participant
 from reporting.db.writes import record_gap
-from reporting.errors import WebexAuthError, WebexUnreachable
+from reporting.errors import WebexAuthError, WebexHTTPError, WebexUnreachable
 from reporting.harvest import HarvestEvent, open_gaps
 from reporting.report.api import snapshot as report_snapshot
 from reporting.report.context import ReportParameters, build_context
@@ -328,3 +328,15 @@ def test_webex_unreachable_is_one_clear_error_not_a_gap_per_day(
     with db.sessions() as session:
         (run,) = session.scalars(select(HarvestRun)).all()
     assert run.status == "failed" and "cannot connect to Webex" in (run.error or "")
+
+
+def test_a_wrong_api_path_is_one_clear_error(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    def not_found(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"message": "The requested resource could not be found."})
+
+    with pytest.raises(WebexHTTPError, match="Webex has no meeting list at") as caught:
+        harvest_org(settings, org, WINDOW, now=NOW, db=db, transport=httpx.MockTransport(not_found))
+    assert "check the Webex API address" in str(caught.value)
+    assert _gaps(db) == []
