@@ -901,6 +901,13 @@ def _question_options(func: F) -> F:
     return func
 
 
+def _require_someone(who: str) -> None:
+    if len(who.strip()) < 2:
+        raise click.UsageError(
+            "say whom to look for: an email address, a name, or part of one (2 characters or more)"
+        )
+
+
 def _answer(
     state: State,
     title: str,
@@ -935,6 +942,7 @@ def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> No
     """Which meetings WHO attended: when, role, invited or not, sessions, minutes, devices."""
     from reporting.investigate import attendance_of
 
+    _require_someone(who)
     _answer(state, f"Meetings attended by {who}",
             lambda session, settings, p: attendance_of(session, who, p), fmt,
             who=who, person_title="Meetings attended by", **period)  # fmt: skip
@@ -949,6 +957,7 @@ def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None
     """Who attended meetings together with WHO, most shared meetings first."""
     from reporting.investigate import co_attendees
 
+    _require_someone(who)
     _answer(state, f"People in meetings with {who}",
             lambda session, settings, p: co_attendees(session, who, settings, p), fmt,
             who=who, **period)  # fmt: skip

@@ -476,3 +476,13 @@ def test_names_with_brackets_are_shown_as_given(
         result = _investigate(harvested, tmp_path, question, "mallory")
         assert result.exit_code == 0, result.output
         assert f"{odd} <" in result.stdout
+
+
+@pytest.mark.parametrize("who", ["", " ", "a"])
+def test_an_empty_or_one_letter_person_is_a_usage_error(who: str) -> None:
+    from click.testing import CliRunner
+
+    from reporting.cli import cli
+
+    result = CliRunner().invoke(cli, ["investigate", "person", who])
+    assert result.exit_code == 2 and "say whom to look for" in result.output
