@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -141,6 +142,10 @@ def _render(job: _PartJob) -> _PartDone:
     return _PartDone(job.index, job.out, len(document.pages), anchors)
 
 
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _Renderer:
     """Runs part jobs in order, in a process pool when there are enough of them."""
 
@@ -163,7 +168,11 @@ class _Renderer:
             return
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                # Ctrl-C reaches the whole process group: the workers leave it to this process,
+                # which shuts the pool down (no worker tracebacks under the one-line message).
+                initializer=_ignore_interrupts,
             )
         pending: list[cf.Future[_PartDone]] = []
         for job in jobs:
