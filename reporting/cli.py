@@ -471,30 +471,70 @@ def run_report(
     window: Any,
     *,
     label: str,
-    output: Path | None,
+    output: Path | str | None,
     formats: tuple[str, ...],
 ) -> Any:
     """Generate, record and print the report of ``window``."""
+    from reporting.harvest import harvest_running
     from reporting.report import generate_report
+    from reporting.report.api import ReportInterrupted
 
-    with report_progress(state) as progress:
-        result = generate_report(
-            settings,
-            db,
-            window,
-            label=label,
-            output=output,
-            formats=formats,
-            progress=progress,
+    if harvest_running(db):
+        click.echo(
+            "Warning: a harvest is running against this database right now; the meetings it has "
+            "not stored yet are gaps in this report. Let it finish for a complete report.",
+            err=True,
         )
+    try:
+        with report_progress(state) as progress:
+            result = generate_report(
+                settings,
+                db,
+                window,
+                label=label,
+                output=output,
+                formats=formats,
+                progress=progress,
+            )
+    except ReportInterrupted as exc:
+        raise ReportStopped.of(exc) from None
     for line in result.lines():
         click.echo(line)
     return result
 
 
+class ReportStopped(MeetauditError):
+    """Ctrl-C or a stop signal while a report was written: say what was kept (exit status 130)."""
+
+    exit_code = 130
+
+    @classmethod
+    def of(cls, exc: Any) -> ReportStopped:
+        """The message for a :class:`~reporting.report.api.ReportInterrupted`."""
+        stopped = "stopped by the operator (Ctrl-C or a stop signal)"
+        if exc.reproducing:
+            return cls(
+                f"{stopped} while re-rendering {exc.reproducing}: no file was kept (a "
+                "reproduction records nothing in the ledger). Run the same command again."
+            )
+        if not exc.files:
+            return cls(
+                f"{stopped} while the report was being written: no report file was kept and "
+                "nothing was recorded in the ledger. Run the same command again to write it."
+            )
+        done = "; ".join(f"{f.path} ({f.report_id})" for f in exc.files)
+        return cls(
+            f"{stopped} while the report was being written. Finished, kept and recorded in "
+            f"the ledger: {done}. Nothing of the other files was kept. Run the same command "
+            "again for a complete set (a new report, beside these files)."
+        )
+
+
 _formats_option = click.option(
     "--format", "formats", multiple=True, type=click.Choice(["pdf", "csv", "json"]),
-    help="What to write; repeat for several (default: pdf). CSV/JSON hold every reconciliation row.",
+    help="What to write; repeat for several (default: pdf). pdf: the report, with both CSVs "
+    "attached; csv: two files, the reconciliation (NAME.csv) and the meetings (NAME.meetings.csv); "
+    "json: both in one file.",
 )  # fmt: skip
 
 
@@ -505,14 +545,17 @@ _formats_option = click.option(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
-    help="File (or folder) to write; default: the output_dir setting.",
+    type=click.Path(),
+    help="File or folder (an existing one, or ending in /) to write; default: the output_dir "
+    "setting. An existing file is never overwritten: the new one goes beside it, with the report "
+    "id in its name.",
 )
 @_formats_option
 @click.option(
     "--reproduce",
     metavar="REPORT_ID",
-    help="Render a ledger entry again from the stored data and compare its SHA-256.",
+    help="Render a ledger entry again from the stored data and compare its SHA-256 (ids: "
+    "`meetaudit verify --ledger`). Takes the entry's own period and format.",
 )
 @pass_state
 @handle_errors
@@ -521,7 +564,7 @@ def report_cmd(
     month: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
-    output: Path | None,
+    output: str | None,
     formats: tuple[str, ...],
     reproduce: str | None,
 ) -> None:
@@ -532,20 +575,29 @@ def report_cmd(
     completely harvested (the report says what is missing).
     """
     from reporting.report import generate_report
+    from reporting.report.api import ReportInterrupted
 
+    if reproduce and (month or start or end or formats):
+        raise click.UsageError(
+            "--reproduce renders a ledger entry again with the period and format it was "
+            "generated with: leave out --month, --from, --to and --format"
+        )
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
-            with report_progress(state) as progress:
-                result = generate_report(
-                    settings,
-                    db,
-                    None,
-                    label=reproduce,
-                    output=output,
-                    reproduce=reproduce,
-                    progress=progress,
-                )
+            try:
+                with report_progress(state) as progress:
+                    result = generate_report(
+                        settings,
+                        db,
+                        None,
+                        label=reproduce,
+                        output=output,
+                        reproduce=reproduce,
+                        progress=progress,
+                    )
+            except ReportInterrupted as exc:
+                raise ReportStopped.of(exc) from None
             for line in result.lines():
                 click.echo(line)
             if not result.matches:
@@ -588,14 +640,20 @@ def _month_label(settings: Settings, window: Any) -> str:
 
 @cli.command("verify")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--ledger", is_flag=True, help="Check the hash chain of the whole report ledger.")
+@click.option(
+    "--ledger",
+    is_flag=True,
+    help="List every report in the ledger (report id, format, when, by whom, period, file) and "
+    "check the hash chain of the whole ledger.",
+)
 @pass_state
 @handle_errors
 def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
     """Check that report FILES are ones meetaudit generated, unaltered; and/or check the ledger.
 
     Says when, by whom and from which harvest runs each file was generated, and checks its
-    signature when there is one. Exit status 4 when anything fails verification.
+    signature when there is one. --ledger lists every entry, then checks the chain. Exit status
+    4 when anything fails verification.
     """
     from reporting.errors import VerificationError
     from reporting.report import verify_file, verify_ledger
@@ -624,13 +682,17 @@ def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
 @cli.command("monthly")
 @_month_option
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), help="File or folder for the report."
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="File or folder (an existing one, or ending in /) for the report. An existing file is "
+    "never overwritten: the new one goes beside it, with the report id in its name.",
 )
 @_formats_option
 @pass_state
 @handle_errors
 def monthly_cmd(
-    state: State, month: str | None, output: Path | None, formats: tuple[str, ...]
+    state: State, month: str | None, output: str | None, formats: tuple[str, ...]
 ) -> None:
     """Harvest a month, write its report and record it in the ledger: the job for cron or a timer.
 

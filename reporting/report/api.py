@@ -6,11 +6,14 @@ object with the figures a command prints, so the CLI stays one call and one prin
 * :func:`generate_report` — builds the context in one REPEATABLE READ, read-only transaction,
   writes each requested format atomically (temporary file, then rename: nothing half-written on
   failure), appends one ledger entry per file, and signs each file when a signing key is set.
+  ``pdf`` writes the report, ``csv`` two files (the reconciliation and the meetings CSV), ``json``
+  one. A file is never overwritten: an earlier report is evidence. When a file of the name asked
+  for exists, the whole set is written beside it with the report id in its names.
   ``reproduce=<report id>`` renders an existing entry again, with its stored report id,
   generation time and parameters, and says whether the bytes are identical; it appends nothing.
 * :func:`verify_file` — is this file one the ledger knows, unaltered; when, by whom and from
   which harvest runs was it generated; is its detached signature valid.
-* :func:`verify_ledger` — does the whole hash chain hold.
+* :func:`verify_ledger` — does the whole hash chain hold; lists every entry.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import errno
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -29,6 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -53,6 +59,49 @@ _ID_TOKEN = re.compile(r"[^A-Za-z0-9-]+")
 Progress = Callable[[str, int, int | None], None]
 
 
+@dataclass(frozen=True)
+class _Output:
+    """One file a format writes: its ledger format, what it holds, how its names end."""
+
+    format: str  # the ledger's format: pdf, csv or json
+    export: str | None  # for a CSV, the attachment it copies: reconciliation.csv, meetings.csv
+    suffix: str  # the file name's ending, also the report id's (after the PDF's id)
+    holds: str  # what it holds, in words
+
+
+# What each --format writes, in this order; the first file of a format is its main one.
+_OUTPUTS: dict[str, tuple[_Output, ...]] = {
+    "pdf": (_Output("pdf", None, ".pdf", "the report, PDF/A-3b with the CSVs attached"),),
+    "csv": (
+        _Output("csv", "reconciliation.csv", ".csv", "reconciliation: one row per person per meeting"),
+        _Output("csv", "meetings.csv", ".meetings.csv", "meetings: one row per meeting"),
+    ),
+    "json": (_Output("json", None, ".json", "manifest, meetings, reconciliation rows and gaps"),),
+}  # fmt: skip
+
+
+def _output_of(fmt: str, export: str | None) -> _Output:
+    """The output a ledger entry recorded (an entry without ``export`` is the reconciliation)."""
+    outs = _OUTPUTS.get(fmt, ())
+    chosen = next((o for o in outs if export is None or o.export == export), None)
+    if chosen is None:
+        raise ReportError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return chosen
+
+
+class ReportInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a stop signal) while a report was being written — still a KeyboardInterrupt.
+
+    ``files`` are those already finished before it: complete, in place and recorded in the
+    ledger; nothing of the file being written is kept.
+    """
+
+    def __init__(self, files: list[ReportFile], *, reproducing: str | None = None) -> None:
+        super().__init__()
+        self.files = files
+        self.reproducing = reproducing
+
+
 @dataclass
 class ReportFile:
     """One file a report run wrote (or, when reproducing, re-rendered)."""
@@ -64,6 +113,7 @@ class ReportFile:
     bytes: int
     ledger_seq: int | None = None
     signature_path: Path | None = None
+    holds: str | None = None  # what it holds, in words (the two CSVs differ)
 
 
 @dataclass
@@ -90,6 +140,8 @@ class ReportResult:
     expected_sha256: str | None = None
     # Software that renders differently from what generated the original, if any (reproduce).
     renderer_changes: list[str] = field(default_factory=list)
+    # Files that already had the names asked for: kept unchanged, this run wrote beside them.
+    not_overwritten: list[Path] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -146,8 +198,21 @@ class ReportResult:
             out.append(f"  new    SHA-256 {self.sha256}")
         else:
             out.append(f"Report {self.report_id} ({self.label}, {self.timezone})")
+        if self.not_overwritten:
+            names = ", ".join(str(p) for p in self.not_overwritten)
+            one = len(self.not_overwritten) == 1
+            exist, stay, it = ("exists", "stays", "it") if one else ("exist", "stay", "them")
+            written = (
+                f"the re-rendered file was written beside {it} under a new name"
+                if self.reproduced_from
+                else f"this report was written beside {it}, with its report id in the file names"
+            )
+            out.append(
+                f"  Not overwritten: {names} already {exist} and {stay} unchanged; {written}."
+            )
         for f in self.files:
             extra = f", {self.pages} pages" if f.format == "pdf" and self.pages else ""
+            extra += f"; {f.holds}" if f.format == "csv" and f.holds else ""
             out.append(f"  {f.format.upper():4} {f.path}  ({f.bytes:,} bytes{extra})")
             out.append(f"       SHA-256 {f.sha256}")
             if f.signature_path:
@@ -249,6 +314,65 @@ class VerifyResult:
 
 
 @dataclass
+class LedgerEntry:
+    """One ledger entry as :func:`verify_ledger` lists it: which file, when, by whom, of what."""
+
+    seq: int
+    report_id: str
+    format: str
+    generated_at: dt.datetime
+    generated_by: str
+    period_from: dt.datetime
+    period_to: dt.datetime
+    timezone: str
+    complete: bool
+    file_sha256: str
+    output_path: str
+    problem: bool = False  # the chain check found something wrong with this entry
+
+    @property
+    def period(self) -> str:
+        """The period in the report's time zone: ``2026-10``, ``2026-10-01 to 2026-10-14``
+        (whole days, the last one included), else start and end times (end excluded)."""
+        try:
+            zone: dt.tzinfo = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = dt.UTC
+        start, end = self.period_from.astimezone(zone), self.period_to.astimezone(zone)
+        if start.time() == end.time() == dt.time(0) and end > start:
+            last = end.date() - dt.timedelta(days=1)
+            if start.day == end.day == 1 and (last.year, last.month) == (start.year, start.month):
+                text = f"{start:%Y-%m}"
+            elif last == start.date():
+                text = f"{start:%Y-%m-%d}"
+            else:
+                text = f"{start:%Y-%m-%d} to {last:%Y-%m-%d}"
+        else:
+            text = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
+        return f"{text} ({self.timezone})"
+
+    def cells(self) -> tuple[str, ...]:
+        """The entry's cells, in the order of :data:`LEDGER_COLUMNS`."""
+        return (
+            str(self.seq),
+            self.report_id,
+            self.format,
+            self.generated_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            self.generated_by,
+            self.period,
+            "complete" if self.complete else "INCOMPLETE",
+            self.file_sha256[:12],
+            self.output_path,
+        )
+
+
+LEDGER_COLUMNS = (
+    "seq", "report id", "format", "generated (UTC)", "by", "period", "harvest", "file SHA-256",
+    "written to",
+)  # fmt: skip
+
+
+@dataclass
 class LedgerCheck:
     """What :func:`verify_ledger` found."""
 
@@ -257,18 +381,44 @@ class LedgerCheck:
     head_sha256: str | None
     trigger_present: bool
     problems: list[str]
+    listing: list[LedgerEntry] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when every entry's hash and link recompute."""
         return not self.problems
 
+    def table(self) -> list[str]:
+        """Every entry, oldest first, one line each under a header (nothing when empty)."""
+        if not self.listing:
+            return []
+        rows = [LEDGER_COLUMNS, *(e.cells() for e in self.listing)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(LEDGER_COLUMNS))]
+        marks = ["", *("!" if e.problem else "" for e in self.listing)]
+        out = []
+        for mark, row in zip(marks, rows, strict=True):
+            cells = [row[0].rjust(widths[0])]
+            cells += [cell.ljust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+            out.append(f"{mark:1} {'  '.join(cells)}".rstrip())
+        if any(marks):
+            out.append("Entries marked ! have a problem (listed below).")
+        return out
+
     def lines(self) -> list[str]:
-        """A verdict, the head of the chain (keep it elsewhere), and each problem."""
+        """Every entry, then a verdict, the head of the chain (keep it elsewhere), each problem."""
         verdict = "OK" if self.ok else "FAILED"
-        out = [
+        out = []
+        if self.listing:
+            out.append(
+                "Report ledger, oldest first (harvest: whether the period was completely "
+                "harvested; file SHA-256: its first 12 hex digits):"
+            )
+            out.extend(self.table())
+        elif self.entries == 0:
+            out.append("The report ledger is empty: no report has been written yet.")
+        out.append(
             f"{verdict}: report ledger of {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
-        ]
+        )
         if self.head_seq is not None:
             out.append(f"  head: entry {self.head_seq}, SHA-256 {self.head_sha256}")
             out.append(
@@ -344,8 +494,8 @@ def _weasyprint_version() -> str:
     return str(weasyprint.__version__)
 
 
-def _write_format(
-    fmt: str,
+def _write_output(
+    out: _Output,
     ctx: ReportContext,
     meta: ReportMeta,
     target: Path,
@@ -353,12 +503,14 @@ def _write_format(
     workers: int | None,
     progress: Progress | None,
 ) -> int | None:
-    """Write one format to ``target``; return the page count for a PDF."""
+    """Write one output to ``target``; return the page count for a PDF."""
+    fmt = out.format
     if fmt == "pdf":
         info = write_pdf(ctx, meta, target, workers=workers, progress=progress)
         return info.pages
     if fmt == "csv":
-        shutil.copyfile(ctx.reconciliation_csv.path, target)
+        source = ctx.meetings_csv if out.export == "meetings.csv" else ctx.reconciliation_csv
+        shutil.copyfile(source.path, target)
         return None
     if fmt == "json":
         assert ctx.rows is not None
@@ -375,21 +527,135 @@ def _write_format(
     raise ReportError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where one file goes: ``folder/base+suffix``, or a name beside it when that is taken."""
+
+    folder: Path
+    base: str
+    suffix: str
+
+    @property
+    def path(self) -> Path:
+        """The name asked for."""
+        return self.folder / f"{self.base}{self.suffix}"
+
+    def names(self, tag: str | None, *, first: bool = True) -> Iterator[Path]:
+        """The names to try in turn: :attr:`path` (when ``first``), ``base.TAG+suffix``, then
+        ``base.TAG.2+suffix``, ``base.TAG.3+suffix``… (without a tag: ``base.2+suffix``…)."""
+        if first:
+            yield self.path
+        stem = f"{self.base}.{tag}" if tag else self.base
+        if tag:
+            yield self.folder / f"{stem}{self.suffix}"
+        for n in itertools.count(2):
+            yield self.folder / f"{stem}.{n}{self.suffix}"
+
+
+def _as_folder(output: Path | str) -> Path | None:
+    """``output`` as a folder, when it names one: it ends in a path separator (``reports/``),
+    or is an existing directory. A string is needed for the separator: ``Path`` drops it."""
+    text = os.fspath(output)
+    separators = tuple(sep for sep in (os.sep, os.altsep, "/") if sep)
+    if text.endswith(separators) or Path(text).is_dir():
+        return Path(text)
+    return None
+
+
 def _targets(
-    settings: Settings, output: Path | None, formats: tuple[str, ...], stem: str
-) -> dict[str, Path]:
-    if output is None:
-        folder, base = settings.output_dir, stem
-    elif output.is_dir() or str(output).endswith(os.sep):
-        folder, base = output, stem
+    settings: Settings, output: Path | str | None, outputs: list[_Output], stem: str
+) -> dict[_Output, _Target]:
+    """Where each output goes.
+
+    No ``output``: ``settings.output_dir/stem+suffix``. A folder (see :func:`_as_folder`): the
+    same names in it. A file name: one format's main file takes it as given; every other file
+    takes its stem (``october.pdf`` → ``october.csv``, ``october.meetings.csv``).
+    """
+    folder = settings.output_dir if output is None else _as_folder(output)
+    if folder is not None:
+        return {out: _Target(folder, stem, out.suffix) for out in outputs}
+    path = Path(output or "")
+    exact = len({out.format for out in outputs}) == 1 and bool(path.suffix)
+    known = path.suffix.lower().lstrip(".") in FORMATS
+    base = path.stem if exact or known else path.name
+    targets = {out: _Target(path.parent, base, out.suffix) for out in outputs}
+    if exact:
+        targets[outputs[0]] = _Target(path.parent, path.stem, path.suffix)
+    return targets
+
+
+def _taken(path: Path) -> Path | None:
+    """What stands in the way of writing ``path``: the file itself, or its signature ``.sig``
+    (an old signature beside a new file would make it fail verification), else ``None``."""
+    for candidate in (path, signing.signature_path(path)):
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+# Errors of os.link on a file system without hard links (FAT, some network shares).
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS, errno.EXDEV}
+)
+
+
+def _place(temp: Path, target: Path) -> bool:
+    """Rename the finished file ``temp`` to ``target`` unless that name exists; never replace a
+    file. A hard link fails atomically when the name is taken, so even a report written at the
+    same moment is safe. Returns False (``temp`` untouched) when the name is taken."""
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(target):  # no hard links here: look, then rename
+            return False
+        os.replace(temp, target)
     else:
-        folder, base = (
-            output.parent,
-            output.stem if output.suffix.lower().lstrip(".") in FORMATS else output.name,
-        )
-        if len(formats) == 1 and output.suffix:
-            return {formats[0]: output}
-    return {fmt: folder / f"{base}.{fmt}" for fmt in formats}
+        temp.unlink()
+    return True
+
+
+def _claim(temp: Path, temp_sig: Path | None, names: Iterator[Path], placed: list[Path]) -> Path:
+    """Place ``temp`` (and its signature) under the first of ``names`` free for both; return it.
+
+    Every name placed is appended to ``placed`` (for the caller to remove if it fails later)."""
+    for target in names:
+        sig = signing.signature_path(target)
+        if os.path.lexists(sig) or not _place(temp, target):
+            continue
+        placed.append(target)
+        if temp_sig is None:
+            return target
+        if _place(temp_sig, sig):
+            placed.append(sig)
+            return target
+        # The signature's name was taken meanwhile: take the file back, try the next name.
+        placed.remove(target)
+        os.replace(target, temp)
+    raise AssertionError("unreachable: the names never run out")  # pragma: no cover
+
+
+def _prepare_folder(folder: Path) -> None:
+    """Create the output folder and make sure files can be written there, before any work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = _temp_beside(folder / "write-test")
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report to {folder}: {exc.strerror or exc}; choose another place "
+            "with -o (or the OUTPUT_DIR setting). Nothing was written or recorded."
+        ) from None
+
+
+def _discard(path: Path) -> None:
+    """Remove a temporary file if it is there; a failure to remove must not hide the real one."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _temp_beside(target: Path) -> Path:
@@ -402,7 +668,7 @@ def generate_report(
     window: Window | None,
     *,
     label: str,
-    output: Path | None = None,
+    output: Path | str | None = None,
     formats: tuple[str, ...] | list[str] = ("pdf",),
     reproduce: str | None = None,
     progress: Progress | None = None,
@@ -412,10 +678,17 @@ def generate_report(
 ) -> ReportResult:
     """Build, write, record and sign the report of ``window``; see the module docstring.
 
-    ``formats`` are any of ``pdf``, ``csv``, ``json``; each file gets its own ledger entry
-    (report id ``MAR-…`` for the PDF, ``MAR-….csv`` / ``MAR-….json`` for the exports). Files go
-    to ``output`` (a file name — other formats take its stem — or a folder), else to
-    ``settings.output_dir``. ``progress(stage, done, total)`` is called now and then (stages
+    ``formats`` are any of ``pdf``, ``csv``, ``json``; ``csv`` writes two files, the
+    reconciliation and the meetings CSV. Each file gets its own ledger entry (report id ``MAR-…``
+    for the PDF, ``MAR-….csv``, ``MAR-….meetings.csv``, ``MAR-….json`` for the exports). Files go
+    to ``output`` (a file name — other files take its stem — or a folder: an existing directory,
+    or a string ending in a path separator, created if missing), else to
+    ``settings.output_dir``. No file is ever overwritten: when a name asked for (or its ``.sig``)
+    exists, every file of this report is written beside it as ``NAME.<report id>.EXT`` instead,
+    and :attr:`ReportResult.not_overwritten` says which files were in the way. The ledger records
+    the names actually written. On Ctrl-C, :class:`ReportInterrupted` (a KeyboardInterrupt) says
+    which files were already finished and recorded. ``progress(stage, done, total)`` is called
+    now and then (stages
     ``reading`` with meetings read of the period's total, ``writing``, ``rendering`` with parts
     done, ``assembling``). ``workers`` caps the rendering processes (default: the CPUs, at most
     4); it never changes the output. ``roster_row_limit``: above this many person rows the PDF
@@ -425,8 +698,13 @@ def generate_report(
     started = time.monotonic()
     note = progress or (lambda stage, done, total: None)
     if reproduce is not None:
-        return _reproduce(settings, db, reproduce, output=output, workers=workers,
-                          progress=progress, started=started)  # fmt: skip
+        try:
+            return _reproduce(settings, db, reproduce, output=output, workers=workers,
+                              progress=progress, started=started)  # fmt: skip
+        except ReportInterrupted:
+            raise
+        except KeyboardInterrupt as exc:
+            raise ReportInterrupted([], reproducing=reproduce) from exc
     if window is None:
         raise ReportError("a report needs a period (a month such as 2026-10), or --reproduce ID")
     formats = tuple(dict.fromkeys(f.lower() for f in formats))
@@ -456,54 +734,49 @@ def generate_report(
     public = key.public_key() if key else None
     key_text = f"Ed25519 {signing.fingerprint(public)}" if public else None
     safe_label = _ID_TOKEN.sub("-", label).strip("-") or "report"
-    targets = _targets(settings, output, formats, f"meetaudit-{safe_label}-{base_id}")
+    outputs = [out for fmt in formats for out in _OUTPUTS[fmt]]
+    targets = _targets(settings, output, outputs, f"meetaudit-{safe_label}-{base_id}")
     for target in targets.values():
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_folder(target.folder)
         except OSError as exc:
             raise ReportError(
-                f"cannot create the output folder {target.parent}: {exc.strerror}"
+                f"cannot create the output folder {target.folder}: {exc.strerror}"
             ) from exc
+    # An earlier file is evidence: if any name is taken, the whole set moves beside it, so the
+    # files of one report keep the same names and none of an earlier one is replaced.
+    in_the_way = [p for p in (_taken(t.path) for t in targets.values()) if p is not None]
 
     files: list[ReportFile] = []
     pages: int | None = None
-    with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
-        with snapshot(db) as session:
-            ctx = build_context(
-                session, params, workdir=Path(tmp), keep_rows="json" in formats, progress=note
-            )
-        for fmt in formats:
-            report_id = base_id if fmt == "pdf" else f"{base_id}.{fmt}"
-            meta = ReportMeta(
-                report_id=report_id,
-                generated_at=generated_at,
-                generated_by=settings.operator,
-                meetaudit_version=__version__,
-                weasyprint_version=_weasyprint_version(),
-                signing_key=key_text,
-            )
-            target = targets[fmt]
-            temp = _temp_beside(target)
-            temp_sig = _temp_beside(signing.signature_path(target)) if key else None
-            try:
-                note("writing", 0, None)
-                n_pages = _write_format(fmt, ctx, meta, temp, workers=workers, progress=note)
-                if n_pages is not None:
-                    pages = n_pages
-                sha, size = _sha256_file(temp)
-                if key is not None and temp_sig is not None:
-                    temp_sig.write_bytes(signing.sign(key, temp.read_bytes()))
-                fields = {
-                    "report_id": report_id,
-                    "kind": REPORT_KIND,
-                    "generated_at": generated_at,
-                    "generated_by": settings.operator,
-                    "meetaudit_version": __version__,
-                    "period_from": window.start,
-                    "period_to": window.end,
-                    "timezone": settings.timezone,
-                    "format": fmt,
-                    "parameters": {
+    try:
+        with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
+            with snapshot(db) as session:
+                ctx = build_context(
+                    session, params, workdir=Path(tmp), keep_rows="json" in formats, progress=note
+                )
+            for out in outputs:
+                report_id = base_id + (out.suffix if out.format != "pdf" else "")
+                meta = ReportMeta(
+                    report_id=report_id,
+                    generated_at=generated_at,
+                    generated_by=settings.operator,
+                    meetaudit_version=__version__,
+                    weasyprint_version=_weasyprint_version(),
+                    signing_key=key_text,
+                )
+                target = targets[out]
+                temp = _temp_beside(target.path)
+                temp_sig = _temp_beside(signing.signature_path(target.path)) if key else None
+                try:
+                    note("writing", 0, None)
+                    n_pages = _write_output(out, ctx, meta, temp, workers=workers, progress=note)
+                    if n_pages is not None:
+                        pages = n_pages
+                    sha, size = _sha256_file(temp)
+                    if key is not None and temp_sig is not None:
+                        temp_sig.write_bytes(signing.sign(key, temp.read_bytes()))
+                    parameters: dict[str, Any] = {
                         "report": params.to_json(),
                         "renderer": {"weasyprint": meta.weasyprint_version},
                         "formats": list(formats),
@@ -514,70 +787,90 @@ def generate_report(
                             else None
                         ),
                         "pages": n_pages,
-                    },
-                    "harvest_run_ids": [r["id"] for r in ctx.harvest_runs],
-                    "control_totals": asdict(ctx.totals),
-                    "complete": ctx.complete,
-                    "output_path": str(target.resolve()),
-                    "file_sha256": sha,
-                    "file_bytes": size,
-                    "signature_path": (
-                        str(signing.signature_path(target).resolve()) if key else None
-                    ),
-                }
-                seq = _publish(db, fields, temp, target, temp_sig)
-            except (OperationalError, DBAPIError) as exc:
-                raise DatabaseError(
-                    f"recording report {report_id} in the ledger failed: "
-                    f"{str(exc.orig or exc).strip().splitlines()[0]}; no file was kept. "
-                    "Check the database and run the report again."
-                ) from None
-            except OSError as exc:
-                raise ReportError(
-                    f"writing {target} failed: {exc.strerror or exc}; nothing was kept and "
-                    "nothing was recorded in the ledger."
-                ) from exc
-            finally:
-                temp.unlink(missing_ok=True)
-                if temp_sig is not None:
-                    temp_sig.unlink(missing_ok=True)
-            files.append(
-                ReportFile(
-                    fmt, target, report_id, sha, size, seq,
-                    signing.signature_path(target) if key else None,
-                )
-            )  # fmt: skip
+                    }
+                    if out.export:
+                        parameters["export"] = out.export
+                    fields = {
+                        "report_id": report_id,
+                        "kind": REPORT_KIND,
+                        "generated_at": generated_at,
+                        "generated_by": settings.operator,
+                        "meetaudit_version": __version__,
+                        "period_from": window.start,
+                        "period_to": window.end,
+                        "timezone": settings.timezone,
+                        "format": out.format,
+                        "parameters": parameters,
+                        "harvest_run_ids": [r["id"] for r in ctx.harvest_runs],
+                        "control_totals": asdict(ctx.totals),
+                        "complete": ctx.complete,
+                        "file_sha256": sha,
+                        "file_bytes": size,
+                    }
+                    names = target.names(base_id, first=not in_the_way)
+                    seq, path = _publish(db, fields, temp, temp_sig, names)
+                    files.append(
+                        ReportFile(
+                            out.format, path, report_id, sha, size, seq,
+                            signing.signature_path(path) if key else None, out.holds,
+                        )
+                    )  # fmt: skip
+                except (OperationalError, DBAPIError) as exc:
+                    raise DatabaseError(
+                        f"recording report {report_id} in the ledger failed: "
+                        f"{str(exc.orig or exc).strip().splitlines()[0]}; no file was kept. "
+                        "Check the database and run the report again."
+                    ) from None
+                except OSError as exc:
+                    raise ReportError(
+                        f"writing {target.path} failed: {exc.strerror or exc}; nothing was kept "
+                        "and nothing was recorded in the ledger."
+                    ) from exc
+                finally:
+                    _discard(temp)
+                    if temp_sig is not None:
+                        _discard(temp_sig)
+    except ReportInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        raise ReportInterrupted(files) from exc
     return ReportResult.of(
         ctx, report_id=base_id, generated_at=generated_at, generated_by=settings.operator,
-        files=files, pages=pages, started=started,
+        files=files, pages=pages, started=started, not_overwritten=in_the_way,
     )  # fmt: skip
 
 
 def _publish(
-    db: Database, fields: dict[str, Any], temp: Path, target: Path, temp_sig: Path | None
-) -> int:
-    """Append the ledger entry and move the file (and signature) into place, all or nothing.
+    db: Database,
+    fields: dict[str, Any],
+    temp: Path,
+    temp_sig: Path | None,
+    names: Iterator[Path],
+) -> tuple[int, Path]:
+    """Put the file (and signature) in place under the first free name, then append the ledger
+    entry recording that name; all or nothing. Returns the entry's seq and the file's path.
 
-    The renames happen inside the ledger transaction: the entry commits only when the file is in
-    place, and when the commit fails the renamed files are removed again.
+    The file is in place before the entry commits; when the commit fails it is removed again.
     """
-    moved: list[Path] = []
+    placed: list[Path] = []
     committed = False
     try:
+        target = _claim(temp, temp_sig, names, placed)
+        fields = {
+            **fields,
+            "output_path": str(target.resolve()),
+            "signature_path": (
+                str(signing.signature_path(target).resolve()) if temp_sig is not None else None
+            ),
+        }
         with db.session() as session:
             seq = ledger.append(session, fields).seq
-            os.replace(temp, target)
-            moved.append(target)
-            if temp_sig is not None:
-                sig_target = signing.signature_path(target)
-                os.replace(temp_sig, sig_target)
-                moved.append(sig_target)
         committed = True
-        return seq
+        return seq, target
     finally:
         if not committed:
-            for path in moved:
-                path.unlink(missing_ok=True)
+            for path in placed:
+                _discard(path)
 
 
 def _reproduce(
@@ -585,12 +878,17 @@ def _reproduce(
     db: Database,
     report_id: str,
     *,
-    output: Path | None,
+    output: Path | str | None,
     workers: int | None,
     progress: Progress | None,
     started: float,
 ) -> ReportResult:
-    """Render a ledger entry again with its stored id, time and parameters; compare the hashes."""
+    """Render a ledger entry again with its stored id, time and parameters; compare the hashes.
+
+    Written to ``output`` (a file, or a folder) or ``settings.output_dir``, by default as
+    ``<report id>.reproduced.<format>``; never over an existing file: then as ``NAME.2.EXT``,
+    ``NAME.3.EXT``…
+    """
     with db.sessions() as session:
         row = ledger.find_by_report_id(session, report_id)
         if row is None:
@@ -602,6 +900,7 @@ def _reproduce(
     stored = entry["parameters"]
     params = ReportParameters.from_json(stored["report"])
     fmt = entry["format"]
+    out = _output_of(fmt, stored.get("export"))
     meta = ReportMeta(
         report_id=entry["report_id"],
         generated_at=entry["generated_at"].astimezone(dt.UTC),
@@ -610,31 +909,33 @@ def _reproduce(
         weasyprint_version=stored["renderer"]["weasyprint"],
         signing_key=stored.get("signing_key"),
     )
-    if output is None:
-        target = settings.output_dir / f"{report_id}.reproduced.{fmt}"
-    elif output.is_dir():
-        target = output / f"{report_id}.reproduced.{fmt}"
+    folder = settings.output_dir if output is None else _as_folder(output)
+    if folder is not None:
+        target = _Target(folder, f"{report_id}.reproduced", f".{fmt}")
     else:
-        target = output
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_beside(target)
+        path = Path(output or "")
+        target = _Target(path.parent, path.stem, path.suffix)
+    _prepare_folder(target.folder)
+    in_the_way = [p for p in [_taken(target.path)] if p is not None]
+    temp = _temp_beside(target.path)
     with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
         with snapshot(db) as session:
             ctx = build_context(
                 session, params, workdir=Path(tmp), keep_rows=fmt == "json", progress=progress
             )
         try:
-            pages = _write_format(fmt, ctx, meta, temp, workers=workers, progress=progress)
+            pages = _write_output(out, ctx, meta, temp, workers=workers, progress=progress)
             sha, size = _sha256_file(temp)
-            os.replace(temp, target)
+            written = _claim(temp, None, target.names(None), [])
         finally:
-            temp.unlink(missing_ok=True)
+            _discard(temp)
     return ReportResult.of(
         ctx, report_id=entry["report_id"], generated_at=meta.generated_at,
         generated_by=meta.generated_by, pages=pages, started=started,
-        files=[ReportFile(fmt, target, entry["report_id"], sha, size)],
+        files=[ReportFile(fmt, written, entry["report_id"], sha, size, holds=out.holds)],
         reproduced_from=entry["report_id"], matches=sha == entry["file_sha256"],
         expected_sha256=entry["file_sha256"], renderer_changes=_renderer_changes(meta),
+        not_overwritten=in_the_way,
     )  # fmt: skip
 
 
@@ -768,10 +1069,13 @@ def _check_signature(
 
 
 def verify_ledger(db: Database) -> LedgerCheck:
-    """Walk the whole ledger: every entry's hash, every link, no missing sequence number."""
+    """Walk the whole ledger: every entry's hash, every link, no missing sequence number.
+
+    The result also lists every entry (:class:`LedgerEntry`), so report ids can be found.
+    """
     try:
         with db.sessions() as session:
-            chain = ledger.check_chain(session)
+            chain = ledger.check_chain(session, keep_rows=True)
             trigger = ledger.trigger_present(session)
     except (OperationalError, DBAPIError) as exc:
         raise DatabaseError(
@@ -784,4 +1088,17 @@ def verify_ledger(db: Database) -> LedgerCheck:
         head_sha256=chain.head_sha256,
         trigger_present=trigger,
         problems=chain.problems,
+        listing=[
+            LedgerEntry(
+                **{name: e[name] for name in _LEDGER_ENTRY_FIELDS},
+                problem=e["seq"] in chain.bad_seqs,
+            )
+            for e in chain.rows
+        ],
     )
+
+
+_LEDGER_ENTRY_FIELDS = (
+    "seq", "report_id", "format", "generated_at", "generated_by", "period_from", "period_to",
+    "timezone", "complete", "file_sha256", "output_path",
+)  # fmt: skip

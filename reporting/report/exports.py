@@ -1,8 +1,10 @@
 """CSV and JSON exports of the reconciliation, with a stable, documented column set.
 
 The same rows are embedded in the PDF (``reconciliation.csv``, ``meetings.csv``) and written by
-``--format csv`` / ``--format json``. Columns are only ever added at the end, never renamed or
-reordered, so a spreadsheet or a script built on one month keeps working on the next.
+``--format csv`` (two files, each with its own ledger entry: ``NAME.csv`` is the reconciliation,
+``NAME.meetings.csv`` the meetings) and ``--format json`` (one file holding both). Columns are only
+ever added at the end, never renamed or reordered, so a spreadsheet or a script built on one
+month keeps working on the next.
 
 Encoding: UTF-8 without BOM, RFC 4180 quoting, ``\\r\\n`` line ends, a header row. Times are
 ISO 8601 with their offset, in the report's time zone. Booleans are ``true``/``false``; an empty

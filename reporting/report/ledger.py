@@ -98,10 +98,14 @@ class ChainState:
     head_sha256: str | None = None
     problems: list[str] = field(default_factory=list)
     bad_seqs: set[int] = field(default_factory=set)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # every entry, when asked to keep
 
 
-def check_chain(session: Session) -> ChainState:
-    """Walk every entry in order, recomputing hashes and links; collect every problem found."""
+def check_chain(session: Session, *, keep_rows: bool = False) -> ChainState:
+    """Walk every entry in order, recomputing hashes and links; collect every problem found.
+
+    ``keep_rows``: also keep every entry (as :func:`as_dict` gives it) in :attr:`ChainState.rows`.
+    """
     state = ChainState()
     prev: dict[str, Any] | None = None
     expected_seq = 1
@@ -110,6 +114,8 @@ def check_chain(session: Session) -> ChainState:
         entry = as_dict(row)
         seq = entry["seq"]
         state.entries += 1
+        if keep_rows:
+            state.rows.append(entry)
         if seq != expected_seq:
             missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
             state.problems.append(

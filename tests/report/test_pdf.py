@@ -200,9 +200,11 @@ def test_attachments_are_embedded_and_hashed(report: ReportResult) -> None:
     header = files["reconciliation.csv"].decode().splitlines()[0]
     assert header.split(",") == list(RECONCILIATION_COLUMNS)
     assert files["meetings.csv"].decode().splitlines()[0].split(",") == list(MEETING_COLUMNS)
-    # The CSV export is byte for byte the embedded reconciliation.
-    csv_file = next(f for f in report.files if f.format == "csv")
-    assert csv_file.path.read_bytes() == files["reconciliation.csv"]
+    # The CSV exports are byte for byte the embedded reconciliation and meetings.
+    recon_file, meetings_file = (f for f in report.files if f.format == "csv")
+    assert recon_file.path.read_bytes() == files["reconciliation.csv"]
+    assert meetings_file.path.read_bytes() == files["meetings.csv"]
+    assert meetings_file.report_id == report.report_id + ".meetings.csv"
 
 
 def test_pdfa_3b_identification_and_metadata(report: ReportResult) -> None:
@@ -320,7 +322,7 @@ def test_json_export(report: ReportResult) -> None:
 def test_ledger_chain_detects_altered_and_removed_entries(db: Database, settings: Settings) -> None:
     build_known_month(db)
     for n in range(3):
-        generate_report(settings, db, OCT, label=f"2026-10-{n}", formats=("csv",))
+        generate_report(settings, db, OCT, label=f"2026-10-{n}", formats=("json",))
     check = verify_ledger(db)
     assert check.ok and check.entries == 3 and check.trigger_present
 
