@@ -1202,6 +1202,18 @@ class Harvester:
         )
 
 
+def harvest_running(db: Database) -> bool:
+    """Whether a harvest holds the harvest lock on ``db`` right now."""
+    with db.engine.connect() as conn:
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": HARVEST_LOCK_KEY}
+        ).scalar()
+        if got:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": HARVEST_LOCK_KEY})
+        conn.commit()
+    return not got
+
+
 def open_gaps(session: Session, window: Window, *, history: bool = False) -> list[HarvestGap]:
     """Open gaps touching ``window``: meetings in it, or listing windows overlapping it.
 

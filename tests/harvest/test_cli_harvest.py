@@ -142,3 +142,20 @@ def test_dry_run_lists_the_meetings_it_would_fetch(
     assert all(m["id"] in result.stdout for m in org.meetings)
     after = _harvest(database_url, api, tmp_path)
     assert f"stored now {len(org.meetings)}" in after.stdout  # the dry run stored nothing
+
+
+def test_a_report_during_a_running_harvest_says_so(database_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from reporting.harvest import HARVEST_LOCK_KEY
+    from tests.conftest import _libpq
+
+    env = {"MEETAUDIT_DATABASE_URL": database_url, "MEETAUDIT_OUTPUT_DIR": str(tmp_path)}
+    with psycopg.connect(_libpq(database_url), autocommit=True) as harvest:
+        harvest.execute("SELECT pg_advisory_lock(%s)", (HARVEST_LOCK_KEY,))
+        during = CliRunner().invoke(
+            cli, ["report", "--month", "2026-10", "--format", "json"], env=env
+        )
+    after = CliRunner().invoke(cli, ["report", "--month", "2026-10", "--format", "json"], env=env)
+    assert "a harvest is running against this database right now" in during.stderr
+    assert "a harvest is running" not in after.stderr
