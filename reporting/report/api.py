@@ -966,6 +966,17 @@ def _claimed_id(data: bytes) -> str | None:
     return None
 
 
+def _what_it_is(data: bytes) -> str:
+    """A hint for a file the ledger does not know: empty, or not a report at all."""
+    if not data:
+        return " (the file is empty)"
+    head = data[:4096]
+    text_like = not any(b < 9 or 13 < b < 32 for b in head)  # no control bytes: CSV or JSON
+    if data.startswith(b"%PDF-") or (text_like and (b"," in head or head.lstrip()[:1] == b"{")):
+        return ""
+    return " (it does not look like a meetaudit report: not a PDF, CSV or JSON file)"
+
+
 def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> VerifyResult:
     """Check ``path`` against the ledger and its detached signature; see the module docstring.
 
@@ -1005,7 +1016,7 @@ def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> Ve
         )
     elif row is None:
         result.claimed_report_id = claimed
-        result.problems.append("no ledger entry has this file's SHA-256")
+        result.problems.append("no ledger entry has this file's SHA-256" + _what_it_is(data))
     if row is not None:
         entry = ledger.as_dict(row)
         result.known = True

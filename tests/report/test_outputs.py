@@ -492,3 +492,14 @@ def test_a_place_that_cannot_be_written_is_refused_before_any_work(
     assert result.output.startswith(f"Error: cannot write the report to {blocker}")
     assert "Nothing was written or recorded" in result.output and "Traceback" not in result.output
     assert entries(db) == []
+
+
+def test_verify_says_when_a_file_is_empty_or_not_a_report(
+    known: Settings, db: Database, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    assert verify_file(db, empty).problems[-1].endswith("(the file is empty)")
+    assert "not a PDF, CSV or JSON file" in verify_file(db, picture).problems[-1]
