@@ -476,8 +476,6 @@ def run_report(
 ) -> Any:
     """Generate, record and print the report of ``window``."""
     from reporting.harvest import harvest_running
-    from reporting.report import generate_report
-    from reporting.report.api import ReportInterrupted
 
     if harvest_running(db):
         click.echo(
@@ -485,17 +483,21 @@ def run_report(
             "not stored yet are gaps in this report. Let it finish for a complete report.",
             err=True,
         )
+    return _generate_and_print(
+        state, settings, db, window, label=label, output=output, formats=formats
+    )
+
+
+def _generate_and_print(
+    state: State, settings: Settings, db: Any, window: Any, **options: Any
+) -> Any:
+    """``generate_report`` with live progress; print its summary; a stop becomes one line."""
+    from reporting.report import generate_report
+    from reporting.report.api import ReportInterrupted
+
     try:
         with report_progress(state) as progress:
-            result = generate_report(
-                settings,
-                db,
-                window,
-                label=label,
-                output=output,
-                formats=formats,
-                progress=progress,
-            )
+            result = generate_report(settings, db, window, progress=progress, **options)
     except ReportInterrupted as exc:
         raise ReportStopped.of(exc) from None
     for line in result.lines():
@@ -574,8 +576,6 @@ def report_cmd(
     organisation, shows data-quality flags and every gap. Exit status 3: the period is not
     completely harvested (the report says what is missing).
     """
-    from reporting.report import generate_report
-    from reporting.report.api import ReportInterrupted
 
     if reproduce and (month or start or end or formats):
         raise click.UsageError(
@@ -585,21 +585,9 @@ def report_cmd(
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
-            try:
-                with report_progress(state) as progress:
-                    result = generate_report(
-                        settings,
-                        db,
-                        None,
-                        label=reproduce,
-                        output=output,
-                        reproduce=reproduce,
-                        progress=progress,
-                    )
-            except ReportInterrupted as exc:
-                raise ReportStopped.of(exc) from None
-            for line in result.lines():
-                click.echo(line)
+            result = _generate_and_print(
+                state, settings, db, None, label=reproduce, output=output, reproduce=reproduce
+            )
             if not result.matches:
                 from reporting.errors import VerificationError
 

@@ -869,20 +869,9 @@ def build_context(
         session, (params.period_from, params.period_to), params.as_of
     ):
         gaps.append(
-            {
-                "what": f"listing {b.short(start)} – {b.short(end)}",
-                "meeting_id": None,
-                "start": "",
-                "scope": "meeting_list",
-                "http_status": None,
-                "tracking_id": None,
-                "occurred_at": "",
-                "run_id": None,
-                "attempts": 0,
-                "first_occurred_at": "",
-                "reason": UNCOVERED_REASON,
-            }
-        )
+            _derived_gap(f"listing {b.short(start)} – {b.short(end)}", "meeting_list",
+                         UNCOVERED_REASON)
+        )  # fmt: skip
     gap_meetings: set[str] = set()
     for g in session.execute(_GAPS_SQL, q).mappings():
         gaps.append(_gap_dict(g, b))
@@ -892,21 +881,11 @@ def build_context(
     for m in b.meetings:
         if m["harvest_status"] != "complete" and m["meeting_id"] not in gap_meetings:
             gaps.append(
-                {
-                    "what": m["title"] or "",
-                    "meeting_id": m["meeting_id"],
-                    "start": m["start_short"],
-                    "scope": "meeting",
-                    "http_status": None,
-                    "tracking_id": None,
-                    "occurred_at": "",
-                    "run_id": None,
-                    "attempts": 0,
-                    "first_occurred_at": "",
-                    "reason": "listed, but its participants and invitees are not stored yet "
-                    "(harvest unfinished, or the meeting had not settled)",
-                }
-            )
+                _derived_gap(m["title"] or "", "meeting",
+                             "listed, but its participants and invitees are not stored yet "
+                             "(harvest unfinished, or the meeting had not settled)",
+                             meeting_id=m["meeting_id"], start=m["start_short"])
+            )  # fmt: skip
     gaps.close()
     b.totals.gaps = gaps.count
     b.meetings.close()
@@ -988,6 +967,15 @@ def _run_dict(r: Any) -> dict[str, Any]:
         "gaps": r["gaps"],
         "error": r["error"],
     }
+
+
+def _derived_gap(
+    what: str, scope: str, reason: str, *, meeting_id: str | None = None, start: str = ""
+) -> dict[str, Any]:
+    """A gap the report finds itself (no harvest recorded it): no HTTP status, no attempt."""
+    return {"what": what, "meeting_id": meeting_id, "start": start, "scope": scope,
+            "http_status": None, "tracking_id": None, "occurred_at": "", "run_id": None,
+            "attempts": 0, "first_occurred_at": "", "reason": reason}  # fmt: skip
 
 
 def _gap_dict(g: Any, b: _Builder) -> dict[str, Any]:
