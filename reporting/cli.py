@@ -369,11 +369,7 @@ def gaps_cmd(
     and any part of the period no finished harvest has listed. Times are in the configured time
     zone. Exits with status 3 while anything is missing, so a scheduler can alert.
     """
-    from sqlalchemy import select
-
-    from reporting.coverage import UNCOVERED_REASON, uncovered_spans
-    from reporting.db.models import Meeting
-    from reporting.harvest import open_gaps
+    from reporting.coverage import UNCOVERED_REASON, what_is_missing
 
     settings = state.settings()
     zone = settings.zone
@@ -383,27 +379,14 @@ def gaps_cmd(
         return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
 
     with open_database(settings) as db, db.session() as session:
-        gaps = open_gaps(session, window, history=history)
-        still_open = [g for g in gaps if g.resolved_at is None and g.superseded_at is None]
-        missing = uncovered_spans(session, (window.start, window.end), dt.datetime.now(dt.UTC))
-        with_gap = {g.meeting_id for g in still_open if g.meeting_id}
-        unstored = [
-            m
-            for m in session.scalars(
-                select(Meeting)
-                .where(Meeting.start_at >= window.start, Meeting.start_at < window.end)
-                .where(Meeting.complete_at.is_(None))
-                .order_by(Meeting.start_at, Meeting.meeting_id)
-            )
-            if m.meeting_id not in with_gap
-        ]
+        missing = what_is_missing(session, window, history=history)
         lines: list[str] = []
-        for span_start, span_end in missing:
+        for span_start, span_end in missing.unlisted:
             lines.append(
                 f"{'[OPEN] ' if history else ''}not listed {when(span_start)} – {when(span_end)}: "
                 f"{UNCOVERED_REASON}"
             )
-        for gap in gaps:
+        for gap in missing.gaps:
             what = gap.meeting_id or (
                 f"listing {when(gap.window_from)} – {when(gap.window_to)}"
                 if gap.window_from and gap.window_to
@@ -424,7 +407,7 @@ def gaps_cmd(
                     fate = "OPEN"
                 line = f"[{fate}] {line}"
             lines.append(line)
-        for m in unstored:
+        for m in missing.unstored:
             lines.append(
                 f"{'[OPEN] ' if history else ''}meeting {m.meeting_id} "
                 f"({when(m.start_at) if m.start_at else '?'}, {m.title or 'untitled'}): listed, "
@@ -438,7 +421,7 @@ def gaps_cmd(
             return
         for line in lines:
             click.echo(line)
-        if still_open or missing or unstored:
+        if missing.anything_open:
             sys.exit(3)
 
 

@@ -264,10 +264,15 @@ _OTHER_VARIABLES = {
 }
 
 
+_warned: set[str] = set()
+
+
 def _warn_unknown_environment() -> None:
-    """A misspelt MEETAUDIT_* variable would be silently ignored: say so on stderr."""
+    """A misspelt MEETAUDIT_* variable would be silently ignored: say so on stderr, once."""
     known = {f"MEETAUDIT_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
-    for name in sorted(n for n in os.environ if n.startswith("MEETAUDIT_") and n not in known):
+    unknown = {n for n in os.environ if n.startswith("MEETAUDIT_") and n not in known}
+    for name in sorted(unknown - _warned):
+        _warned.add(name)
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         print(f"Warning: ignoring {name}: not a meetaudit setting{hint}", file=sys.stderr)

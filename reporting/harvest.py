@@ -613,14 +613,7 @@ class Harvester:
                         status=summary.status,
                         finished_at=dt.datetime.now(dt.UTC),
                         parameters=parameters,
-                        meetings_listed=summary.meetings_listed,
-                        meetings_complete=summary.meetings_complete,
-                        meetings_skipped=summary.meetings_skipped,
-                        meetings_unsettled=summary.meetings_unsettled,
-                        participants=summary.participants,
-                        devices=summary.devices,
-                        invitees=summary.invitees,
-                        gaps=summary.gaps,
+                        # What was stored is counted by each batch as it commits (see _store).
                         requests=summary.requests,
                         retries=summary.retries,
                         rate_limit_wait_seconds=summary.rate_limit_wait_seconds,
@@ -1212,25 +1205,6 @@ def harvest_running(db: Database) -> bool:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": HARVEST_LOCK_KEY})
         conn.commit()
     return not got
-
-
-def open_gaps(session: Session, window: Window, *, history: bool = False) -> list[HarvestGap]:
-    """Open gaps touching ``window``: meetings in it, or listing windows overlapping it.
-
-    A gap is open until a run stores what it names (``resolved_at``) or a later attempt at the
-    same thing fails again and records the newer gap (``superseded_at``). With ``history``,
-    every gap ever recorded for the window, in the order they occurred.
-    """
-    in_window = select(Meeting.meeting_id).where(
-        Meeting.start_at >= window.start, Meeting.start_at < window.end
-    )
-    query = select(HarvestGap).where(
-        HarvestGap.meeting_id.in_(in_window)
-        | ((HarvestGap.window_from < window.end) & (HarvestGap.window_to > window.start))
-    )
-    if not history:
-        query = query.where(HarvestGap.resolved_at.is_(None), HarvestGap.superseded_at.is_(None))
-    return list(session.scalars(query.order_by(HarvestGap.occurred_at, HarvestGap.id)))
 
 
 def resolve_listing_gaps(session: Session, run_id: int, listed: Sequence[Window]) -> None:

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from reporting.config import Settings
+from reporting.coverage import open_gaps
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting, Participant
 from reporting.db.writes import record_gap
 from reporting.errors import WebexAuthError, WebexHTTPError, WebexUnreachable
-from reporting.harvest import HarvestEvent, open_gaps
+from reporting.harvest import HarvestEvent
 from reporting.report.api import snapshot as report_snapshot
 from reporting.report.context import ReportParameters, build_context
 from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator

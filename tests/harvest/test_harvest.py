@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from reporting.config import Settings
+from reporting.coverage import open_gaps
 from reporting.db.engine import Database
 from reporting.db.models import (
     AttendeeReport,
@@ -23,7 +24,7 @@ from reporting.db.models import (
     Participant,
     ParticipantDevice,
 )
-from reporting.harvest import HarvestEvent, Window, open_gaps
+from reporting.harvest import HarvestEvent, Window
 from reporting.report.api import generate_report
 from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator, generate_org
 from tests.factories import TOKEN, assert_consistent, harvest_org, snapshot

@@ -7,9 +7,9 @@ import datetime as dt
 from sqlalchemy import select
 
 from reporting.config import Settings
+from reporting.coverage import open_gaps
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap
-from reporting.harvest import open_gaps
 from reporting.webex.simulator import SimulatedOrg
 from tests.factories import harvest_org
 from tests.harvest.conftest import END, NOW, WINDOW
