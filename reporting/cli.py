@@ -426,7 +426,9 @@ def gaps_cmd(
 
 
 def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
-    signal.raise_signal(signal.SIGINT)
+    # Raised here, not by re-sending SIGINT: a command started in the background by a script or
+    # cron (`nohup meetaudit harvest &`) inherits SIGINT ignored, and must still stop on `kill`.
+    raise KeyboardInterrupt
 
 
 def main() -> None:

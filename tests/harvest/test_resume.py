@@ -126,9 +126,16 @@ def test_ctrl_c_or_sigterm_stops_cleanly_and_the_run_resumes(
     sig: signal.Signals,
 ) -> None:
     command, env = _harvest_command(database_url, served, tmp_path)
+    # Ctrl-C reaches a command run from a terminal. SIGTERM must stop one started in the
+    # background by a script or cron too (`nohup meetaudit harvest &`), which inherits SIGINT
+    # ignored — whatever the disposition this test itself was started with.
+    interactive = sig == signal.SIGINT
     process = subprocess.Popen(
-        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(
+            signal.SIGINT, signal.SIG_DFL if interactive else signal.SIG_IGN
+        ),
+    )  # fmt: skip
     _stop_midway(process, database_url, sig, len(big_org.meetings))
     _, stderr = process.communicate()
     assert process.returncode == 130, stderr.decode()

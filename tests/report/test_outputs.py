@@ -468,6 +468,8 @@ def test_a_real_ctrl_c_while_the_pdf_renders_leaves_no_file_and_no_entry(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # As from a terminal, whatever SIGINT disposition the test run itself inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     for line in process.stderr:
