@@ -190,10 +190,24 @@ class Settings(BaseSettings):
         return (init_settings, env_settings)
 
 
+# libpq connection parameters that carry a secret when given in the URL's query string
+# (``postgresql://host/db?password=…``) rather than as ``user:password@``.
+_SECRET_QUERY_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced by ``***``."""
+    """A database URL with its password replaced by ``***``, wherever in the URL it was given."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if any(k.lower() in _SECRET_QUERY_PARAMETERS for k in parsed.query):
+            parsed = parsed.set(
+                query={
+                    k: "***" if k.lower() in _SECRET_QUERY_PARAMETERS else v
+                    for k, v in parsed.query.items()
+                }
+            )
+        # ``***`` is percent-encoded in a query string; shown as typed, it reads as a redaction.
+        return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
     except Exception:  # noqa: BLE001 - an unparsable URL is shown as nothing rather than leaked
         return "<unparsable URL>"
 

@@ -44,6 +44,21 @@ def test_config_redacts_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert 'webex_token = "***"' in result.output
 
 
+@pytest.mark.parametrize("parameter", ["password", "PASSWORD", "sslpassword"])
+def test_a_password_given_as_a_url_parameter_is_hidden_too(
+    monkeypatch: pytest.MonkeyPatch, parameter: str
+) -> None:
+    # libpq also takes the password from the query string; it must be hidden there as well.
+    url = f"postgresql://auditor@127.0.0.1:9/meetaudit?sslmode=disable&{parameter}=pw-very-secret"
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", url)
+    monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "t0ken-value")
+    for args in (["config"], ["gaps"], ["harvest", "--month", "2026-10"]):
+        result = CliRunner().invoke(cli, args)
+        assert "very-secret" not in result.output, (args, result.output)
+    assert f"{parameter}=***" in CliRunner().invoke(cli, ["config"]).output
+    assert "sslmode=disable" in CliRunner().invoke(cli, ["config"]).output
+
+
 def test_settings_file_and_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "meetaudit.toml"
     config.write_text(
