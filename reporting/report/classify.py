@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from reporting.config import Settings
@@ -70,6 +72,48 @@ def classify_with(
     if domain is not None:
         return "external", domain
     return "unidentified", None
+
+
+@dataclass(frozen=True)
+class KnownOrgIds:
+    """The orgIds Webex gave for each person (normalised email) anywhere in a period.
+
+    Webex gives ``orgId`` for participants of ongoing meetings and mostly leaves it out of
+    finished ones, so the same person can come with it in one meeting and without it in the
+    next. Classified meeting by meeting, that person would be counted under the orgId once and
+    under their email domain the next time: one person, two organisations. A person is therefore
+    counted under the orgId Webex gave *for that same email address* somewhere in the period —
+    an observed fact, not a guess from the domain (many people share ``gmail.com``). A person
+    seen with two different orgIds keeps each meeting's own.
+    """
+
+    by_email: Mapping[str, str] = field(default_factory=dict)
+    # orgId -> the email domains of the people Webex gave it for (shown beside the orgId).
+    domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> KnownOrgIds:
+        """From ``(normalised email, orgId)`` pairs as stored."""
+        seen: dict[str, set[str]] = {}
+        domains: dict[str, set[str]] = {}
+        for email, org_id in pairs:
+            oid = org_id.strip().lower() if org_id else ""
+            if not email or not oid:
+                continue
+            seen.setdefault(email, set()).add(oid)
+            domain = email_domain(email)
+            if domain:
+                domains.setdefault(oid, set()).add(domain)
+        return cls(
+            {email: next(iter(ids)) for email, ids in seen.items() if len(ids) == 1},
+            {oid: tuple(sorted(d)) for oid, d in domains.items()},
+        )
+
+    def org_id(self, given: str | None, email_norm: str | None) -> str | None:
+        """The orgId to classify a person by: the one Webex gave here, else the person's own."""
+        if given and given.strip():
+            return given
+        return self.by_email.get(email_norm) if email_norm else None
 
 
 _DIGIT = re.compile(r"\d")

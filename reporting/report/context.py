@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from reporting.coverage import UNCOVERED_REASON, uncovered_spans
 from reporting.report.classify import (
     PLACEHOLDER_BEFORE,
+    KnownOrgIds,
     classify_with,
     email_domain,
     mask_phone,
@@ -255,6 +256,14 @@ _PARTICIPANTS_SQL = text(
     ORDER BY m.start_at, m.meeting_id, p.participant_id
     """  # noqa: S608 - constant SQL, no user input
 )
+# (person, orgId) pairs Webex gave anywhere in the period: see classify.KnownOrgIds.
+_KNOWN_ORG_IDS_SQL = text(
+    f"""
+    SELECT DISTINCT p.email_norm, p.org_id
+    {_COMPLETE_MEETINGS.replace("FROM meetings m", _JOIN_PARTICIPANTS, 1)}
+      AND p.org_id IS NOT NULL AND p.email_norm IS NOT NULL
+    """
+)
 _INVITEES_SQL = text(
     f"""
     SELECT i.meeting_id, i.invitee_id, i.email, i.email_norm, i.display_name, i.co_host
@@ -376,8 +385,10 @@ class _Builder:
         recon_fh: BinaryIO,
         meetings_fh: BinaryIO,
         keep_rows: bool,
+        known: KnownOrgIds | None = None,
     ) -> None:
         self.p = params
+        self.known = known or KnownOrgIds()
         self.zone = _zone(params.timezone)
         self.totals = ControlTotals()
         self.recon = CsvSink(recon_fh, RECONCILIATION_COLUMNS)
@@ -584,9 +595,11 @@ class _Builder:
             status = "uninvited_attended"
         intervals = person.intervals or person.fallback
         seconds = round(union_seconds(intervals)) if person.admitted else 0
+        email_norm = None if person.key.startswith("participant:") else person.key
         cls, org_key = classify_with(
-            person.org_id, person.email, p.org_ids, p.org_domains, p.org_name
-        )
+            self.known.org_id(person.org_id, email_norm), person.email, p.org_ids,
+            p.org_domains, p.org_name,
+        )  # fmt: skip
         flags = []
         if person.placeholder:
             flags.append("placeholder_time")
@@ -644,7 +657,9 @@ class _Builder:
     ) -> dict[str, Any]:
         p = self.p
         _, _invitee_id, email, _, name, co_host = inv
-        cls, org_key = classify_with(None, email, p.org_ids, p.org_domains, p.org_name)
+        cls, org_key = classify_with(
+            self.known.org_id(None, key), email, p.org_ids, p.org_domains, p.org_name
+        )
         row = {
             **base,
             "person_key": key,
@@ -850,7 +865,8 @@ def build_context(
     recon_path = workdir / "reconciliation.csv"
     meetings_path = workdir / "meetings.csv"
     with recon_path.open("wb") as recon_fh, meetings_path.open("wb") as meetings_fh:
-        b = _Builder(params, workdir, recon_fh, meetings_fh, keep_rows)
+        known = KnownOrgIds.from_pairs(session.execute(_KNOWN_ORG_IDS_SQL, q))
+        b = _Builder(params, workdir, recon_fh, meetings_fh, keep_rows, known)
         participants = _Lookahead(_stream(session, _PARTICIPANTS_SQL, q))
         invitees = _Lookahead(_stream(session, _INVITEES_SQL, q))
         for n, m in enumerate(_stream(session, _MEETINGS_SQL, q), start=1):
@@ -1000,14 +1016,28 @@ def _gap_dict(g: Any, b: _Builder) -> dict[str, Any]:
 
 def _org_table(b: _Builder, params: ReportParameters) -> list[dict[str, Any]]:
     order = {"internal": 0, "external": 1, "unidentified": 2}
+    domain_org_ids: dict[str, list[str]] = {}
+    for org_id, domains in sorted(b.known.domains.items()):
+        for domain in domains:
+            domain_org_ids.setdefault(domain, []).append(org_id)
     rows = []
     for (cls, key), (meetings, people, seconds) in b.orgs.items():
+        is_org_id = cls == "external" and "@" not in key and "." not in key
         rows.append(
             {
                 "classification": cls,
                 "org_key": key or None,
                 "label": key if key else "— no orgId, no email —",
-                "is_org_id": cls == "external" and "@" not in key and "." not in key,
+                "is_org_id": is_org_id,
+                # What links orgIds and email domains, as observed (never merged by guess):
+                # the domains of an orgId's people; the orgIds a domain's people came with.
+                "seen_with": (
+                    list(b.known.domains.get(key, ()))
+                    if is_org_id
+                    else domain_org_ids.get(key, [])
+                    if cls == "external"
+                    else []
+                ),
                 "meetings": meetings,
                 "people": len(people),
                 "minutes": round(seconds / 60),

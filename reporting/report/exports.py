@@ -31,9 +31,10 @@ status              ``invited_attended``, ``host_attended`` (the host, not on th
                     invitee list to compare with), ``lobby_only`` (never admitted),
                     ``invited_absent``
 classification      ``internal``, ``external`` or ``unidentified``
-org_key             internal: the organisation's name; external: the orgId Webex gave, else the
+org_key             internal: the organisation's name; external: the orgId Webex gave (in this
+                    meeting, else for the same email in another meeting of the period), else the
                     email domain; unidentified: empty
-org_id              the orgId Webex gave, if any
+org_id              the orgId Webex gave in this meeting, if any
 email_domain        the email's domain, lower-cased
 sessions            join sessions (devices) recorded for the person in this meeting
 attended_seconds    time in the meeting: the union of the sessions, so overlapping devices count

@@ -241,7 +241,8 @@ def front_data(
         "roster_limit": p.roster_row_limit,
         "exception_limit": p.exception_row_limit,
         "attended_hours": f"{hours:,.1f}",
-        "external_orgs": len(external),
+        "external_org_ids": sum(1 for r in external if r["is_org_id"]),
+        "external_domains": sum(1 for r in external if not r["is_org_id"]),
         "top_orgs": external[:10],
         "toc": [
             {

@@ -12,7 +12,18 @@ import pytest
 from reporting.db.engine import Database
 from reporting.report.api import snapshot
 from reporting.report.context import ReportContext, ReportParameters, build_context
-from tests.report.conftest import OCT, OWN_ORG_ID, build_known_month
+from tests.report.conftest import (
+    OCT,
+    OWN_ORG_ID,
+    _ts,
+    add_run,
+    build_known_month,
+    device,
+    invitee,
+    meeting,
+    person,
+    store,
+)
 
 
 def _params(**over: Any) -> ReportParameters:
@@ -134,6 +145,45 @@ def test_per_organisation_table(known: ReportContext) -> None:
     assert table[("external", "globex.example")]["people"] == 1  # bob never came: not counted
     assert table[("external", "partner-org-42")]["minutes"] == 40
     assert table[("unidentified", None)]["people"] == 1
+
+
+def test_a_person_is_counted_under_one_organisation_all_period(
+    db: Database, tmp_path: Path
+) -> None:
+    """Webex gives orgId in one meeting and leaves it out of the next: still one organisation."""
+    run = add_run(db)
+    ma = meeting("MA", "With orgId", _ts(5, 10), _ts(5, 11), "hana@acme.example", "Hana")
+    mb = meeting("MB", "Without", _ts(6, 10), _ts(6, 11), "hana@acme.example", "Hana")
+    slot = [device(_ts(5, 10), _ts(5, 10, 30))]
+    later = [device(_ts(6, 10), _ts(6, 10, 30))]
+    store(db, run, [ma, mb], {
+        "MA": ([person("a-dan", "MA", "Dan", "dan@globex.example", slot, orgId="GLOBEX-1")], []),
+        # Dan without his orgId; Eve, same domain, never given one; Bob invited, never came.
+        "MB": ([person("b-dan", "MB", "Dan", "Dan@Globex.example", later),
+                person("b-eve", "MB", "Eve", "eve@globex.example", later)],
+               [invitee("MB", "dan@globex.example", "Dan"),
+                invitee("MB", "bob@globex.example", "Bob")]),
+    })  # fmt: skip
+    with snapshot(db) as session:
+        ctx = build_context(session, _params(), workdir=tmp_path)
+    rows = _rows(ctx)
+    dan_b = rows[("MB", "dan@globex.example")]
+    assert (dan_b["org_key"], dan_b["org_id"]) == ("globex-1", "")  # as Webex gave it: none
+    assert rows[("MB", "eve@globex.example")]["org_key"] == "globex.example"  # never guessed
+    assert rows[("MB", "bob@globex.example")]["org_key"] == "globex.example"
+    ext = ctx.exceptions["external_people"]
+    assert ext.total == ctx.totals.external_people == 2  # Dan once, Eve; not Dan twice
+    assert {(r["org_key"], r["email"], r["meetings"]) for r in ext.rows} == {
+        ("globex-1", "dan@globex.example", 2),
+        ("globex.example", "eve@globex.example", 1),
+    }
+    table = {r["org_key"]: r for r in ctx.org_table if r["classification"] == "external"}
+    assert (table["globex-1"]["people"], table["globex-1"]["meetings"]) == (1, 2)
+    assert table["globex-1"]["seen_with"] == ["globex.example"]
+    assert (table["globex.example"]["people"], table["globex.example"]["seen_with"]) == (
+        1,
+        ["globex-1"],
+    )
 
 
 def test_rows_recorded_after_the_report_are_left_out(db: Database, tmp_path: Path) -> None:
