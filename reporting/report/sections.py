@@ -70,13 +70,14 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
     specs = [
         ("3.1", "uninvited", "uninvited", "Attended without invitation",
          "Admitted to a meeting that has an invitee list, without being on it (the host is not "
-         "counted). Meetings without an invitee list are flagged instead (3.6)."),
+         "counted). Meetings without an invitee list are flagged instead ({flags})."),
         ("3.2", "orgs", None, "Participants by organisation and domain",
          "Everyone admitted, counted per organisation: internal, each external orgId or email "
          "domain, and unidentified participants. People are distinct per row; minutes are "
          "attended minutes."),
         ("3.3", "external_people", "external_people", "External participants",
-         "Distinct external people with the orgId Webex gave, else their email domain."),
+         "Distinct external people, each under the orgId Webex gave for them (in any meeting "
+         "of the period), else their email domain."),
         ("3.4", "unidentified", "unidentified", "Unidentified participants",
          "No orgId and no email — mostly phone callers."),
         ("3.5", "no_shows", "no_shows", "Invited, never joined",
@@ -86,10 +87,12 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
          "Placeholder times (1970), missing emails, participants Webex marks as invitees with no "
          "matching invitation, short attendance, meetings without an invitee list."),
     ]  # fmt: skip
+    # Cross-references are looked up, not typed: a section added later cannot leave one stale.
+    numbers = {table: num for num, table, *_ in specs}
     for num, table, key, title, intro in specs:
         yield _h("h2", num, title, f"exc-{table}")
         if intro:
-            yield {"kind": "p", "text": intro}
+            yield {"kind": "p", "text": intro.format(**numbers)}
         if key is None:
             rows = ctx.org_table
             shown: list[dict[str, Any]] = rows[:limit]
@@ -171,7 +174,9 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             "each meeting not harvested completely, and each listing window that failed, with "
             "the HTTP status and Webex trackingId of the last attempt. Figures elsewhere in this "
             "report do not include these meetings. Running meetaudit harvest again for the "
-            "period fetches them and closes the gaps.",
+            "period tries them again and closes every gap it can fetch; a meeting Webex "
+            "refuses (HTTP 403, 404 or 410) stays a gap, with its number of attempts, until "
+            f"access is granted. Times are in {ctx.params.timezone}.",
         }
         yield {"kind": "table", "table": "gaps", "rows": iter(ctx.gaps)}
     else:

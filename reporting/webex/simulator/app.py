@@ -533,7 +533,8 @@ class Simulator:
             raise _ApiError(400, "'meetingId' is required.")
         status = self.faults.status_for.get(meeting_id)
         if status is not None:
-            raise _ApiError(status, f"Access to meeting '{meeting_id}' was refused ({status}).")
+            what = {404: "was not found", 410: "is no longer available"}.get(status, "was refused")
+            raise _ApiError(status, f"Meeting '{meeting_id}' {what} ({status}).")
         meeting = self.org.get_meeting(meeting_id)
         if meeting is None:
             raise _ApiError(404, f"Meeting '{meeting_id}' was not found.")
