@@ -616,17 +616,22 @@ def _month_label(settings: Settings, window: Any) -> str:
 @click.option(
     "--ledger",
     is_flag=True,
-    help="List every report in the ledger (report id, format, when, by whom, period, file) and "
-    "check the hash chain of the whole ledger.",
+    help="List every report in the ledger (report id, format, when, by whom, period, file), "
+    "check that each recorded file is unchanged where it was written (one no longer there is a "
+    "warning: files get moved), then check the hash chain of the whole ledger.",
 )
 @pass_state
 @handle_errors
 def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
     """Check that report FILES are ones meetaudit generated, unaltered; and/or check the ledger.
 
-    Says when, by whom and from which harvest runs each file was generated, and checks its
-    signature when there is one. --ledger lists every entry, then checks the chain. Exit status
-    4 when anything fails verification.
+    Says when, by whom and from which harvest runs each file was generated (every report with
+    that content, when identical reports were written), and checks its signature when there is
+    one. A manifest.json taken out of a PDF report is compared with what the ledger recorded for
+    that report. --ledger lists every entry, checks each recorded file where it was written,
+    then the chain. Exit status 4 when anything fails verification (a changed file, a broken
+    chain, a file the ledger does not record); a recorded file no longer where it was written is
+    only a warning.
     """
     from reporting.errors import VerificationError
     from reporting.report import verify_file, verify_ledger

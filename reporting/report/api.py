@@ -11,9 +11,12 @@ object with the figures a command prints, so the CLI stays one call and one prin
   for exists, the whole set is written beside it with the report id in its names.
   ``reproduce=<report id>`` renders an existing entry again, with its stored report id,
   generation time and parameters, and says whether the bytes are identical; it appends nothing.
-* :func:`verify_file` — is this file one the ledger knows, unaltered; when, by whom and from
-  which harvest runs was it generated; is its detached signature valid.
-* :func:`verify_ledger` — does the whole hash chain hold; lists every entry.
+* :func:`verify_file` — is this file one the ledger knows, unaltered (naming every report with
+  that content, when identical reports were written); when, by whom and from which harvest runs
+  was it generated; is its detached signature valid. A PDF's ``manifest.json`` is compared with
+  what the ledger recorded for its report.
+* :func:`verify_ledger` — is every recorded file unchanged where it was written (one moved away
+  is a warning), does the whole hash chain hold; lists every entry.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ from reporting.errors import DatabaseError, ReportError, VerificationError
 from reporting.harvest import Window
 from reporting.report import ledger, signing
 from reporting.report.context import ReportContext, ReportParameters, build_context, iso_utc
-from reporting.report.exports import MEETING_COLUMNS, write_json_export
-from reporting.report.manifest import build_manifest
+from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS, write_json_export
+from reporting.report.manifest import build_manifest, parse_manifest, recorded_differences
 from reporting.report.render import ReportMeta, write_pdf
 
 FORMATS = ("pdf", "csv", "json")
@@ -223,94 +226,23 @@ class ReportResult:
             f"{t['sessions']:,} sessions"
         )
         if not self.complete:
-            out.append(
-                f"  INCOMPLETE: {t['meetings_not_harvested']:,} meetings not harvested, "
-                f"{self.gaps:,} open gaps (listed in the report's Appendix A); run meetaudit "
-                "harvest for the period, then report again"
+            missing = (
+                f"{t['meetings_not_harvested']:,} meetings not harvested, {self.gaps:,} open gaps "
+                "(listed in the report's Appendix A)"
             )
-        return out
-
-
-@dataclass
-class VerifyResult:
-    """What :func:`verify_file` found out about a file."""
-
-    path: Path
-    sha256: str
-    bytes: int
-    known: bool
-    altered: bool
-    report_id: str | None = None
-    claimed_report_id: str | None = None
-    ledger_seq: int | None = None
-    format: str | None = None
-    generated_at: dt.datetime | None = None
-    generated_by: str | None = None
-    meetaudit_version: str | None = None
-    period_from: dt.datetime | None = None
-    period_to: dt.datetime | None = None
-    timezone: str | None = None
-    harvest_run_ids: list[int] = field(default_factory=list)
-    control_totals: dict[str, Any] = field(default_factory=dict)
-    complete: bool | None = None
-    output_path: str | None = None
-    entry_intact: bool | None = None
-    chain_ok: bool = True
-    signature: str = "absent"  # "valid", "invalid", "absent", "unchecked"
-    signature_key: str | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when the file is known, unaltered, its entry intact and no signature is bad."""
-        return (
-            self.known and bool(self.entry_intact) and self.chain_ok and self.signature != "invalid"
-        )
-
-    def lines(self) -> list[str]:
-        """A short human verdict and the facts behind it."""
-        out = []
-        if self.ok:
-            out.append(f"OK: {self.path} is report {self.report_id}, unaltered.")
-        elif self.known:
-            out.append(f"FAILED: {self.path} is report {self.report_id}, but see below.")
-        elif self.altered:
-            out.append(
-                f"FAILED: {self.path} claims to be report {self.claimed_report_id}, but its "
-                "SHA-256 differs from the one recorded: the file was altered."
-            )
-        else:
-            out.append(f"FAILED: {self.path} is not a report the ledger knows.")
-        out.append(f"  SHA-256 {self.sha256}")
-        if self.report_id:
-            out.append(
-                f"  generated {iso_utc(self.generated_at) if self.generated_at else '?'} by "
-                f"{self.generated_by}, meetaudit {self.meetaudit_version}, ledger entry "
-                f"{self.ledger_seq}"
-            )
-            if self.period_from and self.period_to:
+            if self.reproduced_from:
                 out.append(
-                    f"  period {iso_utc(self.period_from)} – {iso_utc(self.period_to)} "
-                    f"({self.timezone}); {'complete' if self.complete else 'INCOMPLETE'}"
+                    f"  INCOMPLETE, as the original was: {missing} when it was generated. A "
+                    "reproduction shows the report as it was then, on purpose, even if those "
+                    "meetings were harvested since; a new report of the period (meetaudit report) "
+                    "shows the data as it is now"
                 )
-            runs = ", ".join(str(r) for r in self.harvest_run_ids) or "none"
-            out.append(f"  from harvest runs {runs}")
-        out.append(
-            f"  signature: {self.signature}"
-            + (f" ({self.signature_key})" if self.signature_key else "")
-        )
-        out.extend(f"  problem: {p}" for p in self.problems)
+            else:
+                out.append(
+                    f"  INCOMPLETE: {missing}; run meetaudit harvest for the period, then "
+                    "report again"
+                )
         return out
-
-    def raise_for_status(self) -> None:
-        """Raise :class:`VerificationError` (exit status 4) unless :attr:`ok`."""
-        if not self.ok:
-            raise VerificationError(
-                " ".join(
-                    line.strip()
-                    for line in self.lines()[:1] + [f"problem: {p}" for p in self.problems]
-                )
-            )
 
 
 @dataclass
@@ -329,6 +261,9 @@ class LedgerEntry:
     file_sha256: str
     output_path: str
     problem: bool = False  # the chain check found something wrong with this entry
+    meetaudit_version: str | None = None
+    harvest_run_ids: list[int] = field(default_factory=list)
+    file: str | None = None  # verify --ledger: the file at output_path now (UNCHANGED, CHANGED…)
 
     @property
     def period(self) -> str:
@@ -362,30 +297,202 @@ class LedgerEntry:
             self.period,
             "complete" if self.complete else "INCOMPLETE",
             self.file_sha256[:12],
+            self.file or "",
             self.output_path,
         )
+
+    def facts(self) -> list[str]:
+        """What the ledger recorded about the file, one line each: when and by whom it was
+        generated, of which period, from which harvest runs."""
+        runs = ", ".join(str(r) for r in self.harvest_run_ids) or "none"
+        return [
+            f"generated {iso_utc(self.generated_at)} by {self.generated_by}, meetaudit "
+            f"{self.meetaudit_version}, ledger entry {self.seq}",
+            f"period {iso_utc(self.period_from)} – {iso_utc(self.period_to)} ({self.timezone}); "
+            f"{'complete' if self.complete else 'INCOMPLETE'}",
+            f"from harvest runs {runs}",
+        ]
 
 
 LEDGER_COLUMNS = (
     "seq", "report id", "format", "generated (UTC)", "by", "period", "harvest", "file SHA-256",
-    "written to",
+    "file now", "written to",
 )  # fmt: skip
+
+# What verify --ledger found at the place an entry's file was written.
+UNCHANGED, CHANGED, NOT_FOUND, UNREADABLE = "unchanged", "CHANGED", "not found", "unreadable"
+
+
+@dataclass
+class VerifyResult:
+    """What :func:`verify_file` found out about a file.
+
+    A file is one of: a recorded report file (``entries``: every entry recording its SHA-256 —
+    several when identical reports were written, e.g. two CSV reports of unchanged data); the
+    ``manifest.json`` attached to a PDF report (``manifest``; not recorded on its own, but its
+    report is: ``manifest_of``); a file claiming a recorded report with other bytes
+    (``altered``); a meetaudit CSV the ledger does not record (``export``); or unknown.
+    """
+
+    path: Path
+    sha256: str
+    bytes: int
+    entries: list[LedgerEntry] = field(default_factory=list)
+    altered: bool = False
+    claimed_report_id: str | None = None
+    manifest: bool = False
+    manifest_of: LedgerEntry | None = None
+    manifest_differences: list[str] = field(default_factory=list)
+    export: str | None = None  # an unrecorded CSV: reconciliation.csv or meetings.csv
+    chain_ok: bool = True
+    signature: str = "absent"  # "valid", "invalid", "absent", "unchecked"
+    signature_key: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def known(self) -> bool:
+        """True when the ledger records a file with exactly this content."""
+        return bool(self.entries)
+
+    @property
+    def entry(self) -> LedgerEntry | None:
+        """The entry this file is: the only one with its content, else the one recorded as
+        written at this very path; ``None`` when identical content leaves it open."""
+        if len(self.entries) == 1:
+            return self.entries[0]
+        here = str(self.path.resolve())
+        at_path = [e for e in self.entries if e.output_path == here]
+        return at_path[0] if len(at_path) == 1 else None
+
+    @property
+    def report_id(self) -> str | None:
+        """The report id of :attr:`entry`."""
+        return self.entry.report_id if self.entry else None
+
+    @property
+    def generated_by(self) -> str | None:
+        """Who generated :attr:`entry`."""
+        return self.entry.generated_by if self.entry else None
+
+    @property
+    def harvest_run_ids(self) -> list[int]:
+        """The harvest runs :attr:`entry` was generated from."""
+        return self.entry.harvest_run_ids if self.entry else []
+
+    @property
+    def output_path(self) -> str | None:
+        """Where :attr:`entry`'s file was written."""
+        return self.entry.output_path if self.entry else None
+
+    @property
+    def entry_intact(self) -> bool:
+        """True when no entry recording this file (or its manifest's report) has a problem."""
+        recorded = [*self.entries, *([self.manifest_of] if self.manifest_of else [])]
+        return bool(recorded) and not any(e.problem for e in recorded)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file is recorded (or is a manifest agreeing with its report's entry),
+        every entry involved is intact and no signature is bad."""
+        agrees = self.known or (self.manifest_of is not None and not self.manifest_differences)
+        return agrees and self.entry_intact and self.chain_ok and self.signature != "invalid"
+
+    def verdict(self) -> str:
+        """The first line: what the file is, and whether it passed."""
+        p, n = self.path, len(self.entries)
+        if self.manifest_of is not None:
+            rid = self.manifest_of.report_id
+            held = "attached to" if self.manifest_of.format == "pdf" else "at the head of"
+            if self.ok:
+                return (
+                    f"OK: {p} is the manifest.json {held} report {rid}, and what it says "
+                    "agrees with what the ledger recorded for that report."
+                )
+            return f"FAILED: {p} is a manifest of report {rid}, but see below."
+        if self.manifest:
+            return f"FAILED: {p} is a report manifest, but of no report the ledger knows."
+        if self.known and self.ok:
+            if n == 1:
+                return f"OK: {p} is report {self.report_id}, unaltered."
+            return (
+                f"OK: {p} is unaltered: its content is exactly that of {n} recorded report "
+                "files, listed below (reports of unchanged data are identical)."
+            )
+        if self.known:
+            named = f"is report {self.report_id}" if n == 1 else f"has the content of {n} reports"
+            return f"FAILED: {p} {named}, but see below."
+        if self.altered:
+            return (
+                f"FAILED: {p} claims to be report {self.claimed_report_id}, but its SHA-256 "
+                "differs from the one recorded: the file was altered."
+            )
+        if self.export:
+            return (
+                f"NOT VERIFIED: {p} is a meetaudit {self.export} (by its header) that the "
+                "ledger does not record."
+            )
+        return f"FAILED: {p} is not a report the ledger knows."
+
+    def lines(self) -> list[str]:
+        """A short human verdict and the facts behind it."""
+        out = [self.verdict(), f"  SHA-256 {self.sha256}"]
+        if len(self.entries) == 1:
+            out.extend(f"  {fact}" for fact in self.entries[0].facts())
+        elif self.entries:
+            here = self.entry
+            for e in self.entries:
+                mark = " (this file is where it was written)" if e is here else ""
+                out.append(f"  - report {e.report_id}{mark}:")
+                out.extend(f"      {fact}" for fact in [*e.facts(), f"written to {e.output_path}"])
+            if here is None:
+                out.append(
+                    "  The content alone cannot tell which of them this copy was made from; it "
+                    "is unaltered either way."
+                )
+        if self.manifest_of is not None:
+            out.extend(f"  {fact}" for fact in self.manifest_of.facts())
+            out.append(
+                "  note: the ledger records the SHA-256 of the report file, not of its manifest. "
+                "Compared with the ledger: the report id, format, period, parameters, "
+                "completeness, control totals, harvest runs, and when, by whom and with which "
+                "software it was generated. The rest (flag counts, the attachments' SHA-256) only "
+                f"the report file itself proves: meetaudit verify {self.manifest_of.output_path}"
+            )
+        out.append(
+            f"  signature: {self.signature}"
+            + (f" ({self.signature_key})" if self.signature_key else "")
+        )
+        out.extend(f"  problem: {p}" for p in self.problems)
+        return out
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`VerificationError` (exit status 4) unless :attr:`ok`."""
+        if not self.ok:
+            raise VerificationError(
+                " ".join(
+                    line.strip()
+                    for line in self.lines()[:1] + [f"problem: {p}" for p in self.problems]
+                )
+            )
 
 
 @dataclass
 class LedgerCheck:
-    """What :func:`verify_ledger` found."""
+    """What :func:`verify_ledger` found: the recorded files, then the chain."""
 
     entries: int
     head_seq: int | None
     head_sha256: str | None
     trigger_present: bool
-    problems: list[str]
+    problems: list[str]  # of the chain, and files changed at their recorded place
     listing: list[LedgerEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # files not found or not readable
+    chain_ok: bool = True
 
     @property
     def ok(self) -> bool:
-        """True when every entry's hash and link recompute."""
+        """True when every entry's hash and link recompute and no recorded file was changed
+        (a file moved away is a warning, not a failure)."""
         return not self.problems
 
     def table(self) -> list[str]:
@@ -394,7 +501,7 @@ class LedgerCheck:
             return []
         rows = [LEDGER_COLUMNS, *(e.cells() for e in self.listing)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(LEDGER_COLUMNS))]
-        marks = ["", *("!" if e.problem else "" for e in self.listing)]
+        marks = ["", *("!" if e.problem or e.file == CHANGED else "" for e in self.listing)]
         out = []
         for mark, row in zip(marks, rows, strict=True):
             cells = [row[0].rjust(widths[0])]
@@ -404,20 +511,37 @@ class LedgerCheck:
             out.append("Entries marked ! have a problem (listed below).")
         return out
 
+    def files(self) -> str:
+        """How many recorded files are unchanged, changed, gone from where they were written."""
+        counts = {state: 0 for state in (UNCHANGED, CHANGED, NOT_FOUND, UNREADABLE)}
+        for e in self.listing:
+            if e.file in counts:
+                counts[e.file] += 1
+        found = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        return f"files, each at the place it was written: {found}"
+
     def lines(self) -> list[str]:
-        """Every entry, then a verdict, the head of the chain (keep it elsewhere), each problem."""
+        """Every entry, then a verdict, the files, the chain, its head (keep it elsewhere), each
+        warning and problem."""
         verdict = "OK" if self.ok else "FAILED"
         out = []
         if self.listing:
             out.append(
                 "Report ledger, oldest first (harvest: whether the period was completely "
-                "harvested; file SHA-256: its first 12 hex digits):"
+                "harvested; file SHA-256: its first 12 hex digits; file now: the file at the "
+                "place it was written, checked against that SHA-256):"
             )
             out.extend(self.table())
         elif self.entries == 0:
             out.append("The report ledger is empty: no report has been written yet.")
         out.append(
             f"{verdict}: report ledger of {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
+        )
+        if self.listing:
+            out.append(f"  {self.files()}")
+        out.append(
+            "  hash chain: "
+            + ("intact" if self.chain_ok else "BROKEN: the ledger itself was altered (see below)")
         )
         if self.head_seq is not None:
             out.append(f"  head: entry {self.head_seq}, SHA-256 {self.head_sha256}")
@@ -427,6 +551,7 @@ class LedgerCheck:
             )
         if not self.trigger_present:
             out.append("  warning: the append-only trigger on report_runs is missing or disabled")
+        out.extend(f"  warning: {w}" for w in self.warnings)
         out.extend(f"  problem: {p}" for p in self.problems)
         return out
 
@@ -885,18 +1010,13 @@ def _reproduce(
 ) -> ReportResult:
     """Render a ledger entry again with its stored id, time and parameters; compare the hashes.
 
-    Written to ``output`` (a file, or a folder) or ``settings.output_dir``, by default as
-    ``<report id>.reproduced.<format>``; never over an existing file: then as ``NAME.2.EXT``,
+    Written to ``output`` (a file, or a folder) or ``settings.output_dir``, by default as the
+    report's id and file ending with ``.reproduced`` between (``MAR-….reproduced.pdf``,
+    ``MAR-….reproduced.meetings.csv``); never over an existing file: then as ``NAME.2.EXT``,
     ``NAME.3.EXT``…
     """
     with db.sessions() as session:
-        row = ledger.find_by_report_id(session, report_id)
-        if row is None:
-            raise ReportError(
-                f"no report {report_id!r} in the ledger; `meetaudit verify --ledger` lists the "
-                "chain, and a report id looks like MAR-2026-10-ABCD2345"
-            )
-        entry = ledger.as_dict(row)
+        entry = _entry_to_reproduce(session, report_id)
     stored = entry["parameters"]
     params = ReportParameters.from_json(stored["report"])
     fmt = entry["format"]
@@ -911,7 +1031,8 @@ def _reproduce(
     )
     folder = settings.output_dir if output is None else _as_folder(output)
     if folder is not None:
-        target = _Target(folder, f"{report_id}.reproduced", f".{fmt}")
+        base_id = entry["report_id"].removesuffix(out.suffix)  # a PDF's id has no ending
+        target = _Target(folder, f"{base_id}.reproduced", out.suffix)
     else:
         path = Path(output or "")
         target = _Target(path.parent, path.stem, path.suffix)
@@ -939,6 +1060,41 @@ def _reproduce(
     )  # fmt: skip
 
 
+def _entry_to_reproduce(session: Session, report_id: str) -> dict[str, Any]:
+    """The entry of ``report_id``; when there is none, an error naming the ids the same report
+    run does have (``MAR-…`` asked for, but only ``MAR-….csv`` and ``MAR-….meetings.csv`` were
+    written), else where the ids are listed."""
+    row = ledger.find_by_report_id(session, report_id)
+    if row is not None:
+        return ledger.as_dict(row)
+    base_id = _base_report_id(report_id)
+    same_run = [ledger.as_dict(r) for r in ledger.find_of_report(session, base_id)]
+    if not same_run:
+        raise ReportError(
+            f"no report {report_id!r} in the ledger. `meetaudit verify --ledger` lists every "
+            "report id: a PDF report's looks like MAR-2026-10-ABCD2345, and the CSV and JSON "
+            "files' end in .csv, .meetings.csv or .json"
+        )
+    ids = "; ".join(
+        f"{e['report_id']} ({_output_of(e['format'], e['parameters'].get('export')).holds})"
+        for e in same_run
+    )
+    n = len(same_run)
+    raise ReportError(
+        f"the ledger has no report file with the id {report_id!r}. Report {base_id} was written "
+        f"as {n} file{'s' if n > 1 else ''}, each with its own id: {ids}. Give the exact id of "
+        f"the one to render again, e.g. meetaudit report --reproduce {same_run[0]['report_id']}"
+    )
+
+
+def _base_report_id(report_id: str) -> str:
+    """``report_id`` without a file ending (``.pdf``, ``.csv``, ``.meetings.csv``, ``.json``):
+    the id of the report run, which its PDF has as it is."""
+    endings = sorted({o.suffix for outs in _OUTPUTS.values() for o in outs}, key=len, reverse=True)
+    ending = next((e for e in endings if report_id.lower().endswith(e)), "")
+    return report_id[: len(report_id) - len(ending)]
+
+
 def _renderer_changes(original: ReportMeta) -> list[str]:
     """What renders differently now from when ``original`` was generated: a byte-identical
     reproduction needs the same meetaudit and WeasyPrint (and Pango, HarfBuzz) versions."""
@@ -959,6 +1115,7 @@ _JSON_ID = re.compile(rb'"report_id":\s*"([A-Za-z0-9._-]{1,120})"')
 
 
 def _claimed_id(data: bytes) -> str | None:
+    """The report id a PDF, JSON export or manifest names inside it (a CSV names none)."""
     for pattern in (_PDF_ID, _JSON_ID):
         match = pattern.search(data)
         if match:
@@ -977,8 +1134,36 @@ def _what_it_is(data: bytes) -> str:
     return " (it does not look like a meetaudit report: not a PDF, CSV or JSON file)"
 
 
+_CSV_HEADERS = {
+    ",".join(columns).encode(): name
+    for name, columns in (
+        ("reconciliation.csv", RECONCILIATION_COLUMNS),
+        ("meetings.csv", MEETING_COLUMNS),
+    )
+}
+
+
+def _export_of(data: bytes) -> str | None:
+    """Which of the report's CSV files ``data`` is, by its header row, else ``None``.
+
+    A CSV carries no report id: its header is all that tells it is meetaudit's."""
+    return _CSV_HEADERS.get(data.split(b"\n", 1)[0].rstrip(b"\r"))
+
+
+def _listed(entry: dict[str, Any], bad_seqs: set[int]) -> LedgerEntry:
+    """An entry (as :func:`ledger.as_dict` gives it) as listed; ``bad_seqs``: the chain check's."""
+    return LedgerEntry(
+        **{name: entry[name] for name in _LEDGER_ENTRY_FIELDS}, problem=entry["seq"] in bad_seqs
+    )
+
+
 def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> VerifyResult:
     """Check ``path`` against the ledger and its detached signature; see the module docstring.
+
+    Every entry recording the file's SHA-256 is named, not one of them: identical reports of
+    unchanged data share it, and which one a copy came from cannot be told from its content.
+    A ``manifest.json`` taken out of a PDF report is not recorded itself; it is compared with
+    what the ledger recorded for the report it names.
 
     The signature ``path.sig`` is checked with the public key of ``key_file`` (a PEM public or
     private key, e.g. ``settings.signing_key_file``) when given, else with the public key the
@@ -989,12 +1174,13 @@ def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> Ve
     except OSError as exc:
         raise VerificationError(f"cannot read {path}: {exc.strerror}") from exc
     sha = hashlib.sha256(data).hexdigest()
-    result = VerifyResult(path=path, sha256=sha, bytes=len(data), known=False, altered=False)
+    result = VerifyResult(path=path, sha256=sha, bytes=len(data))
     try:
         with db.sessions() as session:
-            rows = ledger.find_by_sha256(session, sha)
+            rows = [ledger.as_dict(r) for r in ledger.find_by_sha256(session, sha)]
             claimed = _claimed_id(data) if not rows else None
             claimed_row = ledger.find_by_report_id(session, claimed) if claimed else None
+            claimed_entry = ledger.as_dict(claimed_row) if claimed_row else None
             chain = ledger.check_chain(session)
     except (OperationalError, DBAPIError) as exc:
         raise DatabaseError(
@@ -1006,83 +1192,153 @@ def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> Ve
         result.problems.append(
             "the report ledger itself fails verification (meetaudit verify --ledger)"
         )
-    row = rows[0] if rows else None
-    if row is None and claimed_row is not None:
+    result.entries = [_listed(e, chain.bad_seqs) for e in rows]
+    result.claimed_report_id = claimed
+    manifest = parse_manifest(data) if not rows else None
+    if manifest is not None:
+        _compare_manifest(result, manifest, claimed_entry, chain.bad_seqs)
+    elif claimed_entry is not None:
         result.altered = True
-        result.claimed_report_id = claimed
         result.problems.append(
-            f"the ledger records SHA-256 {claimed_row.file_sha256} for report {claimed}; this "
-            "file's differs"
+            f"the ledger records SHA-256 {claimed_entry['file_sha256']} for report {claimed}; "
+            "this file's differs"
         )
-    elif row is None:
-        result.claimed_report_id = claimed
-        result.problems.append("no ledger entry has this file's SHA-256" + _what_it_is(data))
-    if row is not None:
-        entry = ledger.as_dict(row)
-        result.known = True
-        result.report_id = entry["report_id"]
-        result.ledger_seq = entry["seq"]
-        result.format = entry["format"]
-        result.generated_at = entry["generated_at"]
-        result.generated_by = entry["generated_by"]
-        result.meetaudit_version = entry["meetaudit_version"]
-        result.period_from = entry["period_from"]
-        result.period_to = entry["period_to"]
-        result.timezone = entry["timezone"]
-        result.harvest_run_ids = list(entry["harvest_run_ids"])
-        result.control_totals = dict(entry["control_totals"])
-        result.complete = entry["complete"]
-        result.output_path = entry["output_path"]
-        result.entry_intact = ledger.entry_hash(entry) == entry["entry_sha256"] and (
-            entry["seq"] not in chain.bad_seqs
-        )
-        if not result.entry_intact:
-            result.problems.append(
-                f"ledger entry {entry['seq']} was altered or its chain is broken"
-            )
-        _check_signature(result, data, path, entry, key_file)
-    else:
-        _check_signature(result, data, path, None, key_file)
+    elif not rows:
+        result.export = _export_of(data)
+        result.problems.append(_not_recorded(result.export, data))
+    result.problems.extend(
+        f"ledger entry {e.seq} ({e.report_id}) was altered or its chain is broken"
+        for e in [*result.entries, *([result.manifest_of] if result.manifest_of else [])]
+        if e.problem
+    )
+    _check_signature(result, data, path, rows, key_file)
     return result
+
+
+def _compare_manifest(
+    result: VerifyResult,
+    manifest: dict[str, Any],
+    entry: dict[str, Any] | None,
+    bad_seqs: set[int],
+) -> None:
+    """Judge a manifest by the ledger entry of the report it names (it has no entry itself)."""
+    result.manifest = True
+    if entry is None:
+        named = f"report {result.claimed_report_id}" if result.claimed_report_id else "no report"
+        result.problems.append(
+            f"it names {named}, and the ledger has no entry of that id: it is not the manifest "
+            "of a report this ledger recorded"
+        )
+        return
+    result.manifest_of = _listed(entry, bad_seqs)
+    result.manifest_differences = recorded_differences(manifest, entry)
+    if result.manifest_differences:
+        result.problems.append(
+            f"it says something different from what the ledger recorded for report "
+            f"{entry['report_id']}: {', '.join(result.manifest_differences)}. It was altered, "
+            "or it is not that report's manifest"
+        )
+
+
+def _not_recorded(export: str | None, data: bytes) -> str:
+    """Why a file with no entry cannot be checked, and for a meetaudit CSV what to do instead."""
+    if export is None:
+        return "no ledger entry has this file's SHA-256" + _what_it_is(data)
+    return (
+        "no ledger entry has this file's SHA-256. A CSV carries no report id, so its report "
+        "cannot be read from it. If `meetaudit report --format csv` wrote it, it was changed "
+        "since (the ledger records every file that command writes). If it was taken out of a PDF report "
+        f"(its attachment {export}), it is not recorded on its own: verify that PDF (meetaudit "
+        f"verify REPORT.pdf) and compare this SHA-256 with the one the PDF's manifest.json lists "
+        f"for {export}"
+    )
 
 
 def _check_signature(
     result: VerifyResult,
     data: bytes,
     path: Path,
-    entry: dict[str, Any] | None,
+    entries: list[dict[str, Any]],
     key_file: Path | None,
 ) -> None:
+    """Check ``path.sig`` with ``key_file``, else with the public keys ``entries`` recorded.
+
+    With several entries (identical files) the signature is valid when one of their keys
+    verifies it, and required only when every one of them was signed."""
     sig_path = signing.signature_path(path)
     if not sig_path.exists():
         result.signature = "absent"
-        if entry is not None and entry.get("signature_path"):
+        if entries and all(e.get("signature_path") for e in entries):
             result.problems.append(f"the file was signed, but {sig_path.name} is not beside it")
             result.signature = "invalid"
         return
-    key = None
     if key_file is not None:
-        key = signing.load_public_key(key_file)
-        source = f"key file {key_file}"
-    elif entry is not None and entry["parameters"].get("signing_public_key"):
-        key = signing.public_from_b64(entry["parameters"]["signing_public_key"])
-        source = "public key recorded in the ledger"
-    if key is None:
+        keys = [(signing.load_public_key(key_file), f"key file {key_file}")]
+    else:
+        recorded = dict.fromkeys(
+            e["parameters"]["signing_public_key"]
+            for e in entries
+            if e["parameters"].get("signing_public_key")
+        )
+        keys = [(signing.public_from_b64(k), "public key recorded in the ledger") for k in recorded]
+    if not keys:
         result.signature = "unchecked"
         result.signature_key = "no public key configured or recorded"
         return
-    result.signature_key = f"{signing.fingerprint(key)}, {source}"
-    if signing.verify(key, data, sig_path.read_bytes()):
-        result.signature = "valid"
-    else:
-        result.signature = "invalid"
-        result.problems.append(f"the signature {sig_path.name} does not match the file and key")
+    signature = sig_path.read_bytes()
+    for key, source in keys:
+        result.signature_key = f"{signing.fingerprint(key)}, {source}"
+        if signing.verify(key, data, signature):
+            result.signature = "valid"
+            return
+    result.signature = "invalid"
+    result.problems.append(f"the signature {sig_path.name} does not match the file and key")
+
+
+def _recorded_file(entry: dict[str, Any]) -> tuple[str, str | None]:
+    """The entry's file at the place the ledger says it was written: its state (UNCHANGED,
+    CHANGED, NOT_FOUND, UNREADABLE) and the detail a message needs (its SHA-256 now, or why
+    it could not be read)."""
+    try:
+        now, _ = _sha256_file(Path(entry["output_path"]))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return NOT_FOUND, None
+    except OSError as exc:
+        return UNREADABLE, exc.strerror or str(exc)
+    return (UNCHANGED if now == entry["file_sha256"] else CHANGED), now
+
+
+def _file_finding(entry: dict[str, Any], state: str, detail: str | None) -> str:
+    """What a compliance officer needs to know about a recorded file not found unchanged."""
+    name = f"entry {entry['seq']} ({entry['report_id']})"
+    where = entry["output_path"]
+    if state == CHANGED:
+        return (
+            f"{name}: the file at {where} was CHANGED since it was written (altered, or replaced "
+            f"by another file): its SHA-256 is now {detail}, the ledger recorded "
+            f"{entry['file_sha256']}. It is no longer the report that was generated: keep it for "
+            f"the investigation; meetaudit report --reproduce {entry['report_id']} renders the "
+            "original again"
+        )
+    if state == UNREADABLE:
+        return (
+            f"{name}: the file at {where} could not be read ({detail}), so it was not checked; "
+            "check it with meetaudit verify FILE as a user who may read it"
+        )
+    return (
+        f"{name}: the file is no longer at {where} (moved, renamed or deleted, or this computer "
+        "does not see that folder), so it was not checked. Not a failure: files get moved; "
+        "check it where it is now with meetaudit verify FILE"
+    )
 
 
 def verify_ledger(db: Database) -> LedgerCheck:
-    """Walk the whole ledger: every entry's hash, every link, no missing sequence number.
+    """Check every report file recorded, at the place it was written, then the whole hash
+    chain: every entry's hash, every link, no missing sequence number.
 
-    The result also lists every entry (:class:`LedgerEntry`), so report ids can be found.
+    A file changed at its recorded place fails the check; one no longer there is a warning
+    (files get moved: ``verify FILE`` checks it where it is). The result also lists every entry
+    (:class:`LedgerEntry`), so report ids can be found.
     """
     try:
         with db.sessions() as session:
@@ -1093,23 +1349,26 @@ def verify_ledger(db: Database) -> LedgerCheck:
             f"cannot read the report ledger at {db.display_url}: "
             f"{str(exc.orig or exc).strip().splitlines()[0]}"
         ) from None
-    return LedgerCheck(
+    check = LedgerCheck(
         entries=chain.entries,
         head_seq=chain.head_seq,
         head_sha256=chain.head_sha256,
         trigger_present=trigger,
-        problems=chain.problems,
-        listing=[
-            LedgerEntry(
-                **{name: e[name] for name in _LEDGER_ENTRY_FIELDS},
-                problem=e["seq"] in chain.bad_seqs,
-            )
-            for e in chain.rows
-        ],
+        problems=[],
+        chain_ok=not chain.problems,
     )
+    for e in chain.rows:
+        listed = _listed(e, chain.bad_seqs)
+        listed.file, detail = _recorded_file(e)
+        check.listing.append(listed)
+        if listed.file != UNCHANGED:
+            findings = check.problems if listed.file == CHANGED else check.warnings
+            findings.append(_file_finding(e, listed.file, detail))
+    check.problems.extend(chain.problems)
+    return check
 
 
 _LEDGER_ENTRY_FIELDS = (
     "seq", "report_id", "format", "generated_at", "generated_by", "period_from", "period_to",
-    "timezone", "complete", "file_sha256", "output_path",
+    "timezone", "complete", "file_sha256", "output_path", "meetaudit_version", "harvest_run_ids",
 )  # fmt: skip

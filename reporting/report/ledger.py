@@ -80,8 +80,24 @@ def find_by_report_id(session: Session, report_id: str) -> ReportRun | None:
     return session.scalars(select(ReportRun).where(ReportRun.report_id == report_id)).first()
 
 
+def find_of_report(session: Session, base_id: str) -> list[ReportRun]:
+    """Every entry of one report run: the id itself and the ids that extend it with an ending
+    (``MAR-…``, ``MAR-….csv``, ``MAR-….meetings.csv``, ``MAR-….json``), oldest first."""
+    return list(
+        session.scalars(
+            select(ReportRun)
+            .where(
+                (ReportRun.report_id == base_id)
+                | ReportRun.report_id.startswith(f"{base_id}.", autoescape=True)
+            )
+            .order_by(ReportRun.seq)
+        )
+    )
+
+
 def find_by_sha256(session: Session, sha256: str) -> list[ReportRun]:
-    """Entries whose file has this SHA-256 (normally one)."""
+    """Entries whose file has this SHA-256, oldest first: several when reports of unchanged data
+    are identical (two CSV reports of the same month, say)."""
     return list(
         session.scalars(
             select(ReportRun).where(ReportRun.file_sha256 == sha256).order_by(ReportRun.seq)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from reporting.report.render import ReportMeta
 
 MANIFEST_SCHEMA = "meetaudit-report-manifest/1"
+# A manifest is a few kilobytes; a larger JSON file is an export, not worth parsing to find out.
+_MANIFEST_MAX_BYTES = 4 << 20
 
 
 def attachment_rows(ctx: ReportContext) -> list[dict[str, Any]]:
@@ -90,3 +92,55 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """Canonical JSON bytes of a manifest (sorted keys, UTF-8, two-space indent)."""
     return (json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+
+
+def parse_manifest(data: bytes) -> dict[str, Any] | None:
+    """``data`` as a manifest, when it is one (such as ``manifest.json`` taken out of a PDF with
+    ``pdfdetach``), else ``None``. Only the schema decides, not the layout: a manifest pretty
+    printed again is still one."""
+    if len(data) > _MANIFEST_MAX_BYTES or data.lstrip()[:1] != b"{":
+        return None
+    try:
+        manifest = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+        return None
+    return manifest
+
+
+def recorded_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """What ``manifest`` says differently from the ledger ``entry`` of its report, in words.
+
+    The ledger does not record the manifest's own SHA-256, only the facts compared here; an empty
+    list means the manifest agrees with every one of them, not that it is byte for byte the one
+    generated (the flag counts and attachment hashes it lists are recorded nowhere else).
+    """
+    recorded = entry["parameters"] or {}
+    facts = (
+        ("the report id", manifest.get("report_id"), entry["report_id"]),
+        ("the format", manifest.get("format"), entry["format"]),
+        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
+        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
+        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
+        (
+            "the period",
+            _get(manifest, "period", "from", "to", "timezone"),
+            (iso_utc(entry["period_from"]), iso_utc(entry["period_to"]), entry["timezone"]),
+        ),
+        ("the report parameters", manifest.get("parameters"), recorded.get("report")),
+        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
+         (recorded.get("renderer") or {}).get("weasyprint")),
+        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+        ("whether the period was completely harvested", manifest.get("complete"),
+         entry["complete"]),
+        ("the control totals", manifest.get("control_totals"), entry["control_totals"]),
+        ("the harvest runs", manifest.get("harvest_run_ids"), entry["harvest_run_ids"]),
+    )  # fmt: skip
+    return [name for name, said, was in facts if said != was]
+
+
+def _get(manifest: dict[str, Any], key: str, *names: str) -> tuple[Any, ...]:
+    """``manifest[key][name]`` for each name (``None`` where missing or not an object)."""
+    part = manifest.get(key)
+    return tuple(part.get(n) if isinstance(part, dict) else None for n in names)

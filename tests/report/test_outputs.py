@@ -120,10 +120,47 @@ def test_verify_ledger_lists_every_entry_then_the_verdict(
             "2026-10 (UTC)",
             "INCOMPLETE",
             row.file_sha256[:12],
+            "unchanged",
             row.output_path,
         ):
             assert fact in line, (fact, line)
-    assert lines[verdict + 1] == f"  head: entry 4, SHA-256 {rows[-1].entry_sha256}"
+    assert lines[verdict + 1 : verdict + 4] == [
+        "  files, each at the place it was written: 4 unchanged",
+        "  hash chain: intact",
+        f"  head: entry 4, SHA-256 {rows[-1].entry_sha256}",
+    ]
+
+
+def test_verify_ledger_checks_every_recorded_file_where_it_was_written(
+    db: Database, known: Settings, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    json_files = [
+        generate_report(known, db, OCT, label="2026-10", formats=("json",)).path for _ in range(2)
+    ]
+    generate_report(known, db, OCT, label="2026-10", formats=("csv",))
+    moved, altered = json_files
+    moved.rename(tmp_path / "archived.json")
+    result = meetaudit(env, "verify", "--ledger")
+    assert result.exit_code == 0, "a file moved away is a warning, not a failure"
+    lines = result.output.splitlines()
+    rows = lines[next(n for n, line in enumerate(lines) if "report id" in line) + 1 :][:4]
+    assert "not found" in rows[0] and all("unchanged" in row for row in rows[1:])
+    assert "files, each at the place it was written: 3 unchanged, 1 not found" in result.output
+    assert "warning: entry 1 (" in result.output and f"no longer at {moved}" in result.output
+    assert "Not a failure: files get moved" in result.output
+    assert "OK: report ledger of 4 entries" in lines
+
+    with altered.open("ab") as fh:
+        fh.write(b" ")
+    result = meetaudit(env, "verify", "--ledger")
+    assert result.exit_code == 4, result.output
+    lines = result.output.splitlines()
+    assert "FAILED: report ledger of 4 entries" in lines
+    assert "  hash chain: intact" in lines  # the ledger is fine; a file is not
+    marked = [line for line in lines if line.startswith("!")]
+    assert len(marked) == 1 and marked[0].split()[1] == "2" and "CHANGED" in marked[0]
+    assert "problem: entry 2 (" in result.output
+    assert f"the file at {altered} was CHANGED since it was written" in result.output
 
 
 def test_a_broken_ledger_is_listed_with_the_bad_entry_marked_and_exits_4(
@@ -267,9 +304,10 @@ def test_a_reproduction_never_overwrites_either(db: Database, known: Settings) -
         assert again.matches is True, "the meetings CSV reproduces byte for byte"
         paths.append(again.path)
     out = known.output_dir
+    base_id = meetings.report_id.removesuffix(".meetings.csv")
     assert paths == [
-        out / f"{meetings.report_id}.reproduced.csv",
-        out / f"{meetings.report_id}.reproduced.2.csv",
+        out / f"{base_id}.reproduced.meetings.csv",
+        out / f"{base_id}.reproduced.2.meetings.csv",
         meetings.path.with_name(meetings.path.stem + ".2.csv"),
     ]
     assert fingerprint(meetings.path) == kept
@@ -378,6 +416,43 @@ def test_reproduce_with_a_period_or_format_is_a_usage_error(extra: list[str]) ->
     result = CliRunner().invoke(cli, ["report", "--reproduce", "MAR-2026-10-ABCD2345", *extra])
     assert result.exit_code == 2, result.output
     assert "--reproduce renders a ledger entry again with the period and format" in result.output
+
+
+def test_reproducing_the_id_of_a_report_run_names_the_ids_of_its_files(
+    db: Database, known: Settings, env: dict[str, str | None]
+) -> None:
+    run = generate_report(known, db, OCT, label="2026-10", formats=("csv",))
+    recon, meetings = (f.report_id for f in run.files)
+    for asked in (run.report_id, f"{run.report_id}.pdf"):
+        result = meetaudit(env, "report", "--reproduce", asked)
+        assert result.exit_code == 1, result.output
+        message = " ".join(result.output.split())
+        assert (
+            f"the ledger has no report file with the id '{asked}'. Report {run.report_id} "
+            "was written as 2 files, each with its own id:" in message
+        )
+        assert f"{recon} (reconciliation: one row per person per meeting)" in message
+        assert f"{meetings} (meetings: one row per meeting)" in message
+        assert f"meetaudit report --reproduce {recon}" in message
+    unknown = " ".join(
+        meetaudit(env, "report", "--reproduce", "MAR-2026-10-NOSUCH00").output.split()
+    )
+    assert "no report 'MAR-2026-10-NOSUCH00' in the ledger. `meetaudit verify --ledger`" in unknown
+
+
+def test_a_reproduction_is_named_cleanly_and_explains_an_incomplete_past(
+    db: Database, known: Settings
+) -> None:
+    original = generate_report(known, db, OCT, label="2026-10", formats=("json",))
+    assert not original.complete  # M3 was never harvested
+    again = generate_report(known, db, None, label="x", reproduce=original.files[0].report_id)
+    assert again.matches is True
+    assert again.path == known.output_dir / f"{original.report_id}.reproduced.json"
+    text = "\n".join(again.lines())
+    assert "INCOMPLETE, as the original was" in text
+    assert "A reproduction shows the report as it was then, on purpose" in text
+    assert "run meetaudit harvest" not in text  # that advice is for a new report
+    assert "run meetaudit harvest" in "\n".join(original.lines())
 
 
 # -- 6. Ctrl-C ---------------------------------------------------------------------------------
@@ -505,3 +580,83 @@ def test_verify_says_when_a_file_is_empty_or_not_a_report(
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     assert verify_file(db, empty).problems[-1].endswith("(the file is empty)")
     assert "not a PDF, CSV or JSON file" in verify_file(db, picture).problems[-1]
+
+
+# -- 8. verify: what a file is, when the ledger records it more than once or not at all ----------
+
+
+def test_identical_report_files_name_every_report_they_match(
+    db: Database, known: Settings, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    first, second = (
+        generate_report(known, db, OCT, label="2026-10", formats=("csv",)) for _ in range(2)
+    )
+    a, b = first.files[0], second.files[0]
+    assert a.sha256 == b.sha256  # unchanged data, identical reconciliation CSVs
+
+    result = meetaudit(env, "verify", str(a.path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        lines[0] == f"OK: {a.path} is unaltered: its content is exactly that of 2 recorded "
+        "report files, listed below (reports of unchanged data are identical)."
+    )
+    assert f"  - report {a.report_id} (this file is where it was written):" in lines
+    assert f"  - report {b.report_id}:" in lines
+    for f in (a, b):
+        assert f"      written to {f.path}" in lines
+    assert verify_file(db, a.path).report_id == a.report_id  # the one written here
+
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(a.path.read_bytes())
+    check = verify_file(db, copy)
+    assert check.ok and check.report_id is None and len(check.entries) == 2
+    assert "cannot tell which of them this copy was made from" in "\n".join(check.lines())
+
+
+def _attachments(pdf: Path) -> dict[str, bytes]:
+    import pikepdf
+
+    with pikepdf.open(pdf) as doc:
+        return {name: f.get_file().read_bytes() for name, f in doc.attachments.items()}
+
+
+def test_an_attachment_taken_out_of_a_pdf_is_not_called_altered(
+    db: Database, known: Settings, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    report = generate_report(known, db, OCT, label="2026-10", workers=1)
+    attached = _attachments(report.path)
+    for name, data in attached.items():
+        (tmp_path / name).write_bytes(data)
+
+    manifest = tmp_path / "manifest.json"
+    result = meetaudit(env, "verify", str(manifest))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"OK: {manifest} is the manifest.json attached to report {report.report_id}, and what it "
+        "says agrees with what the ledger recorded for that report."
+    )
+    assert "altered" not in result.output
+    assert f"meetaudit verify {report.path}" in " ".join(result.output.split())
+
+    reconciliation = tmp_path / "reconciliation.csv"
+    result = meetaudit(env, "verify", str(reconciliation))
+    assert result.exit_code == 4, "not recorded on its own: cannot be verified alone"
+    assert result.output.splitlines()[0] == (
+        f"NOT VERIFIED: {reconciliation} is a meetaudit reconciliation.csv (by its header) that "
+        "the ledger does not record."
+    )
+    assert "altered" not in result.output
+    message = " ".join(result.output.split())
+    assert "taken out of a PDF report (its attachment reconciliation.csv)" in message
+    assert "meetings.csv" in verify_file(db, tmp_path / "meetings.csv").verdict()
+
+    tampered = tmp_path / "tampered.json"
+    tampered.write_bytes(attached["manifest.json"].replace(b'"meetings": 4', b'"meetings": 3'))
+    assert tampered.read_bytes() != attached["manifest.json"]
+    check = verify_file(db, tampered)
+    assert not check.ok and check.manifest_differences == ["the control totals"]
+    assert (
+        check.verdict() == f"FAILED: {tampered} is a manifest of report {report.report_id}, "
+        "but see below."
+    )
