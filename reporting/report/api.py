@@ -840,6 +840,15 @@ def generate_report(
             f"{', '.join(FORMATS)}"
         )
     generated_at = _next_full_second()
+    if window.end > generated_at:
+        # Webex cannot have finished meetings of time still to come: such a report would be
+        # evidence of nothing, recorded in the ledger for good.
+        raise ReportError(
+            f"the period {label} is not over yet: it ends "
+            f"{window.end.astimezone(settings.zone):%Y-%m-%d %H:%M} ({settings.timezone}). A report covers "
+            "a finished period; for the part that is over, give --from and --to with an end that "
+            "has passed."
+        )
     base_id = new_report_id(label)
     params = ReportParameters(
         label=label,
