@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -257,12 +259,16 @@ def _copy(
         return
     raw_conn = session.connection().connection.driver_connection
     assert raw_conn is not None
-    with (
-        raw_conn.cursor() as cur,
-        cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with raw_conn.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        # COPY runs on the driver's connection, past SQLAlchemy: raise what SQLAlchemy raises for
+        # any other statement (IntegrityError for a refused row, OperationalError for a lost
+        # server or a full disk), so callers handle every database error alike.
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def _record_revisions(

@@ -22,6 +22,7 @@ from reporting.report.context import ReportParameters, build_context
 from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator
 from tests.factories import TOKEN, assert_consistent, harvest_org, snapshot
 from tests.harvest.conftest import NOW, WINDOW
+from tests.report.conftest import add_run, meeting, person, store
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +164,27 @@ def test_a_meeting_with_invalid_items_is_a_gap_and_nothing_of_it_is_stored(
             is None
         )
         assert session.get(Meeting, bad).complete_at is None
+    assert_consistent(db.engine)
+
+
+def test_a_meeting_the_database_refuses_is_a_gap_and_the_others_are_stored(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    # A participant id that another stored meeting already has: PostgreSQL refuses the row
+    # (primary key) inside COPY. Only that meeting is lost, as a gap; the run goes on.
+    victim = org.meetings[2]
+    taken = org.participants[victim["id"]][0]["id"]
+    other = meeting(
+        "ELSEWHERE", "Stored before", victim["start"], victim["end"], "x@acme.test", "X"
+    )
+    store(db, add_run(db, WINDOW), [other],
+          {"ELSEWHERE": ([person(taken, "ELSEWHERE", "Same Id", "same@acme.test", [])], [])})  # fmt: skip
+    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db)
+    assert summary.status == "incomplete" and summary.gaps == 1
+    assert summary.meetings_complete == len(org.meetings) - 1
+    (gap,) = _gaps(db)
+    assert (gap.meeting_id, gap.scope) == (victim["id"], "meeting")
+    assert gap.reason.startswith("PostgreSQL refused the meeting's rows: duplicate key")
     assert_consistent(db.engine)
 
 
