@@ -707,7 +707,7 @@ class Harvester:
             return _complete_split(
                 session.execute(
                     select(Meeting.meeting_id, Meeting.attendee_report_at.is_(None)).where(
-                        Meeting.meeting_id.in_(ids), Meeting.complete_at.is_not(None)
+                        Meeting.meeting_id.in_(ids), Meeting.complete_at.is_not(None), _NO_OPEN_GAP
                     )
                 )
             )
@@ -722,6 +722,7 @@ class Harvester:
                     session.execute(
                         select(Meeting.meeting_id, Meeting.attendee_report_at.is_(None)).where(
                             Meeting.complete_at.is_not(None),
+                            _NO_OPEN_GAP,
                             Meeting.start_at >= window.start - margin,
                             Meeting.start_at < window.end + margin,
                         )
@@ -1260,6 +1261,23 @@ def _report_oldest(now: dt.datetime) -> dt.datetime:
 def _reportable(meeting: schemas.Meeting, oldest: dt.datetime) -> bool:
     """Whether the attendee report can be asked for ``meeting``: a site, a start, not too old."""
     return meeting.site_url is not None and meeting.start is not None and meeting.start >= oldest
+
+
+# A meeting stored complete that a later attempt could not fetch again (a --refresh refused
+# with 403, a payload that no longer validates) has an open gap: it is fetched again like one
+# never stored, so the next run that can fetch it closes the gap — skipped as complete, it would
+# stay open for good while the harvest said COMPLETE. (An attendee-report gap is enrichment: the
+# report-only backfill closes it.)
+_NO_OPEN_GAP = ~(
+    select(HarvestGap.id)
+    .where(
+        HarvestGap.meeting_id == Meeting.meeting_id,
+        HarvestGap.resolved_at.is_(None),
+        HarvestGap.superseded_at.is_(None),
+        HarvestGap.scope != "attendee_report",
+    )
+    .exists()
+)
 
 
 def _complete_split(rows: Iterable[tuple[str, bool]]) -> tuple[set[str], set[str]]:

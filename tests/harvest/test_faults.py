@@ -312,6 +312,26 @@ def test_a_meeting_refused_on_every_run_is_one_open_gap_that_keeps_its_history(
     assert_consistent(db.engine)
 
 
+def test_a_refresh_refused_for_a_complete_meeting_is_retried_until_it_closes(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    # Stored complete, then a --refresh is refused: the gap must not outlive every later run
+    # while the harvest says COMPLETE (the meeting used to be skipped as complete for good).
+    assert harvest_org(settings, org, WINDOW, now=NOW, db=db).status == "complete"
+    refused = org.meetings[4]["id"]
+    faults = FaultPlan(status_for={refused: 403})
+    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=faults, refresh=True)
+    assert summary.status == "incomplete" and summary.gaps == 1
+    still = harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=faults)
+    assert still.status == "incomplete" and still.gaps == 1  # tried again, refused again
+    assert still.meetings_skipped == len(org.meetings) - 1
+    done = harvest_org(settings, org, WINDOW, now=NOW, db=db)
+    assert done.status == "complete" and done.meetings_complete == 1
+    with db.sessions() as session:
+        assert open_gaps(session, WINDOW) == []
+    assert_consistent(db.engine)
+
+
 def test_a_listing_window_refused_twice_is_one_open_gap(db: Database) -> None:
     day = (WINDOW.start, WINDOW.start + dt.timedelta(days=1))
     morning = (day[0], day[0] + dt.timedelta(hours=12))
