@@ -244,6 +244,11 @@ def _print_harvest_summary(summary: Any) -> None:
         f"  participants {summary.participants}, join sessions {summary.devices}, "
         f"invitees {summary.invitees}, changed since last harvest {summary.revisions}"
     )
+    if summary.still_missing:
+        click.echo(
+            f"  still open from earlier runs: {summary.still_missing} (this run could not close "
+            "them: for example a meeting Webex no longer lists; see `meetaudit gaps`)"
+        )
     click.echo(
         f"  gaps {summary.gaps}, requests {summary.requests}, retries {summary.retries}, "
         f"rate-limit wait {summary.rate_limit_wait_seconds:.1f}s, elapsed {summary.elapsed_seconds:.1f}s"
@@ -338,8 +343,8 @@ def harvest_cmd(
         summary = run_harvest(state, settings, db, window, refresh=refresh, dry_run=dry_run)
     if not dry_run and not summary.complete:
         raise HarvestIncomplete(
-            f"{summary.gaps} gap(s) remain for this window (see `meetaudit gaps`); run the "
-            "same command again later to fetch what is missing"
+            f"{summary.gaps + summary.still_missing} gap(s) remain for this window (see "
+            "`meetaudit gaps`); run the same command again later to fetch what is missing"
         )
 
 

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from reporting import __version__
 from reporting.config import DEFAULT_API_URL, Settings
+from reporting.coverage import what_is_missing
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting
 from reporting.db.writes import (
@@ -172,6 +173,9 @@ class HarvestSummary:
     attendee_backfilled: int = 0
     revisions: int = 0
     gaps: int = 0
+    # Gaps earlier runs recorded in this window that this run could not close (a meeting that
+    # Webex stopped listing, say), and meetings listed earlier that are still not stored.
+    still_missing: int = 0
     requests: int = 0
     pages: int = 0
     retries: int = 0
@@ -207,6 +211,7 @@ class HarvestSummary:
             "attendee_backfilled": self.attendee_backfilled,
             "revisions": self.revisions,
             "gaps": self.gaps,
+            "still_missing": self.still_missing,
             "requests": self.requests,
             "pages": self.pages,
             "retries": self.retries,
@@ -587,15 +592,30 @@ class Harvester:
             summary.rate_limit_wait_seconds = client.governor.paused_seconds
             summary.elapsed_seconds = time.monotonic() - started
             if summary.status == "running":
+                if summary.gaps == 0 and summary.meetings_unsettled == 0 and not dry_run:
+                    # COMPLETE means what `meetaudit gaps` and the report mean by it.
+                    summary.still_missing = self._still_missing(window)
                 summary.status = (
                     "complete"
-                    if summary.gaps == 0 and summary.meetings_unsettled == 0
+                    if summary.gaps == 0
+                    and summary.meetings_unsettled == 0
+                    and summary.still_missing == 0
                     else "incomplete"
                 )
             if not dry_run:
                 self._finish_run(summary, {**parameters, **summary.notes})
             self._emit(HarvestEvent("finished", summary.status, data={"summary": summary}))
         return summary
+
+    def _still_missing(self, window: Window) -> int:
+        """Open gaps and unstored meetings of ``window`` left after this run (see coverage)."""
+        try:
+            with self.db.sessions() as session:
+                missing = what_is_missing(session, window)
+        except (OperationalError, DBAPIError) as exc:
+            _log.warning("could not check the window for open gaps: %s", _first_line(exc))
+            return 0
+        return len(missing.gaps) + len(missing.unstored)
 
     def _on_retry(
         self, what: str, status: int | None, delay: float, tracking_id: str | None

@@ -332,6 +332,27 @@ def test_a_refresh_refused_for_a_complete_meeting_is_retried_until_it_closes(
     assert_consistent(db.engine)
 
 
+def test_a_gap_no_run_can_close_keeps_the_harvest_incomplete_like_gaps_says(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    # A meeting refused (404) by an earlier run, which Webex no longer lists (deleted there):
+    # this run cannot close its gap, so it must not say COMPLETE while `gaps` says otherwise.
+    victim = org.meetings[3]
+    gone = meeting("GONE", "Deleted at Webex", victim["start"], victim["end"], "x@acme.test", "X")
+    earlier = add_run(db, WINDOW, status="incomplete")
+    store(db, earlier, [gone], {})
+    with db.session() as session:
+        record_gap(session, earlier, scope="participants", meeting_id="GONE", http_status=404,
+                   reason="Webex answered HTTP 404")  # fmt: skip
+    summary = harvest_org(settings, org, WINDOW, now=NOW, db=db)
+    assert (summary.gaps, summary.still_missing, summary.status) == (0, 1, "incomplete")
+    assert summary.meetings_complete == len(org.meetings)
+    with db.sessions() as session:
+        (run,) = session.scalars(select(HarvestRun).where(HarvestRun.id == summary.run_id))
+        assert [g.meeting_id for g in open_gaps(session, WINDOW)] == ["GONE"]
+    assert run.status == "incomplete"
+
+
 def test_a_listing_window_refused_twice_is_one_open_gap(db: Database) -> None:
     day = (WINDOW.start, WINDOW.start + dt.timedelta(days=1))
     morning = (day[0], day[0] + dt.timedelta(hours=12))
