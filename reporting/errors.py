@@ -67,6 +67,10 @@ class WebexPayloadError(WebexError):
     """A successful answer whose body does not match the published schema."""
 
 
+class WebexNotJson(WebexPayloadError):
+    """A successful answer that is not JSON at all (an HTML page: a proxy's, a sign-in page)."""
+
+
 class UnsafeLinkError(WebexError):
     """A paging ``Link`` pointed away from the configured API origin, or repeated itself."""
 

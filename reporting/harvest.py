@@ -29,6 +29,7 @@ import datetime as dt
 import logging
 import os
 import re
+import signal
 import socket
 import time
 from collections import Counter
@@ -63,6 +64,7 @@ from reporting.errors import (
     WebexAuthError,
     WebexError,
     WebexHTTPError,
+    WebexNotJson,
     WebexUnreachable,
 )
 from reporting.webex import schemas
@@ -525,9 +527,9 @@ class Harvester:
         tokens = token_provider(self.settings)
         self.db.check()
         if dry_run:
-            return asyncio.run(self._run(window, tokens, refresh=refresh, dry_run=True))
+            return _run_stoppable(self._run(window, tokens, refresh=refresh, dry_run=True))
         with self._exclusive():
-            return asyncio.run(self._run(window, tokens, refresh=refresh, dry_run=False))
+            return _run_stoppable(self._run(window, tokens, refresh=refresh, dry_run=False))
 
     def _parameters(self, window: Window, refresh: bool) -> dict[str, Any]:
         return {
@@ -810,15 +812,23 @@ class Harvester:
                 ):
                     # The meeting list itself is "not found": the API address is wrong.
                     raise WebexHTTPError(
-                        f"{exc}. Webex has no meeting list at {self.settings.webex_base_url}"
+                        f"{str(exc).rstrip('.')}. Webex has no meeting list at {self.settings.webex_base_url}"
                         "/meetings: check the Webex API address (setting WEBEX_BASE_URL; Webex's "
                         f"is {DEFAULT_API_URL}); nothing was stored",
                         status=404, tracking_id=exc.tracking_id, url=exc.url,
                     ) from None  # fmt: skip
+                if first and isinstance(exc, WebexNotJson):
+                    # The first answer is a web page, not the API: an address or proxy problem.
+                    raise WebexNotJson(
+                        f"{exc}. Check the Webex API address (setting WEBEX_BASE_URL, now "
+                        f"{self.settings.webex_base_url}) and any proxy between this machine "
+                        "and Webex; nothing was stored",
+                        status=200, tracking_id=exc.tracking_id, url=exc.url,
+                    ) from None  # fmt: skip
                 if first and isinstance(exc, WebexUnreachable):
                     # Not one connection to Webex: a wrong address or no network, not a gap.
                     raise WebexUnreachable(
-                        f"{exc}. Check the Webex API address (setting WEBEX_BASE_URL, now "
+                        f"{str(exc).rstrip('.')}. Check the Webex API address (setting WEBEX_BASE_URL, now "
                         f"{self.settings.webex_base_url}) and this machine's network or proxy; "
                         "nothing was stored",
                         url=exc.url,
@@ -1281,6 +1291,48 @@ def _report_oldest(now: dt.datetime) -> dt.datetime:
 def _reportable(meeting: schemas.Meeting, oldest: dt.datetime) -> bool:
     """Whether the attendee report can be asked for ``meeting``: a site, a start, not too old."""
     return meeting.site_url is not None and meeting.start is not None and meeting.start >= oldest
+
+
+def _run_stoppable(main: Awaitable[HarvestSummary]) -> HarvestSummary:
+    """``asyncio.run(main)``, where SIGTERM stops the run as cleanly as Ctrl-C does.
+
+    Both cancel the main task at its next await, so the batch being written commits or rolls
+    back and the run is recorded as interrupted; both then end in KeyboardInterrupt. Asyncio
+    does this for SIGINT only when SIGINT is not ignored — and a command started in the
+    background by a script or cron inherits it ignored, where SIGTERM (`kill`, `systemctl stop`)
+    is the way to stop it. A KeyboardInterrupt raised by a plain signal handler at an arbitrary
+    point of the event loop would not be as clean.
+    """
+    stopped = False
+
+    async def guarded() -> HarvestSummary:
+        nonlocal stopped
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            task.cancel()
+
+        previous = signal.getsignal(signal.SIGTERM)
+        try:
+            loop.add_signal_handler(signal.SIGTERM, stop)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            return await main
+        try:
+            return await main
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, previous)
+
+    try:
+        return asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if stopped:
+            raise KeyboardInterrupt from None
+        raise
 
 
 # A meeting stored complete that a later attempt could not fetch again (a --refresh refused

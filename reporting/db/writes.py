@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from reporting.db.models import HarvestGap, Invitee, Meeting, MeetingRevision, Participant

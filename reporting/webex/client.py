@@ -51,6 +51,7 @@ from reporting.errors import (
     WebexAuthError,
     WebexError,
     WebexHTTPError,
+    WebexNotJson,
     WebexPayloadError,
     WebexUnreachable,
 )
@@ -398,13 +399,24 @@ class WebexClient:
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
             tracking = response.headers.get("trackingid") or sent_tracking
             if status == 200:
+                if not _may_be_json(response.content):
+                    # Not a body cut short but a page of something else: a gateway's for a
+                    # moment, or a proxy's or sign-in page for good — said so when retries end.
+                    kind = response.headers.get("content-type", "").split(";")[0].strip()
+                    attempt = await self._backoff(
+                        attempt, url,
+                        f"the Webex API address answered with {kind or 'a page'} instead of JSON "
+                        "(a proxy's or a sign-in page?)",
+                        status, tracking, not_json=True,
+                    )  # fmt: skip
+                    continue
                 try:
                     body = parse_body(response.content)
-                except orjson.JSONDecodeError:
+                except orjson.JSONDecodeError as exc:
                     attempt = await self._backoff(
                         attempt,
                         url,
-                        "Webex sent a truncated or invalid JSON body",
+                        f"Webex sent a truncated or unreadable JSON body ({_first_words(exc)})",
                         status,
                         tracking,
                     )
@@ -471,11 +483,14 @@ class WebexClient:
         tracking: str | None = None,
         *,
         unreachable: bool = False,
+        not_json: bool = False,
     ) -> int:
         attempt += 1
         self.stats.retries += 1
         if attempt > self._max_retries:
-            error = WebexUnreachable if unreachable else WebexHTTPError
+            error = (
+                WebexUnreachable if unreachable else WebexNotJson if not_json else WebexHTTPError
+            )
             raise error(
                 f"{what}; gave up after {self._max_retries} retries",
                 status=status, tracking_id=tracking, url=_safe(httpx.URL(url)),
@@ -491,8 +506,11 @@ class WebexClient:
         tracking: str | None = None,
         *,
         unreachable: bool = False,
+        not_json: bool = False,
     ) -> int:
-        attempt = self._count_retry(attempt, url, what, status, tracking, unreachable=unreachable)
+        attempt = self._count_retry(
+            attempt, url, what, status, tracking, unreachable=unreachable, not_json=not_json
+        )
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         delay = self._random.uniform(0, ceiling)
         if self._on_retry is not None:
@@ -501,6 +519,17 @@ class WebexClient:
             )
         await asyncio.sleep(delay)
         return attempt
+
+
+def _may_be_json(content: bytes) -> bool:
+    """False for a body that cannot be JSON cut short: one that starts like an HTML page."""
+    start = content.lstrip()[:1]
+    return start in (b"", b"{", b"[")
+
+
+def _first_words(exc: Exception) -> str:
+    """The parser's complaint, without the position details that only a programmer reads."""
+    return str(exc).split(":", 1)[0].strip() or type(exc).__name__
 
 
 def _transport_problem(exc: Exception, url: str) -> str:

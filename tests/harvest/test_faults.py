@@ -15,7 +15,7 @@ from reporting.coverage import open_gaps
 from reporting.db.engine import Database
 from reporting.db.models import HarvestGap, HarvestRun, Meeting, Participant
 from reporting.db.writes import record_gap
-from reporting.errors import WebexAuthError, WebexHTTPError, WebexUnreachable
+from reporting.errors import WebexAuthError, WebexHTTPError, WebexNotJson, WebexUnreachable
 from reporting.harvest import HarvestEvent
 from reporting.report.api import snapshot as report_snapshot
 from reporting.report.context import ReportParameters, build_context
@@ -404,3 +404,22 @@ def test_a_wrong_api_path_is_one_clear_error(
         harvest_org(settings, org, WINDOW, now=NOW, db=db, transport=httpx.MockTransport(not_found))
     assert "check the Webex API address" in str(caught.value)
     assert _gaps(db) == []
+
+
+def test_an_html_page_instead_of_the_api_is_one_clear_error(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    # A captive proxy or sign-in page answers 200 with HTML: not a truncated body to retry
+    # six times per day of the window, but a wrong address or proxy, said once.
+    def html(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html><body>Sign in</body></html>",
+                              headers={"content-type": "text/html; charset=utf-8"})  # fmt: skip
+
+    with pytest.raises(
+        WebexNotJson, match=r"answered with text/html instead of JSON.*gave up after"
+    ) as caught:
+        harvest_org(settings, org, WINDOW, now=NOW, db=db, transport=httpx.MockTransport(html))
+    assert "any proxy" in str(caught.value) and "nothing was stored" in str(caught.value)
+    assert _gaps(db) == []
+    with db.sessions() as session:
+        assert session.scalars(select(Meeting)).first() is None
