@@ -887,18 +887,22 @@ def _emit_rows(
         print_rows(Console(), rows, title, settings.zone, person_title)
 
 
-def _announce_matches(session: Any, who: str, period: Any, fmt: str) -> None:
+def _announce_matches(
+    session: Any, who: str, period: Any, fmt: str, *, show_phone_numbers: bool = False
+) -> None:
     """Say so when WHO matches several people (on stderr for CSV / JSON, which stay data only)."""
     from reporting.investigate import people_matching
 
-    people = people_matching(session, who, period)
+    people = people_matching(session, who, period, show_phone_numbers=show_phone_numbers)
     if len(people) < 2:
         return
     if fmt != "table":
         labels = "; ".join(p.label for p in people)
         click.echo(f"{len(people)} people match {who!r}: {labels}", err=True)
         return
-    click.echo(f"{len(people)} people match {who!r} (give an email address to ask about one):")
+    click.echo(
+        f"{len(people)} people match {who!r} (give an email address, or the key in brackets, to ask about one):"
+    )
     width = max(len(p.label) for p in people)
     for p in people:
         click.echo(f"  {p.label:<{width}}  {p.meetings} meeting{'' if p.meetings == 1 else 's'}")
@@ -932,10 +936,15 @@ def _period(
 def investigate_group() -> None:
     """Ask the stored records: who attended what, with whom, from which device, which outside organisations.
 
-    A person is given by email address, or by a fragment of a name or address; a fragment that
-    matches several people is answered person by person, each under their name and email. Add
-    --month or --from/--to to limit to a period; --format csv or json for further analysis.
-    Times are shown in the configured time zone.
+    A person is given by email address, by a fragment of a name or address (`anders`,
+    `andersen@globex`, `@post.test`), or by a person key an answer printed
+    (`participant:<id>`, a caller without email); a fragment that matches several people is
+    answered person by person, each under their name and email. Attended means admitted, as in
+    the report: meetings a person only waited in the lobby of are shown apart. Add --month or
+    --from/--to to limit to a period (every answer says which period it searched, and whether
+    that period was harvested); --format csv or json for further analysis. Times are shown in
+    the configured time zone; phone numbers, and callers' names that are their numbers, are
+    masked unless MEETAUDIT_SHOW_PHONE_NUMBERS.
     """
 
 
@@ -953,6 +962,22 @@ def _require_someone(who: str) -> None:
         )
 
 
+def _searched_period(
+    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> Any:
+    """The period to search; one that ends before it starts is refused in investigate's words."""
+
+    def aware(t: dt.datetime) -> dt.datetime:
+        return t.replace(tzinfo=t.tzinfo or settings.zone)
+
+    if start and end and aware(end) <= aware(start):
+        raise click.UsageError(
+            f"the period searched ends before it starts: --to {end:%Y-%m-%d %H:%M} is not after"
+            f" --from {start:%Y-%m-%d %H:%M}"
+        )
+    return _period(settings, month, start, end)
+
+
 def _answer(
     state: State,
     title: str,
@@ -964,18 +989,34 @@ def _answer(
     *,
     who: str | None = None,
     person_title: str | None = None,
+    apart: tuple[str, str] | None = None,
 ) -> None:
     """Open the records, ask one question for the period, print the rows.
 
-    With ``who``, first say so if it matches several people; with ``person_title``, the table
-    shows each person's rows under their own title (``person_title`` and the person).
+    Always say which period was searched and what of it was never harvested (for CSV / JSON on
+    stderr, so stdout stays data only); when nothing is found, also whether the period holds
+    harvested meetings at all. With ``who``, first say so if it matches several people; with
+    ``person_title`` (and ``apart``), see :func:`reporting.investigate.print_rows`.
     """
+    from reporting.investigate import describe_period, period_notes, period_records, print_rows
+
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
-        p = _period(settings, month, start, end)
+        p = _searched_period(settings, month, start, end)
+        table = fmt == "table"
+        click.echo(f"Period searched: {describe_period(p, settings.zone)}", err=not table)
         if who is not None:
-            _announce_matches(session, who, p, fmt)
-        _emit_rows(ask(session, settings, p), fmt, title, settings, person_title)
+            _announce_matches(session, who, p, fmt, show_phone_numbers=settings.show_phone_numbers)
+        rows = ask(session, settings, p)
+        notes = period_notes(period_records(session, p), settings.zone, found=bool(rows))
+        if table:
+            from rich.console import Console
+
+            print_rows(Console(), rows, title, settings.zone, person_title, apart=apart)
+        else:
+            _emit_rows(rows, fmt, title, settings)
+        for note in notes:
+            click.echo(note, err=not table)
 
 
 @investigate_group.command("person")
@@ -984,13 +1025,19 @@ def _answer(
 @pass_state
 @handle_errors
 def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> None:
-    """Which meetings WHO attended: when, role, invited or not, sessions, minutes, devices."""
-    from reporting.investigate import attendance_of
+    """Which meetings WHO attended: when, role, invited or not, sessions, minutes, devices.
+
+    Attended means admitted, as in the report; the meetings WHO only waited in the lobby of
+    (never admitted) are listed apart, as "Lobby only" (CSV / JSON: `admitted` false).
+    """
+    from reporting.investigate import LOBBY_ONLY, attendance_of
 
     _require_someone(who)
     _answer(state, f"Meetings attended by {who}",
-            lambda session, settings, p: attendance_of(session, who, p), fmt,
-            who=who, person_title="Meetings attended by", **period)  # fmt: skip
+            lambda session, settings, p: attendance_of(
+                session, who, p, show_phone_numbers=settings.show_phone_numbers), fmt,
+            who=who, person_title="Meetings attended by", apart=("admitted", LOBBY_ONLY),
+            **period)  # fmt: skip
 
 
 @investigate_group.command("with")
@@ -999,7 +1046,11 @@ def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> No
 @pass_state
 @handle_errors
 def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None:
-    """Who attended meetings together with WHO, most shared meetings first."""
+    """Who met WHO: admitted to the meetings WHO was admitted to, most shared meetings first.
+
+    Lobby-only stays count for neither side. Unidentified attendees (phone callers without an
+    email) are listed too, each as one person, as the report counts them.
+    """
     from reporting.investigate import co_attendees
 
     _require_someone(who)
@@ -1027,7 +1078,11 @@ def investigate_devices(state: State, /, who: str, fmt: str, **period: Any) -> N
 @pass_state
 @handle_errors
 def investigate_orgs(state: State, /, fmt: str, **period: Any) -> None:
-    """Which outside organisations (by Webex org ID, else email domain) took part, and how much."""
+    """Which outside organisations (by Webex org ID, else email domain) took part, and how much.
+
+    People are counted as the report counts them: per person key, so every phone caller without
+    an email is a person of their own.
+    """
     from reporting.investigate import outside_organisations
 
     _answer(state, "Outside organisations", outside_organisations, fmt, **period)
@@ -1045,7 +1100,13 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
     only one stored meeting's id has.
     """
     from reporting.errors import MeetauditError as _Err
-    from reporting.investigate import local_time, meeting_ids_like, meeting_roster, zone_name
+    from reporting.investigate import (
+        local_time,
+        meeting_ids_like,
+        meeting_roster,
+        terminal_text,
+        zone_name,
+    )
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
@@ -1064,19 +1125,27 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
             )
         if fmt == "table":
             zone = settings.zone
-            click.echo(f"Meeting {meeting.meeting_id}")
+            click.echo(f"Meeting {terminal_text(meeting.meeting_id, whole=True)}")
             click.echo(
-                f"{meeting.title} — {local_time(meeting.start_at, zone)} to"
-                f" {local_time(meeting.end_at, zone)} ({zone_name(zone)}), host {meeting.host_email}"
+                f"{terminal_text(meeting.title)} — {local_time(meeting.start_at, zone)} to"
+                f" {local_time(meeting.end_at, zone)} ({zone_name(zone)}),"
+                f" host {terminal_text(meeting.host_email, whole=True)}"
             )
         _emit_rows(lines, fmt, "Participants", settings)
         if fmt == "table" and absent:
-            click.echo("Invited but did not attend: " + "; ".join(absent))
+            click.echo("Invited but did not attend: " + "; ".join(terminal_text(a) for a in absent))
 
 
 @investigate_group.command("meetings")
-@click.option("--title", help="Part of the meeting title.")
-@click.option("--host", help="Host email address.")
+@click.option(
+    "--title",
+    help="Part of the meeting title, any case, matched anywhere in it: 'board' also finds "
+    "'Onboarding'.",
+)
+@click.option(
+    "--host",
+    help="The host, found as a person is: email address, or part of the address or name.",
+)
 @_question_options
 @pass_state
 @handle_errors

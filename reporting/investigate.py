@@ -1,13 +1,18 @@
 """Read-only questions an investigator asks of the stored records, one function per question.
 
 Every function takes ``session`` (the caller's, read-only use) and returns plain rows
-(dataclasses), ready for a terminal table, CSV or JSON. People are found by email (compared
-after trimming and lower-casing) or, when a fragment is given instead, by a case-insensitive
-match on email or display name; a fragment may match several people, which
-:func:`people_matching` lists, and every row about a person carries its ``person_key`` (the
-report's: the email trimmed and lower-cased, else ``participant:<id>``). Times are UTC
-``datetime`` values; :func:`write_csv`, :func:`write_json` and :func:`print_rows` show them in the
-configured zone.
+(dataclasses), ready for a terminal table, CSV or JSON. People are found as
+:func:`_who_clause` says (an email address, a fragment of one or of a name, or a person key as
+the answers print it); a fragment may match several people, which :func:`people_matching`
+lists, and every row about a person carries its ``person_key`` (the report's: the email trimmed
+and lower-cased, else ``participant:<id>``). Times are UTC ``datetime`` values;
+:func:`write_csv`, :func:`write_json` and :func:`print_rows` show them in the configured zone.
+
+The report's rules apply unchanged (``reporting.report.context``): attended means admitted (a
+person who only waited in the lobby attended nothing), people are counted per person key (so
+every phone caller is a person of their own), phone numbers are masked unless
+``show_phone_numbers``, and so is a caller's name when it is their number
+(:func:`caller_name`).
 """
 
 from __future__ import annotations
@@ -17,19 +22,32 @@ import dataclasses
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from reporting.config import Settings
+from reporting.coverage import UNCOVERED_REASON, what_is_missing
 from reporting.db.models import Invitee, Meeting, Participant, ParticipantDevice
-from reporting.report.classify import classify, is_placeholder, mask_phone
-from reporting.report.context import union_seconds
+from reporting.harvest import Window, month_window
+from reporting.report.classify import (
+    Classification,
+    KnownOrgIds,
+    caller_name,
+    classify,
+    is_placeholder,
+    mask_phone,
+)
+from reporting.report.context import STATUS_LABELS, union_seconds
 from reporting.report.exports import csv_cell
+from reporting.report.templating import DEFAULT_LIMIT, plain_text
 from reporting.webex.schemas import normalise_email
+
+#: How a person key names a participant without email (``participant:<id>``), as the report does.
+PARTICIPANT_KEY = "participant:"
 
 
 @dataclass(frozen=True)
@@ -49,8 +67,81 @@ class Period:
         return and_(True, *conditions)
 
 
+#: A column of the Participant or Meeting model (or an alias of one), or an expression on one.
+_Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
 def _person_clause(who: str) -> ColumnElement[bool]:
     return _alias_person_clause(Participant, who)
+
+
+def _alias_person_clause(alias: Any, who: str) -> ColumnElement[bool]:
+    """Match a person on ``alias`` (Participant or an alias of it), as :func:`_who_clause` says."""
+    return _who_clause(
+        who,
+        alias.email_norm,
+        alias.display_name,
+        aliased(Participant).email_norm,
+        participant_id=alias.participant_id,
+    )
+
+
+def _host_clause(who: str) -> ColumnElement[bool]:
+    """Match a meeting's host (email or display name) as a person is matched."""
+    return _who_clause(
+        who,
+        func.lower(func.trim(Meeting.host_email)),
+        Meeting.host_display_name,
+        func.lower(func.trim(aliased(Meeting).host_email)),
+    )
+
+
+def _who_clause(
+    who: str,
+    email: _Column,
+    name: _Column,
+    any_email: _Column,
+    *,
+    participant_id: _Column | None = None,
+) -> ColumnElement[bool]:
+    """What the investigator typed, as a condition on a person's ``email`` and ``name``.
+
+    ``email`` is compared trimmed and lower-cased (``email_norm``, or an expression making it):
+
+    * a person key as the answers print it, ``participant:<id>`` (someone without an email, a
+      phone caller most often): that participant, so every key shown can be asked about;
+    * a whole email address that is stored (``any_email``, the same column on an alias of its
+      own, says whether it is): that address only, so ``ana@x.example`` never also finds
+      ``joanna@x.example``;
+    * anything else, ``@`` included (``andersen@globex``, ``@post.test``): a case-insensitive
+      fragment of the email or of the display name, LIKE's wildcards taken literally.
+    """
+    text = who.strip()
+    if participant_id is not None and text.lower().startswith(PARTICIPANT_KEY):
+        key: ColumnElement[bool] = participant_id == text[len(PARTICIPANT_KEY) :].strip()
+        return key
+    pattern = _like_pattern(text.lower(), anywhere=True)
+    fragment: ColumnElement[bool] = or_(
+        email.like(pattern, escape="\\"), func.lower(name).like(pattern, escape="\\")
+    )
+    if "@" not in text:
+        return fragment
+    address = normalise_email(text) or ""
+    stored = exists().where(any_email == address)
+    clause: ColumnElement[bool] = or_(email == address, and_(~stored, fragment))
+    return clause
+
+
+def _like_pattern(text: str, *, anywhere: bool) -> str:
+    """A LIKE pattern (escape ``\\``) for ``text`` at the start or ``anywhere``, taken literally."""
+    literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{literal}%" if anywhere else f"{literal}%"
+
+
+def _admitted(alias: Any = Participant) -> ColumnElement[bool]:
+    """The report's "attended": let into the meeting, not only into its lobby."""
+    clause: ColumnElement[bool] = or_(alias.state.is_(None), alias.state != "lobby")
+    return clause
 
 
 def _person_key(alias: Any = Participant) -> ColumnElement[str]:
@@ -68,6 +159,44 @@ def person_label(display_name: str | None, email: str | None, person_key: str) -
     return f"{display_name} ({person_key})" if display_name else person_key
 
 
+def _phones_by_key(session: Session, *conditions: ColumnElement[bool]) -> dict[str, set[str]]:
+    """The phone numbers each person (by key) joined from, among the participants selected."""
+    phones: dict[str, set[str]] = defaultdict(set)
+    for key, number in session.execute(
+        select(_person_key(), ParticipantDevice.phone_number)
+        .join(Participant, Participant.participant_id == ParticipantDevice.participant_id)
+        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .where(ParticipantDevice.phone_number.is_not(None), *conditions)
+        .distinct()
+    ):
+        if number:  # as the report: an empty number is no number
+            phones[key].add(number)
+    return phones
+
+
+#: Classifies a participant (orgId, email, normalised email) as the report does.
+_Classifier = Callable[[str | None, str | None, str | None], tuple[Classification, str | None]]
+
+
+def _classifier(session: Session, settings: Settings, period: Period) -> _Classifier:
+    """The report's classification for a period (``reporting.report.classify.KnownOrgIds``).
+
+    A person is counted under the orgId Webex gave for their email anywhere in the period, so a
+    person is one organisation for the whole period, as in the report of that period.
+    """
+    pairs = session.execute(
+        select(Participant.email_norm, Participant.org_id)
+        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .where(period.clause(), Meeting.complete_at.is_not(None))
+        .where(Participant.org_id.is_not(None), Participant.email_norm.is_not(None))
+        .distinct()
+    )
+    known = KnownOrgIds.from_pairs((email, org_id) for email, org_id in pairs if email and org_id)
+    return lambda org_id, email, email_norm: classify(
+        known.org_id(org_id, email_norm), email, settings
+    )
+
+
 @dataclass
 class PersonMatch:
     """One person (one person key) that a name or email matches."""
@@ -79,14 +208,18 @@ class PersonMatch:
 
     @property
     def label(self) -> str:
-        return person_label(self.display_name, self.email, self.person_key)
+        """The person as the terminal names them (see :func:`terminal_label`)."""
+        return terminal_label(self.display_name, self.email, self.person_key)
 
 
-def people_matching(session: Session, who: str, period: Period = Period()) -> list[PersonMatch]:
+def people_matching(
+    session: Session, who: str, period: Period = Period(), *, show_phone_numbers: bool = False
+) -> list[PersonMatch]:
     """Everyone ``who`` matches in the period (lobby included), in the order answers list them.
 
     One person per person key; the name and email shown are the first (in sort order) that the
-    person used, so a person who joined under several spellings is still listed once.
+    person used, so a person who joined under several spellings is still listed once. A name
+    that is the caller's phone number is masked (:func:`caller_name`).
     """
     rows = session.execute(
         select(_person_key().label("key"), Participant.display_name, Participant.email,
@@ -94,6 +227,7 @@ def people_matching(session: Session, who: str, period: Period = Period()) -> li
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
         .where(_person_clause(who), period.clause())
     ).all()  # fmt: skip
+    phones = _phones_by_key(session, _person_clause(who), period.clause()) if rows else {}
     names: dict[str, set[str]] = defaultdict(set)
     emails: dict[str, set[str]] = defaultdict(set)
     meetings: dict[str, set[str]] = defaultdict(set)
@@ -104,16 +238,19 @@ def people_matching(session: Session, who: str, period: Period = Period()) -> li
         if email:
             emails[key].add(email)
     people = [
-        PersonMatch(key, min(names[key], default=None), min(emails[key], default=None), len(ids))
+        PersonMatch(key,
+                    caller_name(min(names[key], default=None), phones.get(key, ()),
+                                show=show_phone_numbers),
+                    min(emails[key], default=None), len(ids))
         for key, ids in meetings.items()
-    ]
+    ]  # fmt: skip
     people.sort(key=lambda p: ((p.display_name or p.email or "").casefold(), p.person_key))
     return people
 
 
 @dataclass
 class Attendance:
-    """One meeting a person attended (or waited in the lobby of)."""
+    """One meeting a person attended (or only waited in the lobby of: ``admitted`` false)."""
 
     meeting_id: str
     title: str | None
@@ -128,6 +265,8 @@ class Attendance:
     sessions: int
     attended_minutes: float
     devices: list[str] = field(default_factory=list)
+    #: Let into the meeting (the report's ``admitted``); false: "Lobby only", never admitted.
+    admitted: bool = True
 
 
 def _attended_minutes(p: Participant, devices: list[ParticipantDevice]) -> float:
@@ -153,10 +292,24 @@ def _attended_minutes(p: Participant, devices: list[ParticipantDevice]) -> float
     return round(union_seconds(intervals) / 60.0, 1)
 
 
-def attendance_of(session: Session, who: str, period: Period = Period()) -> list[Attendance]:
+def _key_of(p: Participant) -> str:
+    """The report's person key of one participant row."""
+    return p.email_norm or f"{PARTICIPANT_KEY}{p.participant_id}"
+
+
+def _email_of_key(person_key: str) -> str | None:
+    """The normalised email a person key is, or ``None`` for a participant without one."""
+    return None if person_key.startswith(PARTICIPANT_KEY) else person_key
+
+
+def attendance_of(
+    session: Session, who: str, period: Period = Period(), *, show_phone_numbers: bool = False
+) -> list[Attendance]:
     """Which meetings a person attended, when, in which role, from which devices, for how long.
 
-    When ``who`` matches several people, their rows come person by person (in the order of
+    Meetings the person only waited in the lobby of are listed too, ``admitted`` false: as in the
+    report, a person is admitted to a meeting when any of their participant rows in it is. When
+    ``who`` matches several people, their rows come person by person (in the order of
     :func:`people_matching`), each person's meetings in order of start.
     """
     rows = session.execute(
@@ -182,17 +335,24 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
             )
         )
     }
+    admitted = {(p.meeting_id, _key_of(p)) for p, *_ in rows if p.state != "lobby"}
+    phones: dict[str, set[str]] = defaultdict(set)
+    for p, *_ in rows:
+        phones[_key_of(p)].update(
+            d.phone_number for d in devices[p.participant_id] if d.phone_number
+        )
     out = []
     for p, title, start_at, host_email in rows:
         ds = devices[p.participant_id]
+        key = _key_of(p)
         out.append(
             Attendance(
                 meeting_id=p.meeting_id,
                 title=title,
                 start_at=start_at,
                 host_email=host_email,
-                person_key=p.email_norm or f"participant:{p.participant_id}",
-                display_name=p.display_name,
+                person_key=key,
+                display_name=caller_name(p.display_name, phones[key], show=show_phone_numbers),
                 email=p.email,
                 state=p.state,
                 role="host" if p.host else "co-host" if p.co_host else "attendee",
@@ -200,6 +360,7 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
                 sessions=len(ds),
                 attended_minutes=_attended_minutes(p, ds),
                 devices=sorted({f"{d.device_type or '?'}/{d.audio_type or '?'}" for d in ds}),
+                admitted=(p.meeting_id, key) in admitted,
             )
         )
     out.sort(key=lambda a: order[a.person_key])  # stable: by start within a person
@@ -208,59 +369,64 @@ def attendance_of(session: Session, who: str, period: Period = Period()) -> list
 
 @dataclass
 class CoAttendee:
-    """Someone who was in the same meetings as the person asked about."""
+    """Someone who was admitted to the same meetings as the person asked about."""
 
     email: str | None
     display_name: str | None
     meetings_together: int
     classification: str
     organisation: str | None
+    #: The report's person key: a phone caller without email is one person per participant row.
+    person_key: str
 
 
 def co_attendees(
     session: Session, who: str, settings: Settings, period: Period = Period()
 ) -> list[CoAttendee]:
-    """Who attended meetings together with a person, most shared meetings first."""
+    """Who met the person: admitted to a meeting the person was admitted to, most meetings first.
+
+    Meetings the person only waited in the lobby of, and people who only waited in a lobby, do
+    not count. Everyone is counted per person key, as the report counts people, so unidentified
+    callers are listed too (``classification`` unidentified), each on their own, their names
+    masked when they are their phone numbers.
+    """
     me = aliased(Participant)
-    other = aliased(Participant)
     my_meetings = (
         select(me.meeting_id)
         .join(Meeting, Meeting.meeting_id == me.meeting_id)
-        .where(_alias_person_clause(me, who), period.clause())
-        .distinct()
+        .where(_alias_person_clause(me, who), _admitted(me), period.clause())
     )
+    my_keys = select(_person_key(me)).where(_alias_person_clause(me, who))
+    theirs = [
+        Participant.meeting_id.in_(my_meetings),
+        _person_key().not_in(my_keys),
+        _admitted(),
+    ]
     rows = session.execute(
-        select(
-            func.coalesce(other.email_norm, other.display_name).label("key"),
-            func.min(other.email).label("email"),
-            func.min(other.display_name).label("display_name"),
-            func.min(other.org_id).label("org_id"),
-            func.count(func.distinct(other.meeting_id)).label("n"),
-        )
-        .where(other.meeting_id.in_(my_meetings), ~_alias_person_clause(other, who))
-        .where(or_(other.state.is_(None), other.state != "lobby"))
-        .group_by(func.coalesce(other.email_norm, other.display_name))
-        .order_by(func.count(func.distinct(other.meeting_id)).desc(), func.min(other.display_name))
-    ).all()
-    out = []
+        select(_person_key().label("key"), Participant.email, Participant.display_name,
+               Participant.org_id, Participant.meeting_id)
+        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .where(*theirs)
+    ).all()  # fmt: skip
+    phones = _phones_by_key(session, *theirs) if rows else {}
+    classified = _classifier(session, settings, period)
+    people: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
-        kind, org = classify(row.org_id, row.email, settings)
-        out.append(CoAttendee(row.email, row.display_name, row.n, kind, org))
+        people[row.key].append(row)
+    out = []
+    for key, mine in people.items():
+        email = min((r.email for r in mine if r.email), default=None)
+        name = min((r.display_name for r in mine if r.display_name), default=None)
+        org_id = min((r.org_id for r in mine if r.org_id), default=None)
+        kind, org = classified(org_id, email, _email_of_key(key))
+        out.append(
+            CoAttendee(email, caller_name(name, phones.get(key, ()),
+                                          show=settings.show_phone_numbers),
+                       len({r.meeting_id for r in mine}), kind, org, key)
+        )  # fmt: skip
+    out.sort(key=lambda c: (-c.meetings_together, (c.display_name or c.email or "").casefold(),
+                            c.person_key))  # fmt: skip
     return out
-
-
-def _alias_person_clause(alias: Any, who: str) -> ColumnElement[bool]:
-    """Match a person on ``alias`` (Participant or an alias of it): exact email or a fragment."""
-    if "@" in who and " " not in who.strip():
-        exact: ColumnElement[bool] = alias.email_norm == normalise_email(who)
-        return exact
-    fragment = who.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{fragment}%"
-    clause: ColumnElement[bool] = or_(
-        alias.email_norm.like(pattern, escape="\\"),
-        func.lower(alias.display_name).like(pattern, escape="\\"),
-    )
-    return clause
 
 
 @dataclass
@@ -310,11 +476,13 @@ def devices_of(
     ).all()
     if not rows:
         return []
-    people = {p.person_key: (i, p) for i, p in enumerate(people_matching(session, who, period))}
+    show = settings.show_phone_numbers
+    matches = people_matching(session, who, period, show_phone_numbers=show)
+    people = {p.person_key: (i, p) for i, p in enumerate(matches)}
     out = [
         DeviceUse(r.person_key, people[r.person_key][1].display_name,
                   people[r.person_key][1].email, r.device_type, r.audio_type, r.call_type,
-                  mask_phone(r.phone_number, show=settings.show_phone_numbers), r.sessions, r.meetings)
+                  mask_phone(r.phone_number, show=show), r.sessions, r.meetings)
         for r in rows
     ]  # fmt: skip
     out.sort(key=lambda d: (people[d.person_key][0], -d.sessions, -d.meetings,
@@ -325,7 +493,11 @@ def devices_of(
 
 @dataclass
 class OutsideOrganisation:
-    """An external organisation (by orgId, else email domain) and how much it took part."""
+    """An external organisation (by orgId, else email domain) and how much it took part.
+
+    ``people`` counts person keys, as the report does: every phone caller without email is a
+    person of their own, whatever name they dialled in under.
+    """
 
     classification: str
     organisation: str | None
@@ -337,26 +509,34 @@ class OutsideOrganisation:
 def outside_organisations(
     session: Session, settings: Settings, period: Period = Period()
 ) -> list[OutsideOrganisation]:
-    """Which outside organisations took part in meetings of the period, and in how many."""
+    """Which outside organisations were admitted to meetings of the period, and how often."""
+    conditions = (period.clause(), _admitted())
     rows = session.execute(
-        select(Participant.org_id, Participant.email, Participant.email_norm,
+        select(_person_key().label("key"), Participant.org_id, Participant.email,
                Participant.display_name, Participant.meeting_id)
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .where(period.clause())
-        .where(or_(Participant.state.is_(None), Participant.state != "lobby"))
+        .where(*conditions)
     ).all()  # fmt: skip
+    classified = _classifier(session, settings, period)
     meetings: dict[tuple[str, str | None], set[str]] = defaultdict(set)
-    people: dict[tuple[str, str | None], set[str]] = defaultdict(set)
+    people: dict[tuple[str, str | None], dict[str, Any]] = defaultdict(dict)
     for r in rows:
-        kind, org = classify(r.org_id, r.email, settings)
+        kind, org = classified(r.org_id, r.email, _email_of_key(r.key))
         if kind == "internal":
             continue
-        key = (kind, org)
-        meetings[key].add(r.meeting_id)
-        people[key].add(r.email_norm or r.display_name or "?")
+        meetings[(kind, org)].add(r.meeting_id)
+        people[(kind, org)].setdefault(r.key, r)
+    phones = _phones_by_key(session, *conditions) if people else {}
+
+    def example(key: str, r: Any) -> str:
+        if not key.startswith(PARTICIPANT_KEY):
+            return key
+        name = caller_name(r.display_name, phones.get(key, ()), show=settings.show_phone_numbers)
+        return name or key
+
     out = [
         OutsideOrganisation(kind, org, len(meetings[(kind, org)]), len(people[(kind, org)]),
-                            sorted(people[(kind, org)])[:3])
+                            sorted({example(k, r) for k, r in people[(kind, org)].items()})[:3])
         for kind, org in meetings
     ]  # fmt: skip
     out.sort(key=lambda o: (o.classification != "external", -o.meetings, o.organisation or ""))
@@ -390,11 +570,10 @@ def meeting_ids_like(session: Session, meeting_id: str, limit: int = 10) -> list
         return []
     if session.get(Meeting, wanted) is not None:
         return [wanted]
-    prefix = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return list(
         session.scalars(
             select(Meeting.meeting_id)
-            .where(Meeting.meeting_id.like(f"{prefix}%", escape="\\"))
+            .where(Meeting.meeting_id.like(_like_pattern(wanted, anywhere=False), escape="\\"))
             .order_by(Meeting.start_at, Meeting.meeting_id)
             .limit(limit)
         )
@@ -423,16 +602,23 @@ def meeting_roster(
         select(ParticipantDevice).where(ParticipantDevice.meeting_id == meeting_id)
     ):
         devices[d.participant_id].append(d)
+    phones: dict[str, set[str]] = defaultdict(set)
+    for p in participants:
+        phones[_key_of(p)].update(
+            d.phone_number for d in devices[p.participant_id] if d.phone_number
+        )
+    classified = _classifier(session, settings, _month_of(meeting, settings.zone))
     lines = []
     came: set[str] = set()
     for p in participants:
-        kind, org = classify(p.org_id, p.email, settings)
+        kind, org = classified(p.org_id, p.email, p.email_norm)
         ds = devices[p.participant_id]
         if p.email_norm:
             came.add(p.email_norm)
         lines.append(
             RosterLine(
-                p.display_name, p.email, kind, org,
+                caller_name(p.display_name, phones[_key_of(p)], show=settings.show_phone_numbers),
+                p.email, kind, org,
                 "host" if p.host else "co-host" if p.co_host else "attendee",
                 p.state, bool(p.email_norm and p.email_norm in invitees), len(ds),
                 _attended_minutes(p, ds),
@@ -441,6 +627,14 @@ def meeting_roster(
         )  # fmt: skip
     absent = sorted(name or email for email, name in invitees.items() if email not in came)
     return meeting, lines, absent
+
+
+def _month_of(meeting: Meeting, zone: dt.tzinfo) -> Period:
+    """The calendar month (in ``zone``) of a meeting: the period of the report that holds it."""
+    if meeting.start_at is None:
+        return Period()
+    window = month_window(f"{meeting.start_at.astimezone(zone):%Y-%m}", zone)
+    return Period(window.start, window.end)
 
 
 @dataclass
@@ -465,12 +659,18 @@ def find_meetings(
     period: Period = Period(),
     limit: int = 500,
 ) -> list[MeetingMatch]:
-    """Meetings by title fragment and/or host email, newest first."""
+    """Meetings by title and/or host, newest first.
+
+    ``title`` is a fragment matched anywhere in the title, any case (``board`` also finds
+    "Onboarding"); ``host`` is found as a person is (:func:`_who_clause`): the host's whole
+    email address, or a fragment of it or of the host's name.
+    """
     query = select(Meeting).where(period.clause())
     if title:
-        query = query.where(Meeting.title.ilike(f"%{title}%"))
+        pattern = _like_pattern(title.strip().lower(), anywhere=True)
+        query = query.where(func.lower(Meeting.title).like(pattern, escape="\\"))
     if host:
-        query = query.where(func.lower(Meeting.host_email) == normalise_email(host))
+        query = query.where(_host_clause(host))
     meetings = session.scalars(query.order_by(Meeting.start_at.desc()).limit(limit)).all()
     return [
         MeetingMatch(m.meeting_id, m.title, m.start_at, m.end_at, m.host_email,
@@ -479,22 +679,127 @@ def find_meetings(
     ]  # fmt: skip
 
 
+# -- the period searched -------------------------------------------------------------------------
+
+
+def describe_period(period: Period, zone: dt.tzinfo) -> str:
+    """The period searched as the investigator reads it, in the configured zone."""
+    start, end, z = local_time(period.start, zone), local_time(period.end, zone), zone_name(zone)
+    if period.start is not None and period.end is not None:
+        return f"{start} to {end} ({z}; the end not included)"
+    if period.start is not None:
+        return f"from {start} on ({z})"
+    if period.end is not None:
+        return f"before {end} ({z})"
+    return "all stored meetings (no --month or --from/--to given)"
+
+
+@dataclass
+class PeriodRecords:
+    """What the records hold for the period searched: stored meetings, and what is missing."""
+
+    stored: int
+    #: Listed by a harvest, their participants not stored yet (an interrupted harvest).
+    unstored: int = 0
+    #: Open recorded gaps: what a harvest could not fetch.
+    gaps: int = 0
+    #: Time no finished harvest has listed (only for a period with both ends).
+    unlisted: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+
+
+def period_records(session: Session, period: Period) -> PeriodRecords:
+    """How much of the period the records hold, as ``meetaudit gaps`` tells it (read only)."""
+    stored = session.scalar(
+        select(func.count()).select_from(Meeting)
+        .where(period.clause(), Meeting.complete_at.is_not(None))
+    ) or 0  # fmt: skip
+    if period.start is None or period.end is None or period.end <= period.start:
+        return PeriodRecords(stored)
+    missing = what_is_missing(session, Window(period.start, period.end))
+    open_gaps = [g for g in missing.gaps if g.resolved_at is None and g.superseded_at is None]
+    return PeriodRecords(stored, len(missing.unstored), len(open_gaps), missing.unlisted)
+
+
+def period_notes(records: PeriodRecords, zone: dt.tzinfo, *, found: bool) -> list[str]:
+    """What the investigator must know about the records of the period searched.
+
+    When nothing was ``found``: whether the period holds harvested meetings at all. Always: the
+    parts of it never harvested, and meetings or gaps a harvest left open, where answers may be
+    missing.
+    """
+    notes = []
+    if not found and records.stored:
+        n = records.stored
+        notes.append(f"The period holds {n:,} harvested meeting{'' if n == 1 else 's'};"
+                     " none matches.")  # fmt: skip
+    elif not found:
+        notes.append(
+            "The period holds no harvested meetings at all"
+            + (": it has not been harvested." if records.unlisted else ".")
+        )
+    for start, end in records.unlisted:
+        notes.append(
+            f"Not harvested: {local_time(start, zone)} to {local_time(end, zone)}"
+            f" ({zone_name(zone)}): {UNCOVERED_REASON}."
+        )
+    if records.unstored:
+        notes.append(
+            f"{records.unstored:,} meeting(s) of this period listed but their participants not"
+            " stored yet; see `meetaudit gaps`."
+        )
+    if records.gaps:
+        notes.append(f"{records.gaps:,} open harvest gap(s) in this period; see `meetaudit gaps`.")
+    return notes
+
+
 # -- output ---------------------------------------------------------------------------------------
 # CSV and JSON follow the report exports (reporting/report/exports.py): times ISO 8601 with their
 # offset in the configured zone, booleans true/false, lists ';'-separated in CSV, a cell that
 # could run as a spreadsheet formula prefixed with an apostrophe. On the terminal, times are shown
 # in the configured zone (named in the caption), and ids and emails are never cut: an id shown by
-# one command can be copied into the next.
+# one command can be copied into the next. Strangers' text reaches the terminal only through
+# :func:`terminal_text`: invisible and direction-changing characters shown as their code points,
+# as the PDF shows them, and overlong values cut with a marker; CSV and JSON keep values as stored.
 
 _PERSON_FIELDS = ("person_key", "display_name", "email")
 #: Shown whole on the terminal, never wrapped or cut (lists: each item whole, one per line).
 _WHOLE = frozenset({"meeting_id", "person_key", "email", "host_email", "phone_number", "examples"})
 #: Shown stacked in one terminal column, one line each: the identity with its description.
-_STACKS = (("meeting_id", "title", "host_email"), ("display_name", "email"))
+_STACKS = (("meeting_id", "title", "host_email"), ("display_name", "email", "person_key"))
 _LINE_PREFIX = {"host_email": "host "}
 _LABEL = {"host_email": "host"}
 #: A wrapped column is not made narrower than this (or its widest value, if narrower).
 _NARROWEST = 10
+#: Longest id or email shown: none is longer (an email address has at most 254 characters).
+_WHOLE_LIMIT = 320
+#: Who was in the lobby only, never admitted: the report's label for it.
+LOBBY_ONLY = f"{STATUS_LABELS['lobby_only']}, never admitted:"
+
+
+def terminal_text(value: Any, *, whole: bool = False) -> str:
+    """A stranger's value as the terminal shows it: the PDF's rule, with a length cap.
+
+    Every invisible, direction-changing or undrawable character is shown as its code point
+    (``reporting.report.templating.plain_text``), so a right-to-left override cannot make
+    "Invoice [U+202E]fdp.exe" read as "Invoice exe.pdf". Values longer than the PDF shows are
+    cut with a marker that gives the length; ids and emails (``whole``) are cut only beyond any
+    real one's length, so an id can still be copied from one command into the next.
+    """
+    text = str(value)
+    limit = _WHOLE_LIMIT if whole else DEFAULT_LIMIT
+    shown = plain_text(text, limit)
+    if len(text) > limit:
+        shown += f" [{len(text):,} characters; --format json shows all]"
+    return shown
+
+
+def terminal_label(display_name: str | None, email: str | None, person_key: str) -> str:
+    """:func:`person_label` made safe for the terminal (:func:`terminal_text`)."""
+    return person_label(
+        terminal_text(display_name) if display_name else None,
+        terminal_text(email, whole=True) if email else None,
+        terminal_text(person_key, whole=True),
+    )
 
 
 def _export_value(value: Any, zone: dt.tzinfo) -> Any:
@@ -520,7 +825,8 @@ def write_json(rows: Sequence[Any], out: IO[str], zone: dt.tzinfo) -> None:
     out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
 
 
-def _shown(value: Any, zone: dt.tzinfo) -> str:
+def _shown(value: Any, zone: dt.tzinfo, *, whole: bool = False) -> str:
+    """A value in a terminal cell (lists one item a line); ``whole`` for ids and emails."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -528,8 +834,8 @@ def _shown(value: Any, zone: dt.tzinfo) -> str:
     if isinstance(value, dt.datetime):
         return local_time(value, zone)
     if isinstance(value, (list, tuple)):
-        return "\n".join(str(v) for v in value)
-    return str(value)
+        return "\n".join(terminal_text(v, whole=whole) for v in value)
+    return terminal_text(value, whole=whole)
 
 
 def local_time(value: dt.datetime | None, zone: dt.tzinfo) -> str:
@@ -543,18 +849,27 @@ def zone_name(zone: dt.tzinfo) -> str:
 
 
 def print_rows(
-    console: Any, rows: Sequence[Any], title: str, zone: dt.tzinfo, person_title: str | None = None
+    console: Any,
+    rows: Sequence[Any],
+    title: str,
+    zone: dt.tzinfo,
+    person_title: str | None = None,
+    *,
+    apart: tuple[str, str] | None = None,
 ) -> None:
     """Rows (dataclasses) as tables on ``console`` (a ``rich.console.Console``).
 
     Rows about people (with a ``person_key``) get one table per person, titled
     ``person_title`` and the person; columns that do not change within it are left to the title.
+    With ``apart`` (a boolean field and a title), a person's rows whose field is false follow in a
+    table of their own under that title, so they cannot be read as the others (a meeting waited
+    in the lobby of is not a meeting attended).
     """
     from rich.text import Text
 
     records = [dataclasses.asdict(r) for r in rows]
     if not records:
-        console.print(Text(f"{title}: nothing found."))
+        console.print(Text(f"{terminal_text(title, whole=True)}: nothing found."))
         return
     if person_title is None or "person_key" not in records[0]:
         _print_table(console, records, title, zone)
@@ -567,13 +882,29 @@ def print_rows(
             console.print()
         name = min((r["display_name"] for r in group if r["display_name"]), default=None)
         email = min((r["email"] for r in group if r["email"]), default=None)
+        label = terminal_label(name, email, key)
         same = {f for f in _PERSON_FIELDS if f in group[0] and len({r[f] for r in group}) == 1}
-        _print_table(
-            console,
-            [{k: v for k, v in r.items() if k not in same} for r in group],
-            f"{person_title} {person_label(name, email, key)}",
-            zone,
-        )
+        parts = [(person_title, group)]
+        if apart is not None:
+            flag, apart_title = apart
+            same.add(flag)
+            parts = [(person_title, [r for r in group if r[flag]]),
+                     (apart_title, [r for r in group if not r[flag]])]  # fmt: skip
+        for i, (part_title, part) in enumerate(parts):
+            if i and not part:
+                continue
+            if i:
+                console.print()
+            if not part:  # the person's first table is always shown, if only to say "none"
+                console.print(Text(f"{person_title} {label}", style="table.title"))
+                console.print(Text("  none"))
+                continue
+            _print_table(
+                console,
+                [{k: v for k, v in r.items() if k not in same} for r in part],
+                f"{part_title} {label}",
+                zone,
+            )
 
 
 def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: dt.tzinfo) -> None:
@@ -595,7 +926,9 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
             columns.append(tuple(m for m in stack if m in fields))
 
     def lines(rec: dict[str, Any], f: str) -> list[str]:
-        text = _shown(rec[f], zone)
+        if f == "person_key" and rec[f] == normalise_email(rec.get("email")):
+            return []  # the email says it: a key is shown when it names a caller without one
+        text = _shown(rec[f], zone, whole=f in _WHOLE)
         return [_LINE_PREFIX.get(f, "") + line for line in text.split("\n")] if text else []
 
     def header(column: tuple[str, ...]) -> str:
@@ -626,7 +959,7 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
             widest.append(max(word, other))
         needs.append(need)
     # Title and zone on lines of their own (a table would wrap them to its own width).
-    console.print(Text(title, style="table.title"))
+    console.print(Text(terminal_text(title, whole=True), style="table.title"))
     if has_times:
         console.print(Text(f"Times in {zone_name(zone)}"))
     if sum(needs) + 2 * (len(columns) - 1) <= console.width:
@@ -646,6 +979,6 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         for f in fields:
-            grid.add_row(Text(f.replace("_", " ")), Text(_shown(rec[f], zone)))
+            grid.add_row(Text(f.replace("_", " ")), Text(_shown(rec[f], zone, whole=f in _WHOLE)))
         console.print()
         console.print(grid)

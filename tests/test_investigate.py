@@ -192,7 +192,12 @@ ZURICH = ZoneInfo("Europe/Zurich")
 
 
 def _investigate(
-    settings: Settings, tmp_path: Path, *args: str, columns: int = 140, zone: str = "Europe/Zurich"
+    settings: Settings,
+    tmp_path: Path,
+    *args: str,
+    columns: int = 140,
+    zone: str = "Europe/Zurich",
+    show_phone_numbers: bool = False,
 ) -> Result:
     """Run ``meetaudit investigate ARGS`` on this test's records, in a terminal COLUMNS wide."""
     env: dict[str, str | None] = {
@@ -204,6 +209,7 @@ def _investigate(
         "MEETAUDIT_ORG_DOMAINS": ",".join(settings.org_domains),
         "MEETAUDIT_ORG_IDS": ",".join(settings.org_ids),
         "MEETAUDIT_TIMEZONE": zone,
+        "MEETAUDIT_SHOW_PHONE_NUMBERS": "true" if show_phone_numbers else "false",
         "COLUMNS": str(columns),
     }
     return CliRunner().invoke(cli, ["investigate", *args], env=env)
@@ -486,3 +492,305 @@ def test_an_empty_or_one_letter_person_is_a_usage_error(who: str) -> None:
 
     result = CliRunner().invoke(cli, ["investigate", "person", who])
     assert result.exit_code == 2 and "say whom to look for" in result.output
+
+
+# -- the auditor's findings: the report's rules, and what the investigator is told -----------------
+
+
+def _admitted_in(org: SimulatedOrg, meeting_id: str) -> list[dict[str, Any]]:
+    return [p for p in org.participants[meeting_id] if p.get("state") != "lobby"]
+
+
+def _key(p: dict[str, Any]) -> str:
+    """The report's person key of an API participant."""
+    return (p.get("email") or "").strip().lower() or f"participant:{p['id']}"
+
+
+def _caller_named_by_number(org: SimulatedOrg) -> tuple[str, dict[str, Any]]:
+    """An admitted phone caller whose display name is their number, and the meeting's id."""
+    for m in org.meetings:
+        for p in _admitted_in(org, m["id"]):
+            numbers = [d.get("phoneNumber") for d in p.get("devices", [])]
+            if not p.get("email") and p.get("displayName") in numbers:
+                return m["id"], p
+    raise AssertionError("the simulated org has no caller named by their number")
+
+
+def _lobby_only(db: Database, email: str, meeting_id: str) -> None:
+    """Make ``email`` a person who waited in the lobby of ``meeting_id`` and was never admitted."""
+    from sqlalchemy import update
+
+    from reporting.db.models import Participant
+
+    with db.session() as session:
+        session.execute(
+            update(Participant)
+            .where(Participant.email_norm == email, Participant.meeting_id == meeting_id)
+            .values(state="lobby")
+        )
+        session.commit()
+
+
+def test_a_caller_named_by_their_number_is_masked_as_the_report_masks_it(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from reporting.report import generate_report, mask_phone
+
+    meeting_id, caller = _caller_named_by_number(org)
+    number = caller["displayName"]
+    masked = mask_phone(number)
+    assert masked is not None and masked != number and "•" in masked
+    host_email = next(m["hostEmail"] for m in org.meetings if m["id"] == meeting_id)
+    key = _key(caller)
+    asked = [
+        ("meeting", meeting_id), ("person", key), ("devices", key), ("with", host_email),
+        ("person", number[-4:]), ("orgs",),
+    ]  # fmt: skip
+    for args in asked:
+        for fmt in ("table", "csv", "json"):
+            result = _investigate(harvested, tmp_path, *args, "--format", fmt, columns=250)
+            assert result.exit_code == 0, (args, result.output)
+            assert number not in result.output, (args, fmt)
+            assert masked in result.output, (args, fmt)
+    shown = _investigate(harvested, tmp_path, "meeting", meeting_id, show_phone_numbers=True)
+    assert number in shown.stdout  # MEETAUDIT_SHOW_PHONE_NUMBERS shows it, as in the report
+
+    # The same name as the report's row for the same person.
+    report = generate_report(
+        harvested, db, month_of(START), label="2026-10", output=tmp_path / "r", formats=("csv",)
+    )
+    with report.path.open(encoding="utf-8", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["person_key"] == key)
+    with db.session() as session:
+        _, lines, _ = meeting_roster(session, meeting_id, harvested)
+    assert masked in {line.display_name for line in lines}
+    assert row["display_name"].lstrip("'") == masked
+
+
+def test_met_with_means_both_were_admitted_and_callers_count(
+    harvested: Settings, org: SimulatedOrg, db: Database
+) -> None:
+    email = _busiest_email(org)
+    mine = [m["id"] for m in org.meetings
+            if any(_key(p) == email for p in _admitted_in(org, m["id"]))]  # fmt: skip
+    waited = mine[0]
+    _lobby_only(db, email, waited)  # never admitted there: nobody there was "met"
+    expected: dict[str, set[str]] = {}
+    for meeting_id in mine[1:]:
+        for p in _admitted_in(org, meeting_id):
+            if _key(p) != email:
+                expected.setdefault(_key(p), set()).add(meeting_id)
+    with db.session() as session:
+        others = co_attendees(session, email, harvested)
+    assert sum(o.meetings_together for o in others) == sum(len(v) for v in expected.values())
+    assert {o.person_key: o.meetings_together for o in others} == {
+        k: len(v) for k, v in expected.items()
+    }
+    callers = [o for o in others if o.classification == "unidentified"]
+    assert callers and all(o.person_key.startswith("participant:") for o in callers)
+    assert [o.meetings_together for o in others] == sorted(
+        (o.meetings_together for o in others), reverse=True
+    )
+
+
+def test_meetings_waited_in_the_lobby_of_are_not_meetings_attended(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    email = _busiest_email(org)
+    with db.session() as session:
+        before = attendance_of(session, email)
+    waited = before[0].meeting_id
+    _lobby_only(db, email, waited)
+    with db.session() as session:
+        rows = attendance_of(session, email)
+    assert [(r.meeting_id, r.admitted) for r in rows] == [
+        (r.meeting_id, r.meeting_id != waited) for r in before
+    ]
+    assert all(r.attended_minutes == 0 for r in rows if not r.admitted)
+
+    out = _investigate(harvested, tmp_path, "person", email).stdout
+    attended, _, lobby = out.partition("Lobby only, never admitted: ")
+    assert attended.count("Meetings attended by ") == 1 and lobby.startswith(
+        next(r.display_name for r in rows if r.display_name)
+    )
+    assert waited not in attended and waited in lobby
+    assert all(r.meeting_id in attended for r in rows if r.admitted)
+    exported = _investigate(harvested, tmp_path, "person", email, "--format", "csv").stdout
+    records = list(csv.DictReader(io.StringIO(exported, newline="")))
+    assert {r["meeting_id"]: r["admitted"] for r in records} == {
+        r.meeting_id: "true" if r.admitted else "false" for r in rows
+    }
+
+    # Admitted to nothing at all: the answer says so before the lobby-only meetings.
+    for row in rows:
+        _lobby_only(db, email, row.meeting_id)
+    none = _investigate(harvested, tmp_path, "person", email).stdout
+    assert re.search(r"^Meetings attended by .*\n\s+none$", none, flags=re.MULTILINE)
+    assert all(r.meeting_id in none.partition("Lobby only")[2] for r in rows)
+
+
+def test_every_answer_names_the_period_searched_and_whether_it_was_harvested(
+    harvested: Settings, tmp_path: Path
+) -> None:
+    stored = _investigate(
+        harvested, tmp_path, "person", "nobody-by-this-name", "--month", "2026-10"
+    )
+    assert stored.exit_code == 0, stored.output
+    assert "Period searched: 2026-10-01 00:00 to 2026-11-01 00:00 (Europe/Zurich" in stored.stdout
+    assert "nothing found" in stored.stdout
+    assert "The period holds 25 harvested meetings; none matches." in stored.stdout
+    # The harvest listed October in UTC: the first two hours of October in Zurich it never did.
+    assert "Not harvested: 2026-10-01 00:00 to 2026-10-01 02:00 (Europe/Zurich)" in stored.stdout
+
+    never = _investigate(harvested, tmp_path, "person", "nobody-by-this-name", "--month", "2027-03")
+    assert "Period searched: 2027-03-01 00:00 to 2027-04-01 00:00" in never.stdout
+    assert "no harvested meetings at all: it has not been harvested" in never.stdout
+    assert "Not harvested: 2027-03-01 00:00 to 2027-04-01 00:00" in never.stdout
+
+    found = _investigate(harvested, tmp_path, "meetings", "--from", "2026-10-05")
+    assert "Period searched: from 2026-10-05 00:00 on (Europe/Zurich)" in found.stdout
+    everything = _investigate(harvested, tmp_path, "orgs", "--format", "json")
+    assert "Period searched: all stored meetings" in everything.stderr
+    assert json.loads(everything.stdout)  # stdout stays data only
+
+
+def test_a_fragment_with_an_at_sign_matches_part_of_an_email(
+    harvested: Settings, org: SimulatedOrg, db: Database
+) -> None:
+    from sqlalchemy import update
+
+    from reporting.db.models import Participant
+
+    email = _busiest_email(org)
+    local, _, domain = email.partition("@")
+    with db.session() as session:
+        rows = attendance_of(session, email)
+        fragment = f"{local[1:]}@{domain.split('.')[0]}".upper()  # "ANDERSEN@GLOBEX"
+        assert [r.meeting_id for r in attendance_of(session, fragment)] == [
+            r.meeting_id for r in rows
+        ]
+        same_domain = {_key(p) for m in org.meetings for p in org.participants[m["id"]]
+                       if _key(p).endswith("@" + domain)}  # fmt: skip
+        assert {p.person_key for p in people_matching(session, "@" + domain)} == same_domain
+
+    # A whole address stored as such still means that person only, not every longer one.
+    other = next(k for k in same_domain if k != email)
+    with db.session() as session:
+        session.execute(
+            update(Participant).where(Participant.email_norm == other)
+            .values(email="x" + email, email_norm="x" + email)
+        )  # fmt: skip
+        session.commit()
+    with db.session() as session:
+        assert {p.person_key for p in people_matching(session, email)} == {email}
+        assert {p.person_key for p in people_matching(session, email[1:])} == {email, "x" + email}
+
+
+def test_a_participant_key_the_answers_print_can_be_asked_about(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    meeting_id, caller = _caller_named_by_number(org)
+    key = _key(caller)
+    ambiguous = _investigate(harvested, tmp_path, "person", "Call-in User")
+    assert "people match" in ambiguous.stdout and "(participant:" in ambiguous.stdout
+    with db.session() as session:
+        assert [p.person_key for p in people_matching(session, key)] == [key]
+        assert [a.meeting_id for a in attendance_of(session, key)] == [meeting_id]
+        typed = "Participant:" + key.removeprefix("participant:")  # the prefix in any case
+        assert [d.person_key for d in devices_of(session, typed, harvested)] == [key]
+    result = _investigate(harvested, tmp_path, "person", key)
+    assert result.exit_code == 0, result.output
+    assert meeting_id in result.stdout and "people match" not in result.stdout
+
+
+def test_orgs_count_people_per_person_and_organisation_as_the_report_does(
+    harvested: Settings, db: Database, tmp_path: Path
+) -> None:
+    from reporting.report import generate_report
+
+    report = generate_report(
+        harvested, db, month_of(START), label="2026-10", output=tmp_path / "r", formats=("csv",)
+    )
+    with report.path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle)
+                if r["admitted"] == "true" and r["classification"] != "internal"]  # fmt: skip
+    people: dict[tuple[str, str | None], set[str]] = {}
+    meetings: dict[tuple[str, str | None], set[str]] = {}
+    for r in rows:
+        org = (r["classification"], r["org_key"].lstrip("'") or None)
+        people.setdefault(org, set()).add(r["person_key"])
+        meetings.setdefault(org, set()).add(r["meeting_id"])
+    window = month_of(START)
+    with db.session() as session:
+        outside = outside_organisations(session, harvested, Period(window.start, window.end))
+    assert {(o.classification, o.organisation): (o.people, o.meetings) for o in outside} == {
+        org: (len(people[org]), len(meetings[org])) for org in people
+    }
+    callers = [r for r in rows if r["classification"] == "unidentified"]
+    # "Call-in User_1" in many meetings: many people, one name.
+    assert len({r["display_name"] for r in callers}) < len(callers)
+
+
+def test_the_terminal_shows_hostile_characters_and_cuts_overlong_names(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from reporting.db.models import Meeting, Participant
+
+    meeting = org.meetings[0]
+    sly, long_name = "Invoice \u202efdp.exe\u200b", "Ω" * 2000
+    people = [p for p in org.participants[meeting["id"]] if p.get("email")]
+    with db.session() as session:
+        session.execute(update(Meeting).where(Meeting.meeting_id == meeting["id"])
+                        .values(title=sly))  # fmt: skip
+        for p, name in zip(people, (sly, long_name), strict=False):
+            session.execute(update(Participant).where(Participant.participant_id == p["id"])
+                            .values(display_name=name))  # fmt: skip
+        session.commit()
+    for args in (("meeting", meeting["id"]), ("person", _key(people[1])), ("meetings",)):
+        out = _investigate(harvested, tmp_path, *args).stdout
+        assert "\u202e" not in out and "\u200b" not in out, args
+        assert "Invoice [U+202E]fdp.exe[U+200B]" in out, args
+        assert "Ω" * 161 not in out, args
+        assert len(out.splitlines()) < 300, args
+    title = _investigate(harvested, tmp_path, "person", _key(people[1])).stdout.split("Times")[0]
+    folded = re.sub(r"\s+", "", title)  # the title is wrapped at the terminal's width
+    assert "Ω" * 160 + "…[2,000characters;--formatjsonshowsall]<" in folded
+    # CSV and JSON keep the values as stored, as the report's exports do.
+    as_json = json.loads(_investigate(harvested, tmp_path, "meeting", meeting["id"],
+                                      "--format", "json").stdout)  # fmt: skip
+    assert {sly, long_name} <= {line["display_name"] for line in as_json}
+
+
+def test_a_period_that_ends_before_it_starts_is_named_as_the_period_searched(
+    harvested: Settings, tmp_path: Path
+) -> None:
+    result = _investigate(harvested, tmp_path, "person", "anyone",
+                          "--from", "2026-10-20", "--to", "2026-10-10")  # fmt: skip
+    assert result.exit_code == 2
+    assert "the period searched ends before it starts" in result.output
+    assert "harvest window" not in result.output
+
+
+def test_meetings_by_a_fragment_of_the_host_and_a_literal_title(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    host = org.meetings[0]["hostEmail"]
+    hosted = {m["id"] for m in org.meetings if m["hostEmail"].strip().lower() == host.lower()}
+    local = host.partition("@")[0]
+    with db.session() as session:
+        assert {m.meeting_id for m in find_meetings(session, host=host.upper())} == hosted
+        by_fragment = {m.meeting_id for m in find_meetings(session, host=local[1:])}
+        name = org.meetings[0]["hostDisplayName"]
+        by_name = {m.meeting_id for m in find_meetings(session, host=name.split()[-1].lower())}
+        assert find_meetings(session, title="%") == find_meetings(session, title="_") == []
+    assert hosted <= by_fragment and hosted <= by_name
+    assert all(
+        local[1:] in m["hostEmail"].lower() or local[1:] in m["hostDisplayName"].lower()
+        for m in org.meetings if m["id"] in by_fragment
+    )  # fmt: skip
+    listing = _investigate(harvested, tmp_path, "meetings", "--host", local[1:])
+    assert listing.exit_code == 0 and all(i in listing.stdout for i in hosted)
+    helped = _investigate(harvested, tmp_path, "meetings", "--help")
+    assert "Onboarding" in helped.output

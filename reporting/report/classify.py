@@ -139,6 +139,26 @@ def mask_phone(number: str | None, *, show: bool = False) -> str | None:
     return "".join(chars)
 
 
+def caller_name(name: str | None, phones: Iterable[str], *, show: bool = False) -> str | None:
+    """A display name as the report shows it: masked as a phone number is when it is one.
+
+    A phone caller's display name is often their number (``+1-555-0188``). When the digits of the
+    name are those of a number the person joined from, the report masks the name as it masks the
+    number, unless ``show`` (``settings.show_phone_numbers``); the report and every
+    investigate answer apply this one rule.
+    """
+    if not name or show:
+        return name
+    digits = _digits(name)
+    if digits and any(digits == _digits(n) for n in phones if n):
+        return mask_phone(name)
+    return name
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
 def is_placeholder(value: dt.datetime | None) -> bool:
     """True for Webex's ``1970-01-01`` "time not known" placeholder."""
     return value is not None and value < PLACEHOLDER_BEFORE

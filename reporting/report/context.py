@@ -32,6 +32,7 @@ from reporting.coverage import UNCOVERED_REASON, uncovered_spans
 from reporting.report.classify import (
     PLACEHOLDER_BEFORE,
     KnownOrgIds,
+    caller_name,
     classify_with,
     email_domain,
     mask_phone,
@@ -610,13 +611,7 @@ class _Builder:
         if person.admitted and seconds < p.min_attendance_minutes * 60:
             flags.append("short_attendance")
         phones = [mask_phone(n, show=p.show_phone_numbers) or "" for n in person.phones]
-        name = person.display_name
-        if name and person.phones and not p.show_phone_numbers:
-            digits = "".join(ch for ch in name if ch.isdigit())
-            if digits and any(
-                digits == "".join(c for c in n if c.isdigit()) for n in person.phones
-            ):
-                name = mask_phone(name)  # the caller's name is their number: mask it too
+        name = caller_name(person.display_name, person.phones, show=p.show_phone_numbers)
         role = "host" if person.host else "cohost" if person.co_host else "attendee"
         starts = [s for s, _ in intervals]
         ends = [e for _, e in intervals]
