@@ -210,19 +210,32 @@ def _window(
 ) -> Any:
     from reporting.harvest import Window, month_window, previous_month
 
+    if month is not None and not month.strip():
+        raise click.UsageError("--month is empty; write it as YYYY-MM, e.g. 2026-10")
     if month and (start or end):
         raise click.UsageError("give either --month or --from/--to, not both")
     if start or end:
         if not (start and end):
             raise click.UsageError("--from and --to go together")
+        for option, value in (("--from", start), ("--to", end)):
+            # The years --month accepts: a typo such as 0001 or 9999 would otherwise ask Webex
+            # about every day in between.
+            if not 1990 <= value.year <= 2999:
+                raise click.UsageError(
+                    f"{option} {value.isoformat(sep=' ')[:10]} is not a date to ask Webex about (years "
+                    "1990 to 2999)"
+                )
         zone = settings.zone
         return Window(
             start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC),
             end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC),
         )
-    return month_window(
-        month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
-    )
+    try:
+        return month_window(
+            month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
+        )
+    except ConfigError as exc:  # a mistyped --month is a usage mistake (exit status 2)
+        raise click.UsageError(str(exc)) from None
 
 
 def _print_harvest_summary(summary: Any) -> None:
@@ -339,6 +352,12 @@ def harvest_cmd(
     """
     settings = state.settings()
     window = _window(settings, month, start, end)
+    if window.start > dt.datetime.now(dt.UTC):
+        begins = window.start.astimezone(settings.zone)
+        raise click.UsageError(
+            f"the window starts in the future ({begins:%Y-%m-%d %H:%M} {settings.timezone}): "
+            "Webex lists only meetings that have ended"
+        )
     with open_database(settings) as db:
         summary = run_harvest(state, settings, db, window, refresh=refresh, dry_run=dry_run)
     if not dry_run and not summary.complete:

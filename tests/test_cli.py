@@ -116,7 +116,7 @@ def test_month_must_be_a_month(monkeypatch: pytest.MonkeyPatch, database_url: st
     monkeypatch.setenv("MEETAUDIT_DATABASE_URL", database_url)
     monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "t0ken-value")
     result = CliRunner().invoke(cli, ["harvest", "--month", "October"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage mistake
     assert "'October' is not a month; write it as YYYY-MM" in result.output
 
 
@@ -181,7 +181,7 @@ def test_token_characters_are_checked_not_crashed_on(tmp_path: Path) -> None:
 def test_a_month_that_is_not_yyyy_mm_is_refused(month: str) -> None:
     result = CliRunner().invoke(cli, ["harvest", "--month", month, "--dry-run"],
                                 env={"MEETAUDIT_WEBEX_TOKEN": "x"})  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage mistake
     assert "is not a month; write it as YYYY-MM" in result.output
     assert "Traceback" not in result.output
 
@@ -205,3 +205,25 @@ def test_a_misspelt_environment_variable_is_warned_about() -> None:
         "Warning: ignoring MEETAUDIT_TIMEZON: not a meetaudit setting "
         "(did you mean MEETAUDIT_TIMEZONE?)" in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--month", ""], "--month is empty"),
+        (["--month", "26-1"], "is not a month"),
+        (["--from", "0001-01-01", "--to", "2026-01-02"], "--from 0001-01-01 is not a date"),
+        (["--from", "2026-01-01", "--to", "9999-12-31"], "--to 9999-12-31 is not a date"),
+        (["--from", "2998-01-01", "--to", "2998-01-02"], "the window starts in the future"),
+    ],
+)
+def test_a_harvest_window_mistake_is_a_usage_error_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], words: str
+) -> None:
+    # A typo must not ask Webex about 740,000 days, nor end in a traceback (year 9999).
+    monkeypatch.setenv("MEETAUDIT_DATABASE_URL", "postgresql://auditor@127.0.0.1:9/meetaudit")
+    monkeypatch.setenv("MEETAUDIT_WEBEX_TOKEN", "t0ken-value")
+    monkeypatch.setenv("MEETAUDIT_TIMEZONE", "America/New_York")
+    result = CliRunner().invoke(cli, ["harvest", "--dry-run", *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
