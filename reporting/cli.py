@@ -206,8 +206,17 @@ def db_status(state: State) -> None:
 
 
 def _window(
-    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+    settings: Settings,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *,
+    what: str = "the period",
 ) -> Any:
+    """The period the options name (last month without any), in UTC; a mistake is a usage error.
+
+    ``what`` names the period in that error as the command calls it ("the harvest window").
+    """
     from reporting.harvest import Window, month_window, previous_month
 
     if month is not None and not month.strip():
@@ -226,10 +235,14 @@ def _window(
                     "1990 to 2999)"
                 )
         zone = settings.zone
-        return Window(
-            start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC),
-            end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC),
-        )
+        begins = start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC)
+        ends = end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC)
+        if ends <= begins:
+            raise click.UsageError(
+                f"{what} ends before it starts: --to {end:%Y-%m-%d %H:%M} is not after "
+                f"--from {start:%Y-%m-%d %H:%M}"
+            )
+        return Window(begins, ends)
     try:
         return month_window(
             month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
@@ -351,7 +364,7 @@ def harvest_cmd(
     Exit status 3 means some meetings could not be fetched; they are listed as gaps.
     """
     settings = state.settings()
-    window = _window(settings, month, start, end)
+    window = _window(settings, month, start, end, what="the harvest window")
     if window.start > dt.datetime.now(dt.UTC):
         begins = window.start.astimezone(settings.zone)
         raise click.UsageError(
@@ -942,7 +955,7 @@ def _period(
     if not (month or start or end):
         return Period()
     if month or (start and end):
-        w = _window(settings, month, start, end)
+        w = _window(settings, month, start, end, what="the period searched")
         return Period(w.start, w.end)
     zone = settings.zone
     return Period(
@@ -981,22 +994,6 @@ def _require_someone(who: str) -> None:
         )
 
 
-def _searched_period(
-    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
-) -> Any:
-    """The period to search; one that ends before it starts is refused in investigate's words."""
-
-    def aware(t: dt.datetime) -> dt.datetime:
-        return t.replace(tzinfo=t.tzinfo or settings.zone)
-
-    if start and end and aware(end) <= aware(start):
-        raise click.UsageError(
-            f"the period searched ends before it starts: --to {end:%Y-%m-%d %H:%M} is not after"
-            f" --from {start:%Y-%m-%d %H:%M}"
-        )
-    return _period(settings, month, start, end)
-
-
 def _answer(
     state: State,
     title: str,
@@ -1021,7 +1018,7 @@ def _answer(
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
-        p = _searched_period(settings, month, start, end)
+        p = _period(settings, month, start, end)
         table = fmt == "table"
         click.echo(f"Period searched: {describe_period(p, settings.zone)}", err=not table)
         if who is not None:

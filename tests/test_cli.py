@@ -215,6 +215,10 @@ def test_a_misspelt_environment_variable_is_warned_about() -> None:
         (["--from", "0001-01-01", "--to", "2026-01-02"], "--from 0001-01-01 is not a date"),
         (["--from", "2026-01-01", "--to", "9999-12-31"], "--to 9999-12-31 is not a date"),
         (["--from", "2998-01-01", "--to", "2998-01-02"], "the window starts in the future"),
+        (
+            ["--from", "2026-10-20", "--to", "2026-10-10"],
+            "the harvest window ends before it starts",
+        ),
     ],
 )
 def test_a_harvest_window_mistake_is_a_usage_error_before_any_request(
