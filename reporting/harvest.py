@@ -696,6 +696,29 @@ class Harvester:
             ),
         )
 
+    def _unusable_api(self, exc: WebexError, scope: dict[str, str]) -> WebexError | None:
+        """The first listing day's failure, when it means no request can work: one error
+        naming the address, instead of a gap for every day of the window. ``None`` otherwise."""
+        where = (
+            f"the Webex API address (setting WEBEX_BASE_URL, now {self.settings.webex_base_url})"
+        )
+        if isinstance(exc, WebexHTTPError) and exc.status == 404 and "hostEmail" not in scope:
+            # The meeting list itself is "not found" (an unknown host may be "not found" too).
+            advice = (f"Webex has no meeting list at {self.settings.webex_base_url}/meetings: "
+                      f"check {where}; Webex's is {DEFAULT_API_URL}")  # fmt: skip
+        elif isinstance(exc, WebexNotJson):
+            # A web page, not the API: an address or proxy problem.
+            advice = f"Check {where} and any proxy between this machine and Webex"
+        elif isinstance(exc, WebexUnreachable):
+            # Not one connection to Webex: a wrong address or no network.
+            advice = f"Check {where} and this machine's network or proxy"
+        else:
+            return None
+        return type(exc)(
+            f"{str(exc).rstrip('.')}. {advice}; nothing was stored",
+            status=exc.status, tracking_id=exc.tracking_id, url=exc.url,
+        )  # fmt: skip
+
     async def _plan(
         self, client: WebexClient, summary: HarvestSummary, window: Window, *, refresh: bool,
         now: dt.datetime,
@@ -802,37 +825,9 @@ class Harvester:
             except WebexAuthError:
                 raise
             except WebexError as exc:
-                if (
-                    first
-                    and isinstance(exc, WebexHTTPError)
-                    and exc.status == 404
-                    and (
-                        "hostEmail" not in scope  # an unknown host may be "not found" too
-                    )
-                ):
-                    # The meeting list itself is "not found": the API address is wrong.
-                    raise WebexHTTPError(
-                        f"{str(exc).rstrip('.')}. Webex has no meeting list at {self.settings.webex_base_url}"
-                        "/meetings: check the Webex API address (setting WEBEX_BASE_URL; Webex's "
-                        f"is {DEFAULT_API_URL}); nothing was stored",
-                        status=404, tracking_id=exc.tracking_id, url=exc.url,
-                    ) from None  # fmt: skip
-                if first and isinstance(exc, WebexNotJson):
-                    # The first answer is a web page, not the API: an address or proxy problem.
-                    raise WebexNotJson(
-                        f"{exc}. Check the Webex API address (setting WEBEX_BASE_URL, now "
-                        f"{self.settings.webex_base_url}) and any proxy between this machine "
-                        "and Webex; nothing was stored",
-                        status=200, tracking_id=exc.tracking_id, url=exc.url,
-                    ) from None  # fmt: skip
-                if first and isinstance(exc, WebexUnreachable):
-                    # Not one connection to Webex: a wrong address or no network, not a gap.
-                    raise WebexUnreachable(
-                        f"{str(exc).rstrip('.')}. Check the Webex API address (setting WEBEX_BASE_URL, now "
-                        f"{self.settings.webex_base_url}) and this machine's network or proxy; "
-                        "nothing was stored",
-                        url=exc.url,
-                    ) from None
+                fatal = self._unusable_api(exc, scope) if first else None
+                if fatal is not None:
+                    raise fatal from None
                 gap = _Gap.from_error("meeting_list", exc, window=chunk)
                 gaps.append(gap)
                 if on_chunk is not None:

@@ -392,7 +392,11 @@ class WebexClient:
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 attempt = await self._backoff(
                     attempt, url, _transport_problem(exc, url), None, sent_tracking,
-                    unreachable=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)),
+                    gives_up_as=(
+                        WebexUnreachable
+                        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                        else WebexHTTPError
+                    ),
                 )  # fmt: skip
                 continue
             status = response.status_code
@@ -407,7 +411,7 @@ class WebexClient:
                         attempt, url,
                         f"the Webex API address answered with {kind or 'a page'} instead of JSON "
                         "(a proxy's or a sign-in page?)",
-                        status, tracking, not_json=True,
+                        status, tracking, gives_up_as=WebexNotJson,
                     )  # fmt: skip
                     continue
                 try:
@@ -474,29 +478,6 @@ class WebexClient:
                 status=status, tracking_id=tracking, url=_safe(httpx.URL(url)),
             )  # fmt: skip
 
-    def _count_retry(
-        self,
-        attempt: int,
-        url: str,
-        what: str,
-        status: int | None = None,
-        tracking: str | None = None,
-        *,
-        unreachable: bool = False,
-        not_json: bool = False,
-    ) -> int:
-        attempt += 1
-        self.stats.retries += 1
-        if attempt > self._max_retries:
-            error = (
-                WebexUnreachable if unreachable else WebexNotJson if not_json else WebexHTTPError
-            )
-            raise error(
-                f"{what}; gave up after {self._max_retries} retries",
-                status=status, tracking_id=tracking, url=_safe(httpx.URL(url)),
-            )  # fmt: skip
-        return attempt
-
     async def _backoff(
         self,
         attempt: int,
@@ -505,12 +486,17 @@ class WebexClient:
         status: int | None = None,
         tracking: str | None = None,
         *,
-        unreachable: bool = False,
-        not_json: bool = False,
+        gives_up_as: type[WebexError] = WebexHTTPError,
     ) -> int:
-        attempt = self._count_retry(
-            attempt, url, what, status, tracking, unreachable=unreachable, not_json=not_json
-        )
+        """Count one retry and wait for it (bounded exponential backoff with jitter); after the
+        last retry, raise ``gives_up_as`` saying ``what`` went wrong."""
+        attempt += 1
+        self.stats.retries += 1
+        if attempt > self._max_retries:
+            raise gives_up_as(
+                f"{what}; gave up after {self._max_retries} retries",
+                status=status, tracking_id=tracking, url=_safe(httpx.URL(url)),
+            )  # fmt: skip
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         delay = self._random.uniform(0, ceiling)
         if self._on_retry is not None:
