@@ -35,13 +35,12 @@ from reporting.db.models import Invitee, Meeting, Participant, ParticipantDevice
 from reporting.harvest import Window, month_window
 from reporting.report.classify import (
     Classification,
-    KnownOrgIds,
     caller_name,
     classify,
     is_placeholder,
     mask_phone,
 )
-from reporting.report.context import STATUS_LABELS, union_seconds
+from reporting.report.context import STATUS_LABELS, known_org_ids, union_seconds
 from reporting.report.exports import csv_cell
 from reporting.report.templating import DEFAULT_LIMIT, plain_text
 from reporting.webex.schemas import normalise_email
@@ -184,14 +183,7 @@ def _classifier(session: Session, settings: Settings, period: Period) -> _Classi
     A person is counted under the orgId Webex gave for their email anywhere in the period, so a
     person is one organisation for the whole period, as in the report of that period.
     """
-    pairs = session.execute(
-        select(Participant.email_norm, Participant.org_id)
-        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .where(period.clause(), Meeting.complete_at.is_not(None))
-        .where(Participant.org_id.is_not(None), Participant.email_norm.is_not(None))
-        .distinct()
-    )
-    known = KnownOrgIds.from_pairs((email, org_id) for email, org_id in pairs if email and org_id)
+    known = known_org_ids(session, period.clause())
     return lambda org_id, email, email_norm: classify(
         known.org_id(org_id, email_norm), email, settings
     )

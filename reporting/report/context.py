@@ -25,12 +25,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
 from reporting.coverage import UNCOVERED_REASON, uncovered_spans
+from reporting.db.models import Meeting, Participant
 from reporting.report.classify import (
     PLACEHOLDER_BEFORE,
+    Classification,
     KnownOrgIds,
     caller_name,
     classify_with,
@@ -256,14 +258,6 @@ _PARTICIPANTS_SQL = text(
     {_COMPLETE_MEETINGS.replace("FROM meetings m", _JOIN_PARTICIPANTS, 1)}
     ORDER BY m.start_at, m.meeting_id, p.participant_id
     """  # noqa: S608 - constant SQL, no user input
-)
-# (person, orgId) pairs Webex gave anywhere in the period: see classify.KnownOrgIds.
-_KNOWN_ORG_IDS_SQL = text(
-    f"""
-    SELECT DISTINCT p.email_norm, p.org_id
-    {_COMPLETE_MEETINGS.replace("FROM meetings m", _JOIN_PARTICIPANTS, 1)}
-      AND p.org_id IS NOT NULL AND p.email_norm IS NOT NULL
-    """
 )
 _INVITEES_SQL = text(
     f"""
@@ -565,6 +559,15 @@ class _Builder:
             if phone and phone not in person.phones:
                 person.phones.append(phone)
 
+    def _classify(
+        self, org_id: str | None, email_norm: str | None, email: str | None
+    ) -> tuple[Classification, str | None]:
+        """A person's classification and organisation key, the period's orgIds applied."""
+        p = self.p
+        return classify_with(
+            self.known.org_id(org_id, email_norm), email, p.org_ids, p.org_domains, p.org_name
+        )
+
     def _org(self, cls: str, org_key: str | None, person_key: str) -> tuple[str, str]:
         key = (cls, org_key or "")
         entry = self.orgs.get(key)
@@ -597,10 +600,7 @@ class _Builder:
         intervals = person.intervals or person.fallback
         seconds = round(union_seconds(intervals)) if person.admitted else 0
         email_norm = None if person.key.startswith("participant:") else person.key
-        cls, org_key = classify_with(
-            self.known.org_id(person.org_id, email_norm), person.email, p.org_ids,
-            p.org_domains, p.org_name,
-        )  # fmt: skip
+        cls, org_key = self._classify(person.org_id, email_norm, person.email)
         flags = []
         if person.placeholder:
             flags.append("placeholder_time")
@@ -650,11 +650,8 @@ class _Builder:
         summary: dict[str, Any],
         seen_orgs: set[tuple[str, str]],
     ) -> dict[str, Any]:
-        p = self.p
         _, _invitee_id, email, _, name, co_host = inv
-        cls, org_key = classify_with(
-            self.known.org_id(None, key), email, p.org_ids, p.org_domains, p.org_name
-        )
+        cls, org_key = self._classify(None, key, email)
         row = {
             **base,
             "person_key": key,
@@ -829,6 +826,20 @@ def period_title(params: ReportParameters) -> str:
     return f"{start:%Y-%m-%d} – {last:%Y-%m-%d}"
 
 
+def known_org_ids(session: Session, *conditions: ColumnElement[bool]) -> KnownOrgIds:
+    """The orgIds Webex gave per person (see ``KnownOrgIds``) in the complete meetings that
+    meet ``conditions`` on ``meetings``: the report's period, or an investigator's."""
+    return KnownOrgIds.from_pairs(
+        session.execute(
+            select(Participant.email_norm, Participant.org_id)
+            .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+            .where(Meeting.complete_at.is_not(None), *conditions)
+            .where(Participant.org_id.is_not(None), Participant.email_norm.is_not(None))
+            .distinct()
+        )
+    )
+
+
 def build_context(
     session: Session,
     params: ReportParameters,
@@ -860,7 +871,12 @@ def build_context(
     recon_path = workdir / "reconciliation.csv"
     meetings_path = workdir / "meetings.csv"
     with recon_path.open("wb") as recon_fh, meetings_path.open("wb") as meetings_fh:
-        known = KnownOrgIds.from_pairs(session.execute(_KNOWN_ORG_IDS_SQL, q))
+        known = known_org_ids(
+            session,
+            Meeting.start_at >= params.period_from,
+            Meeting.start_at < params.period_to,
+            Meeting.complete_at <= params.as_of,
+        )
         b = _Builder(params, workdir, recon_fh, meetings_fh, keep_rows, known)
         participants = _Lookahead(_stream(session, _PARTICIPANTS_SQL, q))
         invitees = _Lookahead(_stream(session, _INVITEES_SQL, q))
