@@ -1166,6 +1166,19 @@ def _listed(entry: dict[str, Any], bad_seqs: set[int]) -> LedgerEntry:
     )
 
 
+@contextlib.contextmanager
+def _reading_ledger(db: Database) -> Iterator[Session]:
+    """A session to read the ledger in; a database failure is one DatabaseError naming it."""
+    try:
+        with db.sessions() as session:
+            yield session
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(
+            f"cannot read the report ledger at {db.display_url}: "
+            f"{str(exc.orig or exc).strip().splitlines()[0]}"
+        ) from None
+
+
 def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> VerifyResult:
     """Check ``path`` against the ledger and its detached signature; see the module docstring.
 
@@ -1184,18 +1197,12 @@ def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> Ve
         raise VerificationError(f"cannot read {path}: {exc.strerror}") from exc
     sha = hashlib.sha256(data).hexdigest()
     result = VerifyResult(path=path, sha256=sha, bytes=len(data))
-    try:
-        with db.sessions() as session:
-            rows = [ledger.as_dict(r) for r in ledger.find_by_sha256(session, sha)]
-            claimed = _claimed_id(data) if not rows else None
-            claimed_row = ledger.find_by_report_id(session, claimed) if claimed else None
-            claimed_entry = ledger.as_dict(claimed_row) if claimed_row else None
-            chain = ledger.check_chain(session)
-    except (OperationalError, DBAPIError) as exc:
-        raise DatabaseError(
-            f"cannot read the report ledger at {db.display_url}: "
-            f"{str(exc.orig or exc).strip().splitlines()[0]}"
-        ) from None
+    with _reading_ledger(db) as session:
+        rows = [ledger.as_dict(r) for r in ledger.find_by_sha256(session, sha)]
+        claimed = _claimed_id(data) if not rows else None
+        claimed_row = ledger.find_by_report_id(session, claimed) if claimed else None
+        claimed_entry = ledger.as_dict(claimed_row) if claimed_row else None
+        chain = ledger.check_chain(session)
     result.chain_ok = not chain.problems
     if not result.chain_ok:
         result.problems.append(
@@ -1349,15 +1356,9 @@ def verify_ledger(db: Database) -> LedgerCheck:
     (files get moved: ``verify FILE`` checks it where it is). The result also lists every entry
     (:class:`LedgerEntry`), so report ids can be found.
     """
-    try:
-        with db.sessions() as session:
-            chain = ledger.check_chain(session, keep_rows=True)
-            trigger = ledger.trigger_present(session)
-    except (OperationalError, DBAPIError) as exc:
-        raise DatabaseError(
-            f"cannot read the report ledger at {db.display_url}: "
-            f"{str(exc.orig or exc).strip().splitlines()[0]}"
-        ) from None
+    with _reading_ledger(db) as session:
+        chain = ledger.check_chain(session, keep_rows=True)
+        trigger = ledger.trigger_present(session)
     check = LedgerCheck(
         entries=chain.entries,
         head_seq=chain.head_seq,
