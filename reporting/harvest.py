@@ -1301,7 +1301,6 @@ def _run_stoppable(main: Awaitable[HarvestSummary]) -> HarvestSummary:
     stopped = False
 
     async def guarded() -> HarvestSummary:
-        nonlocal stopped
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
