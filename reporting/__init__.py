@@ -5,4 +5,4 @@ Flow: Webex API (``reporting.webex``) → harvest (``reporting.harvest``) → Po
 → PDF, CSV, JSON.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -13,6 +13,7 @@ confuse. Each part's subset tags are therefore renamed to tags derived from the 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import re
@@ -221,18 +222,68 @@ def assemble(
         root.PageMode = Name.UseOutlines
 
         _metadata(pdf, ctx, meta)
-        pdf.save(
-            target,
-            deterministic_id=True,
-            object_stream_mode=pikepdf.ObjectStreamMode.generate,
-            compress_streams=True,
-            fix_metadata_version=False,
-            preserve_pdfa=True,
-        )
+        _compress_and_guard_streams(pdf)
+        for mode in (pikepdf.ObjectStreamMode.generate, pikepdf.ObjectStreamMode.disable):
+            pdf.save(
+                target,
+                deterministic_id=True,
+                object_stream_mode=mode,
+                # Every stream is already compressed and guarded (above); qpdf must not
+                # re-encode them, or the guard would be undone.
+                compress_streams=False,
+                fix_metadata_version=False,
+                preserve_pdfa=True,
+            )
+            if not _has_cr_before_endstream(target):
+                break
+        else:  # pragma: no cover - every stream qpdf writes itself is gone with object streams
+            raise RuntimeError(f"{target}: a stream still ends in a carriage return")
     finally:
         pdf.close()
         for src in sources:
             src.close()
+
+
+def _compress_and_guard_streams(pdf: pikepdf.Pdf) -> None:
+    """Compress every stream, and give none raw data that ends in a carriage return.
+
+    qpdf writes ``stream``, the raw data, then ``\\nendstream``. Raw data ending in byte 0x0D
+    therefore reads as ``\\r\\n`` before ``endstream``, which a PDF/A validator takes as the
+    end-of-line marker and so finds the stream one byte shorter than its ``/Length``
+    (veraPDF and page-validation rule PDFA3B-STREAM-LENGTH-001). A Flate stream's last byte is
+    part of the Adler-32 checksum of its content, so about one stream in 256 ends in 0x0D
+    whatever the compression level. Such a stream is wrapped in an ASCII85 layer (allowed in
+    PDF/A, ends in ``~>``): the decoded content, and so everything a reader sees, is unchanged.
+    The XMP metadata stays uncompressed, as PDF/A readers expect to find it.
+    """
+    for obj in pdf.objects:
+        if not isinstance(obj, pikepdf.Stream):
+            continue
+        if obj.get("/Type") == Name.Metadata:
+            continue
+        if "/Filter" not in obj:
+            obj.write(zlib.compress(obj.read_raw_bytes(), 9), filter=Name.FlateDecode)
+        raw = obj.read_raw_bytes()
+        if not raw.endswith(b"\r"):
+            continue
+        filters = obj.Filter if isinstance(obj.Filter, Array) else Array([obj.Filter])
+        parms = obj.get("/DecodeParms")
+        new_filters = Array([Name.ASCII85Decode, *filters])
+        if parms is None:
+            obj.write(base64.a85encode(raw) + b"~>", filter=new_filters)
+        else:
+            old = parms if isinstance(parms, Array) else Array([parms])
+            obj.write(
+                base64.a85encode(raw) + b"~>",
+                filter=new_filters,
+                decode_parms=Array([None, *old]),
+            )
+
+
+def _has_cr_before_endstream(path: Path) -> bool:
+    """Whether any stream of the written file ends in a carriage return (see above): the
+    object and cross-reference streams qpdf compresses itself can, too."""
+    return b"\r\nendstream" in path.read_bytes()
 
 
 def _stamp(page: pikepdf.Page, overlay: pikepdf.Page, name: Name) -> None:

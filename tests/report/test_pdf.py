@@ -12,10 +12,12 @@ import io
 import json
 import re
 import shutil
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import page as pdf_checker
 import pikepdf
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +29,7 @@ from reporting.config import Settings, load_settings
 from reporting.db.engine import Database
 from reporting.db.models import ReportRun
 from reporting.errors import VerificationError
+from reporting.report import assemble as assemble_module
 from reporting.report import generate_report, templating, verify_file, verify_ledger
 from reporting.report.api import ReportResult
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
@@ -230,6 +233,40 @@ def test_pdfa_3b_identification_and_metadata(report: ReportResult) -> None:
                 assert "/FontFile2" in descendant.FontDescriptor, font.BaseFont
             for annot in page.obj.get("/Annots", []):
                 assert int(annot.F) & 4  # printable
+
+
+def test_a_real_validator_finds_the_report_pdfa_3b(report: ReportResult) -> None:
+    """page-validation (an independent PDF/A checker) accepts the file as PDF/A-3b."""
+    result = pdf_checker.validate_pdf(
+        str(report.path), profile=pdf_checker.ValidationProfile.PDF_A_3B
+    )
+    assert result.is_compliant, [(f.rule_id, f.message) for f in result.failures]
+
+
+def test_a_stream_ending_in_a_carriage_return_is_guarded(tmp_path: Path) -> None:
+    """A stream whose raw data ends in 0x0D reads as one byte short to a PDF/A validator
+    (rule PDFA3B-STREAM-LENGTH-001); about one report in four had one. The writer wraps it so
+    the raw data never ends in 0x0D, and its content is unchanged."""
+    content = b"0 0 m 10 10 l S\r"
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    unfiltered = pdf.make_indirect(pikepdf.Stream(pdf, content))
+    flate = pikepdf.Stream(pdf, b"")
+    # Search for content whose Flate form ends in 0x0D (the Adler-32's last byte).
+    n = next(i for i in range(100_000) if zlib.compress(b"%d" % i, 9).endswith(b"\r"))
+    flate.write(zlib.compress(b"%d" % n, 9), filter=pikepdf.Name.FlateDecode)
+    flate_ref = pdf.make_indirect(flate)
+    pdf.Root.Extra = pikepdf.Array([unfiltered, flate_ref])
+    assemble_module._compress_and_guard_streams(pdf)
+    target = tmp_path / "guarded.pdf"
+    pdf.save(target, compress_streams=False)
+    assert b"\r\nendstream" not in target.read_bytes()
+    assert not assemble_module._has_cr_before_endstream(target)
+    with pikepdf.open(target) as again:
+        first, second = again.Root.Extra
+        assert first.read_bytes() == content
+        assert second.read_bytes() == b"%d" % n
+        assert not second.read_raw_bytes().endswith(b"\r")
 
 
 def test_hostile_names_are_shown_literally_and_nothing_is_fetched(
