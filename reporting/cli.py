@@ -82,7 +82,10 @@ class State:
             raise ConfigError("there is no demo yet: run `meetaudit demo` first")
         demo = load_settings(demo_file, **overrides)
         # The demo's embedded database, never the configured one.
-        return demo.model_copy(update={"database_url": None, "embedded_database": DEMO_DATABASE})
+        update: dict[str, Any] = {"database_url": None, "embedded_database": DEMO_DATABASE}
+        if "require_case" not in demo.model_fields_set:
+            update["require_case"] = False  # the demo's records are simulated people
+        return demo.model_copy(update=update)
 
 
 @contextmanager
@@ -980,11 +983,45 @@ def investigate_group() -> None:
     """
 
 
+_case_option = click.option(
+    "--case",
+    "case",
+    metavar="REF",
+    help="The investigation case the question is asked in (`meetaudit case open`); required "
+    "unless MEETAUDIT_REQUIRE_CASE is false. Every question is recorded in the access log.",
+)
+
+
 def _question_options(func: F) -> F:
-    """The period and output options every investigate question takes."""
-    for option in (_format_option, _to_option, _from_option, _month_option):
+    """The case, period and output options every investigate question takes."""
+    for option in (_case_option, _format_option, _to_option, _from_option, _month_option):
         func = option(func)
     return func
+
+
+def _check_case(session: Any, settings: Settings, case: str | None) -> str | None:
+    """The open case a question is asked in (refused before anything is looked at)."""
+    from reporting.cases import open_case_for_question
+
+    return open_case_for_question(session, case, required=settings.require_case)
+
+
+def _record_look(session: Any, settings: Settings, case: str | None, rows: int, fmt: str) -> None:
+    """Record the question being answered in the access log and commit it, before the answer
+    is shown: an answer whose look could not be recorded is never shown."""
+    from reporting.cases import record_access
+
+    ctx = click.get_current_context()
+    record_access(
+        session,
+        operator=settings.operator,
+        case_ref=case,
+        question=" ".join(ctx.command_path.split()[1:]),
+        parameters={k: v for k, v in ctx.params.items() if k not in ("case", "fmt")},
+        rows_returned=rows,
+        output_format=fmt,
+    )
+    session.commit()
 
 
 def _require_someone(who: str) -> None:
@@ -1006,6 +1043,7 @@ def _answer(
     who: str | None = None,
     person_title: str | None = None,
     apart: tuple[str, str] | None = None,
+    case: str | None = None,
 ) -> None:
     """Open the records, ask one question for the period, print the rows.
 
@@ -1018,6 +1056,7 @@ def _answer(
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
+        case = _check_case(session, settings, case)
         p = _period(settings, month, start, end)
         table = fmt == "table"
         click.echo(f"Period searched: {describe_period(p, settings.zone)}", err=not table)
@@ -1025,6 +1064,7 @@ def _answer(
             _announce_matches(session, who, p, fmt, show_phone_numbers=settings.show_phone_numbers)
         rows = ask(session, settings, p)
         notes = period_notes(period_records(session, p), settings.zone, found=bool(rows))
+        _record_look(session, settings, case, len(rows), fmt)
         if table:
             from rich.console import Console
 
@@ -1106,10 +1146,11 @@ def investigate_orgs(state: State, /, fmt: str, **period: Any) -> None:
 
 @investigate_group.command("meeting")
 @click.argument("meeting_id")
+@_case_option
 @_format_option
 @pass_state
 @handle_errors
-def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
+def investigate_meeting(state: State, meeting_id: str, fmt: str, case: str | None) -> None:
     """Everyone in one meeting, and the invitees who did not come.
 
     MEETING_ID as Webex gives it (as `investigate meetings` shows it), or a beginning of it that
@@ -1126,6 +1167,7 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
 
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
+        case = _check_case(session, settings, case)
         ids = meeting_ids_like(session, meeting_id, limit=(shown := 10))
         if len(ids) > 1:
             more = " (and more)" if len(ids) == shown else ""
@@ -1139,6 +1181,7 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str) -> None:
                 f"no stored meeting's id is or begins with {meeting_id!r}; find the id with"
                 " `meetaudit investigate meetings`"
             )
+        _record_look(session, settings, case, len(lines), fmt)
         if fmt == "table":
             zone = settings.zone
             click.echo(f"Meeting {terminal_text(meeting.meeting_id, whole=True)}")
@@ -1174,3 +1217,7 @@ def investigate_meetings(
     _answer(state, "Meetings",
             lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
             fmt, **period)  # fmt: skip
+
+
+# Command groups kept in modules of their own register themselves on ``cli`` when imported.
+from reporting import cli_cases  # noqa: E402, F401

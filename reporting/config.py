@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     output_dir: Path = Path("reports")
     operator: str = Field(default_factory=_default_operator)
+    # Investigations: every question must name an open case (``meetaudit case open``).
+    require_case: bool = True
     min_attendance_minutes: float = Field(default=2.0, ge=0)
     show_phone_numbers: bool = False
     signing_key_file: Path | None = None

@@ -14,7 +14,8 @@ secret (tokens and database passwords are redacted before a message is built).
     │   └── UnsafeLinkError        a paging link that leaves the configured API origin, or loops
     ├── HarvestIncomplete          the harvest finished but some meetings are gaps; exit status 3
     ├── ReportError                a report cannot be built or written
-    └── VerificationError          a file or the ledger failed verification; exit status 4
+    ├── VerificationError          a file or the ledger failed verification; exit status 4
+    └── CaseError                  an investigation case is missing, unknown or closed; exit 2
 """
 
 from __future__ import annotations
@@ -89,3 +90,9 @@ class VerificationError(MeetauditError):
     """A report file or the report ledger failed verification."""
 
     exit_code = 4
+
+
+class CaseError(MeetauditError):
+    """A question needs an open investigation case, and none (or a closed one) was given."""
+
+    exit_code = 2

@@ -210,6 +210,8 @@ def _investigate(
         "MEETAUDIT_ORG_IDS": ",".join(settings.org_ids),
         "MEETAUDIT_TIMEZONE": zone,
         "MEETAUDIT_SHOW_PHONE_NUMBERS": "true" if show_phone_numbers else "false",
+        # Cases and the access log are tested in tests/test_cases.py.
+        "MEETAUDIT_REQUIRE_CASE": "false",
         "COLUMNS": str(columns),
     }
     return CliRunner().invoke(cli, ["investigate", *args], env=env)

@@ -17,6 +17,8 @@ Tables, in the order data flows:
     attendee_reports    optional enrichment from ``/meetingReports/attendees``
     meeting_revisions   history: what changed when a complete meeting was harvested again
     report_runs         the append-only report ledger, hash-chained
+    investigation_cases why personal data is looked at: one row per case
+    access_log          the append-only, hash-chained record of every question answered
 """
 
 from __future__ import annotations
@@ -362,5 +364,43 @@ class ReportRun(Base):
     file_sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_bytes: Mapped[int] = mapped_column(BigInteger)
     signature_path: Mapped[str | None] = mapped_column(Text)
+    prev_entry_sha256: Mapped[str | None] = mapped_column(String(64))
+    entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class InvestigationCase(Base):
+    """An investigation: the reason personal data is looked at (``meetaudit case open``)."""
+
+    __tablename__ = "investigation_cases"
+    __table_args__ = (CheckConstraint("length(btrim(ref)) > 0", name="ref_not_empty"),)
+
+    ref: Mapped[str] = mapped_column(Text, primary_key=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[dt.datetime]
+    opened_by: Mapped[str] = mapped_column(Text)
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(Text)
+    close_note: Mapped[str | None] = mapped_column(Text)
+
+
+class AccessLogEntry(Base):
+    """An entry of the append-only access log: one question answered about personal data.
+
+    Hash-chained like the report ledger (``entry_sha256`` covers every other field and the
+    previous entry's hash); a database trigger refuses UPDATE, DELETE and TRUNCATE.
+    """
+
+    __tablename__ = "access_log"
+    __table_args__ = (CheckConstraint("seq > 0", name="seq_positive"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    operator: Mapped[str] = mapped_column(Text)
+    case_ref: Mapped[str | None] = mapped_column(Text, index=True)
+    question: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]]
+    rows_returned: Mapped[int] = mapped_column(Integer)
+    output_format: Mapped[str] = mapped_column(Text)
+    meetaudit_version: Mapped[str] = mapped_column(Text)
     prev_entry_sha256: Mapped[str | None] = mapped_column(String(64))
     entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
