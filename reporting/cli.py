@@ -1220,4 +1220,4 @@ def investigate_meetings(
 
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.
-from reporting import cli_cases  # noqa: E402, F401
+from reporting import cli_cases, cli_web  # noqa: E402, F401

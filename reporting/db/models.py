@@ -19,6 +19,8 @@ Tables, in the order data flows:
     report_runs         the append-only report ledger, hash-chained
     investigation_cases why personal data is looked at: one row per case
     access_log          the append-only, hash-chained record of every question answered
+    web_users           local accounts of the web console, with their role
+    web_sessions        signed-in browsers of the console (hash of the cookie only)
 """
 
 from __future__ import annotations
@@ -404,3 +406,39 @@ class AccessLogEntry(Base):
     meetaudit_version: Mapped[str] = mapped_column(Text)
     prev_entry_sha256: Mapped[str | None] = mapped_column(String(64))
     entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+WEB_ROLES = ("officer", "auditor", "investigator", "admin")
+
+
+class WebUser(Base):
+    """A local account of the web console (``meetaudit users add``); passwords as Argon2id."""
+
+    __tablename__ = "web_users"
+    __table_args__ = (CheckConstraint(f"role IN {WEB_ROLES!r}", name="role"),)
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    role: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None]
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser: only the SHA-256 of its cookie is stored, so a copy of this table
+    signs nobody in. Kept in PostgreSQL so any console instance behind a load balancer serves it."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(
+        ForeignKey("web_users.name", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    client: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,445 @@
+"""The console's ASGI application: routes, the permission gate, CSRF, security headers.
+
+Every route declares the action it performs (``openapi_extra={"x-action": …}``, or ``public``);
+one application-wide dependency, :func:`_gate`, reads that declaration from the matched route and
+asks :func:`reporting.web.permissions.allowed`. A route without a declaration is refused to
+everyone, so a new route cannot escape the check (``tests/web/test_permissions.py`` walks every
+route with every role). Every form carries its session's CSRF token; the sign-in form, before
+there is a session, a double-submit cookie. Pages are server-rendered with autoescaping Jinja2;
+no inline script runs (the Content-Security-Policy forbids it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reporting import __version__
+from reporting.config import Settings
+from reporting.db.engine import Database
+from reporting.errors import MeetauditError
+from reporting.resources import templates_dir
+from reporting.web import accounts
+from reporting.web.permissions import Actor, allowed
+
+COOKIE = "meetaudit_session"
+LOGIN_CSRF_COOKIE = "meetaudit_login_csrf"
+MAX_UPLOAD = 64 * 1024 * 1024  # a year of reports is far below this
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+PUBLIC = "public"
+
+
+class NotSignedIn(Exception):
+    """The request needs a signed-in account."""
+
+
+class Forbidden(Exception):
+    """The signed-in account's role may not do this."""
+
+
+class BadForm(Exception):
+    """A form arrived without its CSRF token, or with a wrong one."""
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir() / "web"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals["version"] = __version__
+    return env
+
+
+def _action_of(request: Request) -> str | None:
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    action = extra.get("x-action")
+    return action if isinstance(action, str) else None
+
+
+async def _gate(request: Request) -> None:
+    """The one check every request passes: sign-in, permission, CSRF (see the module doc)."""
+    action = _action_of(request)
+    state = request.state
+    state.actor = None
+    state.csrf = None
+    db: Database = request.app.state.db
+    token = request.cookies.get(COOKIE)
+    with db.session() as session:
+        found = accounts.session_of(session, token)
+        if found is not None:
+            user, web_session = found
+            state.actor = Actor(user.name, user.role)
+            state.csrf = web_session.csrf_token
+    if action == PUBLIC:
+        return
+    if state.actor is None:
+        raise NotSignedIn
+    if action is None or not allowed(state.actor, action):
+        raise Forbidden
+    if request.method not in ("GET", "HEAD"):
+        form = await request.form(max_part_size=MAX_UPLOAD)
+        sent = form.get("csrf_token")
+        if not isinstance(sent, str) or not secrets.compare_digest(sent, state.csrf or ""):
+            raise BadForm
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """The console for ``settings``; ``db`` is opened from the settings when not given (and then
+    closed with the application)."""
+    own_db = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own_db:
+            app.state.db.close()
+
+    app = FastAPI(
+        title="meetaudit console",
+        version=__version__,
+        dependencies=[Depends(_gate)],
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.db = db if db is not None else Database.from_settings(settings)
+    env = _templates()
+
+    def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        html = env.get_template(template).render(
+            actor=request.state.actor,
+            csrf=request.state.csrf,
+            org_name=settings.org_name,
+            can=lambda action: allowed(request.state.actor, action),
+            **ctx,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @contextmanager
+    def records() -> Iterator[Session]:
+        with app.state.db.session() as session:
+            yield session
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def record(request: Request, session: Session, what: str, params: dict[str, Any],
+               rows: int, fmt: str, case: str | None = None) -> None:  # fmt: skip
+        """Record a look at the records in the access log, before it is shown."""
+        from reporting.cases import record_access
+
+        actor: Actor = request.state.actor
+        record_access(
+            session,
+            operator=actor.name,
+            case_ref=case,
+            question=f"console {what}",
+            parameters={**params, "role": actor.role, "client": client_of(request)},
+            rows_returned=rows,
+            output_format=fmt,
+        )
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @app.exception_handler(NotSignedIn)
+    async def _sign_in_first(request: Request, exc: NotSignedIn) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "your role may not do this"}, status_code=403)
+        return page(request, "message.html", 403, title="Not allowed",
+                    message="Your role may not open this page. Ask an administrator if you "
+                    "need it.")  # fmt: skip
+
+    @app.exception_handler(BadForm)
+    async def _bad_form(request: Request, exc: BadForm) -> Response:
+        return page(request, "message.html", 403, title="Form refused",
+                    message="The form was not sent from this console's page (its security "
+                    "token is missing or stale). Reload the page and try again.")  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        return page(request, "message.html", exc.status_code, title=f"{exc.status_code}",
+                    message=str(exc.detail))  # fmt: skip
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[..., Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # -- public ------------------------------------------------------------------------------
+
+    @app.get("/health", openapi_extra={"x-action": PUBLIC})
+    def health() -> dict[str, str]:
+        """Liveness and database check, for load balancers (no sign-in)."""
+        with records() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/static/console.css", openapi_extra={"x-action": PUBLIC}, include_in_schema=False)
+    def stylesheet() -> FileResponse:
+        return FileResponse(templates_dir() / "web" / "console.css", media_type="text/css")
+
+    @app.get("/login", openapi_extra={"x-action": PUBLIC}, include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> Response:
+        token = secrets.token_urlsafe(32)
+        response = page(request, "login.html", next=_safe_next(next), login_csrf=token,
+                        problem=None)  # fmt: skip
+        _set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+        return response
+
+    @app.post("/login", openapi_extra={"x-action": PUBLIC}, include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        sent, expected = form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
+        if not isinstance(sent, str) or not expected or not secrets.compare_digest(sent, expected):
+            raise BadForm
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        with records() as session:
+            outcome = accounts.sign_in(session, name, password, client=client_of(request))
+        if outcome.token is None:
+            token = secrets.token_urlsafe(32)
+            response = page(request, "login.html", 401, next=_safe_next(str(form.get("next", "/"))),
+                            login_csrf=token, problem=outcome.problem)  # fmt: skip
+            _set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+            return response
+        response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+        _set_cookie(response, COOKIE, outcome.token,
+                    max_age=int(accounts.SESSION_LIFETIME.total_seconds()))  # fmt: skip
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    @app.post("/logout", openapi_extra={"x-action": "overview.view"}, include_in_schema=False)
+    def logout(request: Request) -> Response:
+        with records() as session:
+            accounts.sign_out(session, request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        return response
+
+    # -- overview ----------------------------------------------------------------------------
+
+    @app.get("/", openapi_extra={"x-action": "overview.view"}, include_in_schema=False)
+    def overview(request: Request) -> Response:
+        from reporting.web.views import month_overview
+
+        with records() as session:
+            months = month_overview(session, settings)
+        return page(request, "overview.html", months=months, timezone=settings.timezone)
+
+    # -- reports and verification ------------------------------------------------------------
+
+    @app.get("/reports", openapi_extra={"x-action": "reports.view"}, include_in_schema=False)
+    def reports(request: Request) -> Response:
+        from reporting.report import verify_ledger
+
+        check = verify_ledger(app.state.db)
+        return page(request, "reports.html", check=check, zone=settings.zone,
+                    timezone=settings.timezone)  # fmt: skip
+
+    @app.get("/reports/{report_id}/file", openapi_extra={"x-action": "reports.download"},
+             include_in_schema=False)  # fmt: skip
+    def download(request: Request, report_id: str) -> Response:
+        from reporting.report import ledger
+
+        with records() as session:
+            entry = ledger.find_by_report_id(session, report_id)
+            if entry is None:
+                raise StarletteHTTPException(404, f"no report {report_id} in the ledger")
+            path = Path(entry.output_path)
+            try:
+                data = path.read_bytes()
+            except OSError:
+                raise StarletteHTTPException(
+                    404, f"the file of {report_id} is no longer at {path} on the console's host"
+                ) from None
+            if hashlib.sha256(data).hexdigest() != entry.file_sha256:
+                raise StarletteHTTPException(
+                    409,
+                    f"the file at {path} is no longer the one recorded for {report_id}: "
+                    "it is not served. Run `meetaudit verify --ledger`.",
+                )
+            record(request, session, "download", {"report_id": report_id}, 1, entry.format)
+        media = {"pdf": "application/pdf", "json": "application/json"}.get(entry.format, "text/csv")
+        return Response(data, media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{path.name}"',
+            "X-Content-SHA256": entry.file_sha256,
+        })  # fmt: skip
+
+    @app.get("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
+    def verify_form(request: Request) -> Response:
+        return page(request, "verify.html", result=None, name=None, problem=None)
+
+    @app.post("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
+    async def verify_upload(request: Request) -> Response:
+        from reporting.report import verify_file
+
+        form = await request.form(max_part_size=MAX_UPLOAD)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return page(request, "verify.html", 400, result=None, name=None,
+                        problem="Choose a file to verify.")  # fmt: skip
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            return page(request, "verify.html", 413, result=None, name=upload.filename,
+                        problem=f"The file is larger than {MAX_UPLOAD // 2**20} MiB.")  # fmt: skip
+        # Written only to a private temporary folder, never where a download could serve it.
+        with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
+            name = Path(upload.filename or "upload").name or "upload"
+            target = Path(folder) / name
+            target.write_bytes(data)
+            try:
+                result = verify_file(app.state.db, target)
+                problem = None
+            except MeetauditError as exc:
+                result, problem = None, str(exc)
+        with records() as session:
+            record(request, session, "verify", {"file": name,
+                   "sha256": hashlib.sha256(data).hexdigest()}, 1, "upload")  # fmt: skip
+        return page(request, "verify.html", result=result, name=name, problem=problem)
+
+    # -- gaps --------------------------------------------------------------------------------
+
+    @app.get("/gaps", openapi_extra={"x-action": "gaps.view"}, include_in_schema=False)
+    def gaps(request: Request, month: str | None = None) -> Response:
+        from reporting.web.views import month_gaps
+
+        with records() as session:
+            view = month_gaps(session, settings, month)
+        return page(request, "gaps.html", view=view, timezone=settings.timezone)
+
+    # -- investigate -------------------------------------------------------------------------
+
+    @app.get("/investigate", openapi_extra={"x-action": "investigate.search"},
+             include_in_schema=False)  # fmt: skip
+    def investigate(request: Request, question: str = "", who: str = "", month: str = "",
+                    case: str = "", format: str = "html") -> Response:  # fmt: skip
+        from reporting.web.views import QUESTIONS, answer
+
+        if not question:
+            return page(request, "investigate.html", questions=QUESTIONS, form={}, result=None,
+                        problem=None)  # fmt: skip
+        form = {"question": question, "who": who, "month": month, "case": case}
+        with records() as session:
+            try:
+                result = answer(session, settings, question, who=who, month=month, case=case)
+            except MeetauditError as exc:
+                return page(request, "investigate.html", 400, questions=QUESTIONS, form=form,
+                            result=None, problem=str(exc))  # fmt: skip
+            fmt = "csv" if format == "csv" else "html"
+            record(request, session, f"investigate {question}",
+                   {"who": who, "month": month}, len(result.rows), fmt, case=result.case)  # fmt: skip
+        if fmt == "csv":
+            return Response(_csv(result.rows, settings), media_type="text/csv", headers={
+                "Content-Disposition": f'attachment; filename="{question}.csv"'})  # fmt: skip
+        return page(request, "investigate.html", questions=QUESTIONS, form=form, result=result,
+                    problem=None)  # fmt: skip
+
+    # -- access log and accounts -------------------------------------------------------------
+
+    @app.get("/access-log", openapi_extra={"x-action": "access_log.view"},
+             include_in_schema=False)  # fmt: skip
+    def access_log(request: Request, case: str | None = None) -> Response:
+        from reporting.cases import check_log, entries
+
+        with records() as session:
+            rows = entries(session, case_ref=case or None)
+            state = check_log(session)
+        return page(request, "access_log.html", rows=rows[-500:], total=len(rows), state=state,
+                    zone=settings.zone, timezone=settings.timezone)  # fmt: skip
+
+    @app.get("/users", openapi_extra={"x-action": "users.manage"}, include_in_schema=False)
+    def users(request: Request) -> Response:
+        with records() as session:
+            found = accounts.list_users(session)
+        return page(request, "users.html", users=found, problem=None, done=None)
+
+    @app.post("/users", openapi_extra={"x-action": "users.manage"}, include_in_schema=False)
+    async def add_user(request: Request) -> Response:
+        form = await request.form()
+        problem, done = None, None
+        try:
+            with records() as session:
+                user = accounts.add_user(session, str(form.get("name", "")),
+                                         str(form.get("role", "")),
+                                         str(form.get("password", "")),
+                                         by=request.state.actor.name)  # fmt: skip
+                done = f"Account {user.name} ({user.role}) created."
+        except MeetauditError as exc:
+            problem = str(exc)
+        with records() as session:
+            found = accounts.list_users(session)
+        return page(request, "users.html", 400 if problem else 200, users=found,
+                    problem=problem, done=done)  # fmt: skip
+
+    # -- JSON API ----------------------------------------------------------------------------
+
+    @app.get("/api/v1/reports", openapi_extra={"x-action": "reports.view"})
+    def api_reports(request: Request) -> list[dict[str, Any]]:
+        """The report ledger, oldest first, with the chain's verdict per entry."""
+        from reporting.report import verify_ledger
+
+        check = verify_ledger(app.state.db)
+        return [
+            {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+             for k, v in dataclasses.asdict(e).items()}
+            for e in check.listing
+        ]  # fmt: skip
+
+    return app
+
+
+def _set_cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True,
+                        samesite="strict")  # fmt: skip
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this console: never an address elsewhere (an open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _csv(rows: list[Any], settings: Settings) -> bytes:
+    from reporting.investigate import write_csv
+
+    out = io.StringIO()
+    write_csv(rows, out, settings.zone)
+    return out.getvalue().encode("utf-8")
