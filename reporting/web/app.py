@@ -127,6 +127,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db if db is not None else Database.from_settings(settings)
     env = _templates()
+    env.filters["cell"] = lambda value: _cell(value, settings)
 
     def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         html = env.get_template(template).render(
@@ -304,7 +305,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @app.get("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
     def verify_form(request: Request) -> Response:
-        return page(request, "verify.html", result=None, name=None, problem=None)
+        return page(request, "verify.html", result=None, lines=[], name=None, problem=None)
 
     @app.post("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
     async def verify_upload(request: Request) -> Response:
@@ -313,11 +314,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         form = await request.form(max_part_size=MAX_UPLOAD)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            return page(request, "verify.html", 400, result=None, name=None,
+            return page(request, "verify.html", 400, result=None, lines=[], name=None,
                         problem="Choose a file to verify.")  # fmt: skip
         data = await upload.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            return page(request, "verify.html", 413, result=None, name=upload.filename,
+            return page(request, "verify.html", 413, result=None, lines=[], name=upload.filename,
                         problem=f"The file is larger than {MAX_UPLOAD // 2**20} MiB.")  # fmt: skip
         # Written only to a private temporary folder, never where a download could serve it.
         with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
@@ -326,13 +327,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             target.write_bytes(data)
             try:
                 result = verify_file(app.state.db, target)
+                lines = [line.replace(str(target), name) for line in result.lines()]
                 problem = None
             except MeetauditError as exc:
-                result, problem = None, str(exc)
+                result, lines, problem = None, [], str(exc).replace(str(target), name)
         with records() as session:
             record(request, session, "verify", {"file": name,
                    "sha256": hashlib.sha256(data).hexdigest()}, 1, "upload")  # fmt: skip
-        return page(request, "verify.html", result=result, name=name, problem=problem)
+        return page(request, "verify.html", result=result, lines=lines, name=name,
+                    problem=problem)  # fmt: skip
 
     # -- gaps --------------------------------------------------------------------------------
 
@@ -370,6 +373,40 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 "Content-Disposition": f'attachment; filename="{question}.csv"'})  # fmt: skip
         return page(request, "investigate.html", questions=QUESTIONS, form=form, result=result,
                     problem=None)  # fmt: skip
+
+    @app.get("/cases", openapi_extra={"x-action": "cases.manage"}, include_in_schema=False)
+    def cases(request: Request) -> Response:
+        from reporting.cases import list_cases
+
+        with records() as session:
+            found = list_cases(session)
+        return page(request, "cases.html", cases=found, problem=None, done=None,
+                    zone=settings.zone)  # fmt: skip
+
+    @app.post("/cases", openapi_extra={"x-action": "cases.manage"}, include_in_schema=False)
+    async def open_case(request: Request) -> Response:
+        from reporting.cases import close_case, list_cases
+        from reporting.cases import open_case as open_new_case
+
+        form = await request.form()
+        ref = str(form.get("ref", ""))
+        problem, done = None, None
+        try:
+            with records() as session:
+                if form.get("close"):
+                    close_case(session, ref, operator=request.state.actor.name,
+                               note=str(form.get("note", "")))  # fmt: skip
+                    done = f"Case {ref} closed."
+                else:
+                    case = open_new_case(session, ref, str(form.get("purpose", "")),
+                                         operator=request.state.actor.name)  # fmt: skip
+                    done = f"Case {case.ref} opened. Ask questions in it on the Investigate page."
+        except MeetauditError as exc:
+            problem = str(exc)
+        with records() as session:
+            found = list_cases(session)
+        return page(request, "cases.html", 400 if problem else 200, cases=found,
+                    problem=problem, done=done, zone=settings.zone)  # fmt: skip
 
     # -- access log and accounts -------------------------------------------------------------
 
@@ -443,3 +480,18 @@ def _csv(rows: list[Any], settings: Settings) -> bytes:
     out = io.StringIO()
     write_csv(rows, out, settings.zone)
     return out.getvalue().encode("utf-8")
+
+
+def _cell(value: Any, settings: Settings) -> str:
+    """A value in a table cell: lists one per line, times in the configured zone."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list | tuple | set):
+        return "; ".join(_cell(v, settings) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)

@@ -26,6 +26,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "reports.generate": frozenset({"officer"}),
     "gaps.view": frozenset({"officer", "auditor"}),
     "investigate.search": frozenset({"investigator"}),
+    "cases.manage": frozenset({"investigator"}),
     "access_log.view": frozenset({"auditor", "admin"}),
     "users.manage": frozenset({"admin"}),
 }
