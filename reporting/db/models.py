@@ -21,6 +21,7 @@ Tables, in the order data flows:
     access_log          the append-only, hash-chained record of every question answered
     web_users           local accounts of the web console, with their role
     web_sessions        signed-in browsers of the console (hash of the cookie only)
+    jobs                background jobs of the console, claimed by any instance
 """
 
 from __future__ import annotations
@@ -442,3 +443,37 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     client: Mapped[str | None] = mapped_column(Text)
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class Job(Base):
+    """A background job of the console (a report to generate), claimed by any instance.
+
+    Instances claim queued jobs with ``SELECT … FOR UPDATE SKIP LOCKED``; the running instance
+    writes its progress here, so every instance shows it and a job whose instance died (no
+    heartbeat for a while) is queued again.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
+        Index("ix_jobs_queued", "id", postgresql_where="status = 'queued'"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(Text, default="queued")
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime]
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str | None] = mapped_column(Text)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)
+    finished_at: Mapped[dt.datetime | None]
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

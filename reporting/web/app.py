@@ -15,7 +15,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import os
 import secrets
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -104,14 +106,23 @@ async def _gate(request: Request) -> None:
             raise BadForm
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+def create_app(settings: Settings, db: Database | None = None, *, worker: bool = True) -> FastAPI:
     """The console for ``settings``; ``db`` is opened from the settings when not given (and then
-    closed with the application)."""
+    closed with the application). With ``worker``, the instance also runs queued background
+    jobs (:mod:`reporting.jobs`) while it serves."""
     own_db = db is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from reporting.jobs import Worker
+
+        runner = None
+        if worker:
+            runner = Worker(settings, app.state.db, f"{socket.gethostname()}-{os.getpid()}")
+            runner.start()
         yield
+        if runner is not None:
+            runner.stop()
         if own_db:
             app.state.db.close()
 
@@ -302,6 +313,37 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             "Content-Disposition": f'attachment; filename="{path.name}"',
             "X-Content-SHA256": entry.file_sha256,
         })  # fmt: skip
+
+    @app.post("/reports/generate", openapi_extra={"x-action": "reports.generate"},
+              include_in_schema=False)  # fmt: skip
+    async def generate(request: Request) -> Response:
+        from reporting.harvest import month_window
+        from reporting.jobs import enqueue
+
+        form = await request.form()
+        month = str(form.get("month", "")).strip()
+        formats = [f for f in ("pdf", "csv", "json") if form.get(f"format_{f}")] or ["pdf"]
+        try:
+            month_window(month, settings.zone)
+        except MeetauditError as exc:
+            return page(request, "message.html", 400, title="Not a month", message=str(exc))
+        with records() as session:
+            job = enqueue(session, "report", {"month": month, "formats": formats},
+                          by=request.state.actor.name)  # fmt: skip
+            job_id = job.id
+        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+    @app.get("/jobs/{job_id}", openapi_extra={"x-action": "reports.view"},
+             include_in_schema=False)  # fmt: skip
+    def job(request: Request, job_id: int) -> Response:
+        from reporting.db.models import Job
+
+        with records() as session:
+            found = session.get(Job, job_id)
+            if found is None:
+                raise StarletteHTTPException(404, f"there is no job {job_id}")
+            session.expunge(found)
+        return page(request, "job.html", job=found)
 
     @app.get("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
     def verify_form(request: Request) -> Response:
