@@ -94,8 +94,21 @@ class Settings(BaseSettings):
     show_phone_numbers: bool = False
     signing_key_file: Path | None = None
 
+    # The web console's single sign-on with OpenID Connect; unset: local accounts only.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_url: str | None = None
+    oidc_groups_claim: str = "groups"
+    oidc_role_groups: CommaList = Field(default_factory=list)
+
     @field_validator(
-        "webex_site_urls", "webex_host_emails", "org_domains", "org_ids", mode="before"
+        "webex_site_urls",
+        "webex_host_emails",
+        "org_domains",
+        "org_ids",
+        "oidc_role_groups",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

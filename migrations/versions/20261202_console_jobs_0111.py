@@ -1,4 +1,4 @@
-"""background jobs of the console, shared by every instance
+"""background jobs of the console, shared by every instance; single sign-ons under way
 
 Revision ID: 0111
 Revises: 0110
@@ -45,6 +45,18 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "web_logins",
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("nonce", sa.Text(), nullable=False),
+        sa.Column("code_verifier", sa.Text(), nullable=False),
+        sa.Column("next_path", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("state", name=op.f("pk_web_logins")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("web_logins")
     op.drop_index("ix_jobs_queued", table_name="jobs", postgresql_where="status = 'queued'")
     op.drop_table("jobs")

@@ -22,6 +22,7 @@ Tables, in the order data flows:
     web_users           local accounts of the web console, with their role
     web_sessions        signed-in browsers of the console (hash of the cookie only)
     jobs                background jobs of the console, claimed by any instance
+    web_logins          single sign-ons under way (state, nonce, PKCE verifier)
 """
 
 from __future__ import annotations
@@ -477,3 +478,16 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None]
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebLogin(Base):
+    """A single sign-on under way: the state, nonce and PKCE verifier sent to the identity
+    provider, kept until it answers (ten minutes at most), so any instance can finish it."""
+
+    __tablename__ = "web_logins"
+
+    state: Mapped[str] = mapped_column(Text, primary_key=True)
+    nonce: Mapped[str] = mapped_column(Text)
+    code_verifier: Mapped[str] = mapped_column(Text)
+    next_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]

@@ -129,6 +129,40 @@ def sign_in(session: Session, name: str, password: str, *, client: str | None) -
     return SignIn(user, token, None)
 
 
+SSO_HASH = "!single-sign-on"  # not an Argon2 hash: no password ever matches it
+
+
+def sign_in_external(session: Session, name: str, role: str, *, client: str | None) -> SignIn:
+    """Start a session for a person the identity provider vouched for, with the role their
+    groups give (updated at every sign-in); never for a name a local account holds."""
+    now = _now()
+    user = session.get(WebUser, name, with_for_update=True)
+    if user is not None and user.password_hash != SSO_HASH:
+        return SignIn(None, None, f"{name} is a local account: sign in with its password")
+    if user is not None and user.disabled:
+        return SignIn(None, None, "this account is disabled")
+    if user is None:
+        user = WebUser(name=name, role=role, password_hash=SSO_HASH, created_at=now,
+                       created_by="single sign-on", disabled=False, failed_logins=0)  # fmt: skip
+        session.add(user)
+        session.flush()  # the account exists before its session refers to it
+    user.role = role
+    user.last_login_at = now
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            token_sha256=_digest(token),
+            user_name=user.name,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+            client=client,
+        )
+    )
+    session.flush()
+    return SignIn(user, token, None)
+
+
 def session_of(session: Session, token: str | None) -> tuple[WebUser, WebSession] | None:
     """The account and session a cookie token belongs to, if it is current."""
     if not token:

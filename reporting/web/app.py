@@ -139,6 +139,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     app.state.db = db if db is not None else Database.from_settings(settings)
     env = _templates()
     env.filters["cell"] = lambda value: _cell(value, settings)
+    sso_enabled = bool(settings.oidc_issuer and settings.oidc_client_id
+                       and settings.oidc_redirect_url)  # fmt: skip
 
     def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         html = env.get_template(template).render(
@@ -232,7 +234,7 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     def login_form(request: Request, next: str = "/") -> Response:
         token = secrets.token_urlsafe(32)
         response = page(request, "login.html", next=_safe_next(next), login_csrf=token,
-                        problem=None)  # fmt: skip
+                        problem=None, sso=sso_enabled)  # fmt: skip
         _set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return response
 
@@ -248,13 +250,52 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         if outcome.token is None:
             token = secrets.token_urlsafe(32)
             response = page(request, "login.html", 401, next=_safe_next(str(form.get("next", "/"))),
-                            login_csrf=token, problem=outcome.problem)  # fmt: skip
+                            login_csrf=token, problem=outcome.problem, sso=sso_enabled)  # fmt: skip
             _set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
             return response
         response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
         _set_cookie(response, COOKIE, outcome.token,
                     max_age=int(accounts.SESSION_LIFETIME.total_seconds()))  # fmt: skip
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    @app.get("/auth/sso", openapi_extra={"x-action": PUBLIC}, include_in_schema=False)
+    def sso_start(request: Request, next: str = "/") -> Response:
+        from reporting.web import oidc
+
+        if not oidc.enabled(settings):
+            raise StarletteHTTPException(404, "single sign-on is not configured")
+        try:
+            with records() as session:
+                target = oidc.start(session, settings, _safe_next(next))
+        except MeetauditError as exc:
+            return page(request, "message.html", 502, title="Single sign-on", message=str(exc))
+        return RedirectResponse(target, status_code=303)
+
+    @app.get("/auth/callback", openapi_extra={"x-action": PUBLIC}, include_in_schema=False)
+    def sso_callback(request: Request, state: str = "", code: str = "",
+                     error: str = "") -> Response:  # fmt: skip
+        from reporting.web import oidc
+
+        if not oidc.enabled(settings):
+            raise StarletteHTTPException(404, "single sign-on is not configured")
+        if error or not state or not code:
+            return page(request, "message.html", 401, title="Single sign-on",
+                        message=f"The identity provider did not sign you in ({error or 'no code'}).")  # fmt: skip
+        try:
+            with records() as session:
+                who = oidc.finish(session, settings, state=state, code=code)
+            with records() as session:
+                outcome = accounts.sign_in_external(session, who.name, who.role,
+                                                    client=client_of(request))  # fmt: skip
+        except MeetauditError as exc:
+            return page(request, "message.html", 401, title="Single sign-on", message=str(exc))
+        if outcome.token is None:
+            return page(request, "message.html", 401, title="Single sign-on",
+                        message=outcome.problem or "not signed in")  # fmt: skip
+        response = RedirectResponse(who.next_path, status_code=303)
+        _set_cookie(response, COOKIE, outcome.token,
+                    max_age=int(accounts.SESSION_LIFETIME.total_seconds()))  # fmt: skip
         return response
 
     @app.post("/logout", openapi_extra={"x-action": "overview.view"}, include_in_schema=False)
