@@ -242,10 +242,16 @@ def lines(summary: dict[str, Any]) -> list[str]:
     if summary["totals"]:
         out.append("  Control totals that changed:")
         out.extend(f"    {t['name']}: {t['before']:,} → {t['after']:,}" for t in summary["totals"])
+    from reporting.investigate import terminal_text
+
     out.append(f"  Changes ({summary['total']:,}):")
     for c in summary["all_rows"] if "all_rows" in summary else summary["rows"]:
-        who = f"{c['display_name'] or c['email'] or c['person_key']}"
-        where = f"{c['meeting_start']} {c['meeting_title']} [{c['meeting_id']}]"
+        # Names and titles come from strangers: shown as the investigate commands show them.
+        who = terminal_text(c["display_name"] or c["email"] or c["person_key"])
+        where = (
+            f"{c['meeting_start']} {terminal_text(c['meeting_title'])} "
+            f"[{terminal_text(c['meeting_id'], whole=True)}]"
+        )
         what = CHANGE_KINDS[c["change"]].lower()
         arrow = f"{c['before'] or '—'} → {c['after'] or '—'}"
         out.append(f"  - {where}: {what}" + (f": {who}" if c["person_key"] else "") + f": {arrow}")

@@ -28,7 +28,14 @@ from reporting.db.models import HarvestRun, ReportRun
 from reporting.report import generate_report
 from reporting.report.api import snapshot
 from reporting.report.context import ReportContext, ReportParameters
-from reporting.report.diff import CHANGE_COLUMNS, build_report_context
+from reporting.report.diff import (
+    CHANGE_COLUMNS,
+    ReportRows,
+    build_report_context,
+    compare,
+    lines,
+    summarise,
+)
 from reporting.webex.simulator import Simulator, generate_org
 from tests.factories import TOKEN, harvest_org, org_settings
 from tests.report.conftest import (
@@ -363,3 +370,25 @@ def test_the_pdf_names_the_superseded_report_and_warns_of_altered_data(
     manifest = json.loads(attached["manifest.json"][0])
     assert [a["meeting_id"] for a in manifest["stored_data_check"]["meetings_altered"]] == ["M4"]
     assert "changes.csv" in {a["name"] for a in manifest["attachments"]}
+
+
+# -- the comparison itself (plain data) --------------------------------------------------------
+
+
+def test_compare_and_its_terminal_lines_show_hostile_names_as_code_points() -> None:
+    old = ReportRows("A", meetings={"M1": ("2026-10-05 10:00", "Review", "complete")},
+                     rows={("M1", "x@evil.example"): ("Invoice \u202efdp.exe", "x@evil.example",
+                                                      "invited_absent", "external", "0.00")})  # fmt: skip
+    new = ReportRows("B", meetings={"M1": ("2026-10-05 10:00", "Review", "complete")},
+                     rows={("M1", "x@evil.example"): ("Invoice \u202efdp.exe", "x@evil.example",
+                                                      "invited_attended", "external", "12.00")})  # fmt: skip
+    changes = compare(old, new)
+    assert [(c["change"], c["before"], c["after"]) for c in changes] == [
+        ("reclassified", "Invited, absent, external", "Invited, attended, external")
+    ]
+    named = {"report_id": "A", "generated_at": "2026-11-02T00:00:00Z", "sha256": "0" * 64}
+    summary = summarise(changes, old=named, new={**named, "report_id": "B"}, limit=10)
+    printed = "\n".join(lines(summary))
+    assert "Invoice [U+202E]fdp.exe" in printed and "\u202e" not in printed
+    assert "People reclassified: 1" in printed
+    assert compare(old, old) == []
