@@ -97,7 +97,7 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
         manifest["stored_data_check"] = {
             "meetings_checked": ctx.stored_checked,
             "meetings_altered": [
-                {k: a[k] for k in ("meeting_id", "recorded_sha256", "stored_sha256")}
+                {k: a[k] for k in ("meeting_id", "recorded_sha256", "stored_sha256", "what")}
                 for a in ctx.altered_meetings
             ],
         }

@@ -310,6 +310,30 @@ def test_a_raw_item_edited_in_the_database_is_a_finding_and_the_report_is_not_co
     assert "no longer match what was harvested" in out.output
 
 
+def test_a_typed_column_edited_alone_is_found_too(db: Database, known: Settings) -> None:
+    """The digest covers the records as Webex sent them; the report reads the columns derived
+    from them. Changing a column alone (Carol admitted → lobby, a session an hour longer) leaves
+    the digest as it was, and is still found."""
+    with db.session() as session:
+        session.execute(
+            text("UPDATE participants SET state = 'lobby' WHERE participant_id = 'p-carol'")
+        )
+        session.execute(
+            text(
+                "UPDATE participant_devices SET left_at = left_at + interval '1 hour' "
+                "WHERE participant_id = 'p-gina'"
+            )
+        )
+    result, data = _json_report(known, db)
+    found = {a["meeting_id"]: a for a in result.altered_meetings}
+    assert set(found) == {"M1", "M2"}
+    assert found["M1"]["recorded_sha256"] == found["M1"]["stored_sha256"]  # the JSON is intact
+    assert "participant p-carol: state" in found["M1"]["what"]
+    assert "participant p-gina device 0: left_at" in found["M2"]["what"]
+    assert {a["meeting_id"] for a in data["manifest"]["stored_data_check"]["meetings_altered"]} == {
+        "M1", "M2"}  # fmt: skip
+
+
 def test_a_harvested_month_passes_the_check_and_a_refresh_diff_lists_the_change(
     db: Database, settings: Settings, tmp_path: Path, database_url: str
 ) -> None:
