@@ -761,7 +761,8 @@ def monthly_cmd(
     """Harvest a month, write its report and record it in the ledger: the job for cron or a timer.
 
     Exit status 0: report complete. 3: written, but some meetings could not be fetched (listed in
-    the report); run again later. 1: error, nothing half-written kept.
+    the report); run again later. 4: written, but the stored records of some meetings were changed
+    in the database after the harvest (listed in the report). 1: error, nothing half-written kept.
     """
     from reporting.harvest import previous_month
 

@@ -223,6 +223,10 @@ def test_a_second_report_names_the_first_and_lists_what_changed(
     totals = {t["name"]: (t["before"], t["after"]) for t in ctx.changes["totals"]}
     assert totals["meetings_not_harvested"] == (1, 0) and totals["invited_absent"] == (1, 0)
 
+    # Rendered again, the comparison is the same: the reproduction gives the same bytes.
+    again = generate_report(known, db, None, label="x", reproduce=second_id)
+    assert again.matches is True
+
     # The terminal says the same.
     env = _env(known, database_url)
     out = meetaudit(env, "report", "diff", first_id, second_id)
