@@ -276,8 +276,9 @@ class ReportResult:
             more = f" and {n - 5:,} more" if n > 5 else ""
             out.append(
                 f"  STORED DATA ALTERED: the stored records of {n:,} meeting"
-                f"{'s' if n != 1 else ''} ({ids}{more}) no longer match the SHA-256 recorded "
-                "when they were harvested: they were changed in the database after the harvest. "
+                f"{'s' if n != 1 else ''} ({ids}{more}) are no longer what was harvested (the "
+                "SHA-256 recorded at harvest, or the columns derived from them, no longer agree): "
+                "they were changed in the database after the harvest. "
                 "The report says so on its cover and lists them"
             )
         return out

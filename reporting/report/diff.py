@@ -249,7 +249,7 @@ def lines(summary: dict[str, Any]) -> list[str]:
         # Names and titles come from strangers: shown as the investigate commands show them.
         who = terminal_text(c["display_name"] or c["email"] or c["person_key"])
         where = (
-            f"{c['meeting_start']} {terminal_text(c['meeting_title'])} "
+            f"{c['meeting_start'][:16].replace('T', ' ')} {terminal_text(c['meeting_title'])} "
             f"[{terminal_text(c['meeting_id'], whole=True)}]"
         )
         what = CHANGE_KINDS[c["change"]].lower()
