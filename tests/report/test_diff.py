@@ -41,6 +41,7 @@ from tests.factories import TOKEN, harvest_org, org_settings
 from tests.report.conftest import (
     OCT,
     _ts,
+    add_run,
     build_known_month,
     device,
     invitee,
@@ -312,6 +313,20 @@ def test_a_raw_item_edited_in_the_database_is_a_finding_and_the_report_is_not_co
     out = meetaudit(_env(known, database_url), "report", "--month", "2026-10", "--format", "csv")
     assert out.exit_code == 4, out.output
     assert "no longer match what was harvested" in out.output
+
+
+def test_an_item_webex_listed_twice_is_no_false_finding(db: Database, known: Settings) -> None:
+    """Webex may list a participant (or invitee) on two pages; the harvest keeps the first, and
+    the digest it records covers what it kept, so the check finds nothing wrong."""
+    run = add_run(db)
+    m6 = meeting("M6", "Paged twice", _ts(21, 9), _ts(21, 10), "hana.host@acme.example",
+                 "Hana Host")  # fmt: skip
+    ann = person("p-ann", "M6", "Ann", "ann@acme.example", [device(_ts(21, 9), _ts(21, 10))])
+    again = {**ann, "leftTime": _ts(21, 9, 50)}
+    inv = invitee("M6", "ann@acme.example", "Ann")
+    store(db, run, [m6], {"M6": ([ann, again], [inv, {**inv, "displayName": "Ann A."}])})
+    result, data = _json_report(known, db)
+    assert result.altered_meetings == [] and "stored_data_check" not in data["manifest"]
 
 
 def test_a_typed_column_edited_alone_is_found_too(db: Database, known: Settings) -> None:
