@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from reporting.cli import cli
 from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestRun, ReportRun
-from reporting.report import generate_report
+from reporting.report import generate_report, verify_file
 from reporting.report.api import snapshot
 from reporting.report.context import ReportContext, ReportParameters
 from reporting.report.diff import (
@@ -224,6 +225,18 @@ def test_a_second_report_names_the_first_and_lists_what_changed(
     totals = {t["name"]: (t["before"], t["after"]) for t in ctx.changes["totals"]}
     assert totals["meetings_not_harvested"] == (1, 0) and totals["invited_absent"] == (1, 0)
 
+    # The PDF lists at most exception_row_limit changes; changes.csv holds them all.
+    params = ReportParameters.from_json(_entry(db, second_id).parameters["report"])
+    (tmp_path / "bounded").mkdir()
+    with snapshot(db) as session:
+        bounded = build_report_context(
+            session, replace(params, exception_row_limit=2), workdir=tmp_path / "bounded"
+        )
+    assert bounded.changes is not None
+    assert len(bounded.changes["rows"]) == 2 and bounded.changes["total"] == 6
+    assert bounded.changes_csv is not None
+    assert bounded.changes_csv.path.read_bytes() == ctx.changes_csv.path.read_bytes()
+
     # Rendered again, the comparison is the same: the reproduction gives the same bytes.
     again = generate_report(known, db, None, label="x", reproduce=second_id)
     assert again.matches is True
@@ -399,6 +412,7 @@ def test_the_pdf_names_the_superseded_report_and_warns_of_altered_data(
             )
         )
     result = generate_report(known, db, OCT, label="2026-10", workers=1)
+    assert verify_file(db, result.path).ok
     reader = PdfReader(result.path)
     pages = "\n".join(p.extract_text() or "" for p in reader.pages[:8])
     first_id = first.files[0].report_id
