@@ -258,9 +258,13 @@ def test_a_second_report_names_the_first_and_lists_what_changed(
     assert as_json["old"]["report_id"] == first_id and as_json["new"]["report_id"] == second_id
     assert len(as_json["changes"]) == 6 and as_json["reproducible"] is True
 
-    # Backwards, or across periods, is refused in words.
+    # Backwards, or an id the ledger does not have, is refused in words.
     backwards = meetaudit(env, "report", "diff", second_id, first_id)
     assert backwards.exit_code == 1 and "give the earlier report first" in backwards.output
+    unknown = meetaudit(env, "report", "diff", "MAR-2026-10-NOSUCH00", second_id)
+    assert unknown.exit_code == 1 and "no report 'MAR-2026-10-NOSUCH00' in the ledger" in (
+        unknown.output
+    )
 
 
 def test_a_report_of_unchanged_data_says_nothing_changed(
