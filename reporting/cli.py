@@ -508,9 +508,19 @@ def run_report(
             "not stored yet are gaps in this report. Let it finish for a complete report.",
             err=True,
         )
-    return _generate_and_print(
+    result = _generate_and_print(
         state, settings, db, window, label=label, output=output, formats=formats
     )
+    if result.altered_meetings:
+        from reporting.errors import VerificationError
+
+        raise VerificationError(
+            f"the report {result.report_id} was written and recorded, and it says on its cover "
+            f"that the stored records of {len(result.altered_meetings):,} meetings of the period "
+            "no longer match what was harvested (changed in the database after the harvest). "
+            "Keep it as evidence and find out who changed them"
+        )
+    return result
 
 
 def _generate_and_print(
@@ -565,7 +575,7 @@ _formats_option = click.option(
 )  # fmt: skip
 
 
-@cli.command("report")
+@cli.group("report", invoke_without_command=True)
 @_month_option
 @_from_option
 @_to_option
@@ -599,9 +609,13 @@ def report_cmd(
 
     The report sets invitees against attendees for every meeting, lists external participants by
     organisation, shows data-quality flags and every gap. Exit status 3: the period is not
-    completely harvested (the report says what is missing).
-    """
+    completely harvested (the report says what is missing). Exit status 4: the stored records
+    of some meetings no longer match what was harvested (the report says which).
 
+    `meetaudit report diff OLD_ID NEW_ID` prints what changed between two reports of a period.
+    """
+    if click.get_current_context().invoked_subcommand:
+        return
     if reproduce and (month or start or end or formats):
         raise click.UsageError(
             "--reproduce renders a ledger entry again with the period and format it was "
@@ -645,6 +659,41 @@ def report_cmd(
         raise HarvestIncomplete(
             "the report is marked INCOMPLETE: some meetings of the period are gaps"
         )
+
+
+@report_cmd.command("diff")
+@click.argument("old_id")
+@click.argument("new_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
+    show_default=True, help="text: a summary and every change; csv: one row per change; json: both.",
+)  # fmt: skip
+@pass_state
+@handle_errors
+def report_diff_cmd(state: State, old_id: str, new_id: str, fmt: str) -> None:
+    """What changed between two reports of one period: meetings added or removed, people
+    reclassified, rows whose status or minutes changed.
+
+    Each report is rebuilt from the stored data with its own parameters and as of its own
+    generation time, as `report --reproduce` does; when the stored data no longer shows what a
+    report showed, it says so instead of comparing. Report ids: `meetaudit verify --ledger`.
+    """
+    import tempfile
+
+    from reporting.report.api import snapshot
+    from reporting.report.diff import report_diff
+
+    settings = state.settings()
+    with open_database(settings) as db, tempfile.TemporaryDirectory(prefix="meetaudit-") as tmp:
+        with snapshot(db) as session:
+            result = report_diff(session, old_id, new_id, workdir=Path(tmp))
+    if fmt == "csv":
+        click.echo(result.csv_bytes(), nl=False)
+    elif fmt == "json":
+        click.echo(result.json_text(), nl=False)
+    else:
+        for line in result.lines():
+            click.echo(line)
 
 
 def _month_label(settings: Settings, window: Any) -> str:
@@ -715,7 +764,8 @@ def monthly_cmd(
     """Harvest a month, write its report and record it in the ledger: the job for cron or a timer.
 
     Exit status 0: report complete. 3: written, but some meetings could not be fetched (listed in
-    the report); run again later. 1: error, nothing half-written kept.
+    the report); run again later. 4: written, but the stored records of some meetings were changed
+    in the database after the harvest (listed in the report). 1: error, nothing half-written kept.
     """
     from reporting.harvest import previous_month
 

@@ -41,10 +41,9 @@ class MeetingRecord:
 
     @property
     def digest(self) -> str:
-        """SHA-256 over the participant and invitee items, independent of their order."""
-        return content_digest(
-            [raw for _, raw in self.participants], [raw for _, raw in self.invitees]
-        )
+        """SHA-256 over the participant and invitee items stored (an item Webex listed twice
+        counts once), independent of their order."""
+        return _rows(self).digest
 
 
 @dataclass
@@ -78,7 +77,8 @@ def _digest_lines(participants: Sequence[str], invitees: Sequence[str]) -> str:
 def content_digest(
     participants: Sequence[dict[str, Any]], invitees: Sequence[dict[str, Any]]
 ) -> str:
-    """A stable SHA-256 of a meeting's items (sorted, canonical JSON)."""
+    """A stable SHA-256 of a meeting's stored items (sorted, canonical JSON): what
+    ``meetings.content_sha256`` records when they are stored."""
     return _digest_lines([_canonical(p) for p in participants], [_canonical(i) for i in invitees])
 
 
@@ -191,12 +191,13 @@ def _rows(record: MeetingRecord) -> _Rows:
     dump = _canonical
     ts = _ts
     for index, (p, raw) in enumerate(record.participants):
-        line = dump(raw)
-        p_lines.append(line)
         pid = p.id or f"{mid}#missing-id-{index}"
         if pid in seen:  # the same participant on two pages: keep the first, as Webex listed it
             continue
         seen.add(pid)
+        # The digest covers the items kept, so a report can check the stored ones against it.
+        line = dump(raw)
+        p_lines.append(line)
         email = p.email
         participants.append(
             (pid, mid, p.org_id, p.host, p.co_host, p.space_moderator, email,
@@ -226,11 +227,11 @@ def _rows(record: MeetingRecord) -> _Rows:
     i_lines: list[str] = []
     seen.clear()
     for i, raw in record.invitees:
-        line = dump(raw)
-        i_lines.append(line)
         if i.id in seen:
             continue
         seen.add(i.id)
+        line = dump(raw)
+        i_lines.append(line)
         invitees.append(
             (mid, i.id, i.email, norm(i.email), i.display_name, i.co_host, i.panelist, line)
         )

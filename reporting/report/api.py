@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,7 +48,8 @@ from reporting.db.engine import Database
 from reporting.errors import DatabaseError, ReportError, VerificationError
 from reporting.harvest import Window
 from reporting.report import ledger, signing
-from reporting.report.context import ReportContext, ReportParameters, build_context, iso_utc
+from reporting.report.context import ReportContext, ReportParameters, iso_utc
+from reporting.report.diff import build_report_context, predecessor
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS, write_json_export
 from reporting.report.manifest import build_manifest, parse_manifest, recorded_differences
 from reporting.report.render import ReportMeta, write_pdf
@@ -145,6 +146,12 @@ class ReportResult:
     renderer_changes: list[str] = field(default_factory=list)
     # Files that already had the names asked for: kept unchanged, this run wrote beside them.
     not_overwritten: list[Path] = field(default_factory=list)
+    # The earlier report of the period this one supersedes (id, generated_at, sha256), and
+    # what changed since it (reporting.report.diff); the meetings whose stored data no longer
+    # matches the digest recorded at harvest (reporting.report.integrity).
+    supersedes: dict[str, str] | None = None
+    changes: dict[str, Any] | None = None
+    altered_meetings: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -177,6 +184,9 @@ class ReportResult:
             harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
             rosters_included=ctx.rosters_included,
             elapsed_seconds=time.monotonic() - started,
+            supersedes=p.supersedes,
+            changes=ctx.changes,
+            altered_meetings=ctx.altered_meetings,
             **reproduction,
         )
 
@@ -225,7 +235,8 @@ class ReportResult:
             f"{t['participants']:,} participants, {t['invitees']:,} invitees, "
             f"{t['sessions']:,} sessions"
         )
-        if not self.complete:
+        out.extend(self._findings())
+        if t["meetings_not_harvested"] or self.gaps:
             missing = (
                 f"{t['meetings_not_harvested']:,} meetings not harvested, {self.gaps:,} open gaps "
                 "(listed in the report's Appendix A)"
@@ -242,6 +253,34 @@ class ReportResult:
                     f"  INCOMPLETE: {missing}; run meetaudit harvest for the period, then "
                     "report again"
                 )
+        return out
+
+    def _findings(self) -> list[str]:
+        """What the report says about the report it supersedes and about altered stored data."""
+        out = []
+        if self.supersedes is not None and self.changes is not None:
+            old = self.supersedes["report_id"]
+            if not self.changes["reproducible"]:
+                what = "its rows cannot be rebuilt from the stored data (the report says why)"
+            elif self.changes["total"]:
+                what = (
+                    f"{self.changes['total']:,} changes since, listed in the report; "
+                    f"meetaudit report diff {old} {self.report_id} prints them"
+                )
+            else:
+                what = "nothing changed since"
+            out.append(f"  Supersedes report {old} ({self.supersedes['generated_at']}): {what}")
+        if self.altered_meetings:
+            n = len(self.altered_meetings)
+            ids = ", ".join(a["meeting_id"] for a in self.altered_meetings[:5])
+            more = f" and {n - 5:,} more" if n > 5 else ""
+            out.append(
+                f"  STORED DATA ALTERED: the stored records of {n:,} meeting"
+                f"{'s' if n != 1 else ''} ({ids}{more}) are no longer what was harvested (the "
+                "SHA-256 recorded at harvest, or the columns derived from them, no longer agree): "
+                "they were changed in the database after the harvest. "
+                "The report says so on its cover and lists them"
+            )
         return out
 
 
@@ -886,7 +925,8 @@ def generate_report(
     try:
         with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
             with snapshot(db) as session:
-                ctx = build_context(
+                params = replace(params, supersedes=predecessor(session, params, kind=REPORT_KIND))
+                ctx = build_report_context(
                     session, params, workdir=Path(tmp), keep_rows="json" in formats, progress=note
                 )
             for out in outputs:
@@ -1050,7 +1090,7 @@ def _reproduce(
     temp = _temp_beside(target.path)
     with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
         with snapshot(db) as session:
-            ctx = build_context(
+            ctx = build_report_context(
                 session, params, workdir=Path(tmp), keep_rows=fmt == "json", progress=progress
             )
         try:

@@ -102,6 +102,9 @@ class ReportParameters:
     roster_row_limit: int
     exception_row_limit: int
     as_of: dt.datetime
+    # The earlier report of the same period this one supersedes (its report id, generation time
+    # and SHA-256), when the ledger had one; the report then says what changed since.
+    supersedes: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The parameters as JSON-ready plain data (times as ISO 8601 UTC)."""
@@ -110,6 +113,10 @@ class ReportParameters:
             out[key] = iso_utc(getattr(self, key))
         out["org_domains"] = list(self.org_domains)
         out["org_ids"] = list(self.org_ids)
+        if self.supersedes is None:
+            # Left out, not null: the parameters of a report without a predecessor read as
+            # they did before reports could supersede one another (same bytes when reproduced).
+            del out["supersedes"]
         return out
 
     @classmethod
@@ -128,6 +135,7 @@ class ReportParameters:
             roster_row_limit=int(data["roster_row_limit"]),
             exception_row_limit=int(data["exception_row_limit"]),
             as_of=dt.datetime.fromisoformat(data["as_of"]),
+            supersedes=data.get("supersedes"),
         )
 
 
@@ -210,11 +218,24 @@ class ReportContext:
     meetings_csv: Attachment
     rows: Spool | None
     daily: list[dict[str, Any]]
+    # What changed since the report this one supersedes (see reporting.report.diff), and the
+    # attachment listing every change; None when it supersedes none.
+    changes: dict[str, Any] | None = None
+    changes_csv: Attachment | None = None
+    # The stored-data check (see reporting.report.integrity): how many meetings' stored items
+    # were checked against the digest recorded at harvest, and those that no longer match.
+    stored_checked: int = 0
+    altered_meetings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        """True when every meeting of the period is stored and no gap is open."""
-        return self.totals.gaps == 0 and self.totals.meetings_not_harvested == 0
+        """True when every meeting of the period is stored, no gap is open, and the stored data
+        of every meeting still matches the digest recorded when it was harvested."""
+        return (
+            self.totals.gaps == 0
+            and self.totals.meetings_not_harvested == 0
+            and not self.altered_meetings
+        )
 
     @property
     def rosters_included(self) -> bool:
@@ -829,7 +850,12 @@ def period_title(params: ReportParameters) -> str:
 def known_org_ids(session: Session, *conditions: ColumnElement[bool]) -> KnownOrgIds:
     """The orgIds Webex gave per person (see ``KnownOrgIds``) in the complete meetings that
     meet ``conditions`` on ``meetings``: the report's period, or an investigator's."""
-    return KnownOrgIds.from_pairs(
+    return KnownOrgIds.from_pairs(_org_id_pairs(session, *conditions))
+
+
+def _org_id_pairs(session: Session, *conditions: ColumnElement[bool]) -> list[Any]:
+    """The distinct (normalised email, orgId) pairs of :func:`known_org_ids`."""
+    return list(
         session.execute(
             select(Participant.email_norm, Participant.org_id)
             .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
@@ -847,12 +873,17 @@ def build_context(
     workdir: Path,
     keep_rows: bool = False,
     progress: Callable[[str, int, int | None], None] | None = None,
+    restored: dict[str, tuple[list[Any], list[Any]]] | None = None,
 ) -> ReportContext:
     """Read the period in the caller's transaction and reconcile it; see the module docstring.
 
     ``workdir`` receives the spools and the two CSV attachments; ``keep_rows`` also spools the
-    typed reconciliation rows (for the JSON export).
+    typed reconciliation rows (for the JSON export). ``restored`` gives, per meeting id, the
+    participant and invitee rows (in the shape the queries return) the meeting had at ``as_of``
+    when it has been harvested again with other content since (see reporting.report.diff): they
+    are used instead of the stored ones, and the meeting counts as complete.
     """
+    restored = restored or {}
     note = progress or (lambda stage, done, total: None)
     q = {"start": params.period_from, "end": params.period_to, "as_of": params.as_of}
     session.execute(text("SET LOCAL TIME ZONE 'UTC'"))
@@ -871,12 +902,14 @@ def build_context(
     recon_path = workdir / "reconciliation.csv"
     meetings_path = workdir / "meetings.csv"
     with recon_path.open("wb") as recon_fh, meetings_path.open("wb") as meetings_fh:
-        known = known_org_ids(
+        pairs = _org_id_pairs(
             session,
             Meeting.start_at >= params.period_from,
             Meeting.start_at < params.period_to,
             Meeting.complete_at <= params.as_of,
         )
+        pairs += [(p[3], p[5]) for parts, _ in restored.values() for p in parts]
+        known = KnownOrgIds.from_pairs(pairs)
         b = _Builder(params, workdir, recon_fh, meetings_fh, keep_rows, known)
         participants = _Lookahead(_stream(session, _PARTICIPANTS_SQL, q))
         invitees = _Lookahead(_stream(session, _INVITEES_SQL, q))
@@ -884,6 +917,9 @@ def build_context(
             complete = m[-1]
             parts = participants.take(m[0]) if complete else []
             invs = invitees.take(m[0]) if complete else []
+            if m[0] in restored:
+                parts, invs = restored[m[0]]
+                m = (*m[:-1], True)
             b.meeting(m, parts, invs)
             if n % 500 == 0:
                 note("reading", n, total_meetings)

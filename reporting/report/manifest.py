@@ -25,7 +25,8 @@ _MANIFEST_MAX_BYTES = 4 << 20
 def attachment_rows(ctx: ReportContext) -> list[dict[str, Any]]:
     """The files embedded in the PDF, as plain data (the manifest itself last)."""
     rows = []
-    for a in (ctx.reconciliation_csv, ctx.meetings_csv):
+    extra = [ctx.changes_csv] if ctx.changes_csv is not None else []
+    for a in (ctx.reconciliation_csv, ctx.meetings_csv, *extra):
         rows.append(
             {
                 "name": a.name,
@@ -80,6 +81,26 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
             "meetings.csv": list(MEETING_COLUMNS),
         },
     }
+    if p.supersedes is not None and ctx.changes is not None:
+        c = ctx.changes
+        manifest["supersedes"] = p.supersedes
+        manifest["changes_since_superseded"] = {
+            "reproducible": c["reproducible"],
+            "problems": c["problems"],
+            "restored_meetings": c["restored_meetings"],
+            "total": c["total"],
+            "counts": {row["change"]: row["count"] for row in c["counts"]},
+            "control_totals_changed": c["totals"],
+        }
+    if ctx.altered_meetings:
+        # Only when something is found: a clean report's manifest reads as it always did.
+        manifest["stored_data_check"] = {
+            "meetings_checked": ctx.stored_checked,
+            "meetings_altered": [
+                {k: a[k] for k in ("meeting_id", "recorded_sha256", "stored_sha256", "what")}
+                for a in ctx.altered_meetings
+            ],
+        }
     if fmt == "pdf":
         manifest["attachments"] = [
             {"name": a["name"], "sha256": a["sha256"], "bytes": a["size"], "mime": a["mime"]}

@@ -35,6 +35,7 @@ from reporting.report.context import (
     STATUS_ORDER,
     ReportContext,
 )
+from reporting.report.diff import CHANGE_KINDS
 from reporting.report.sections import (
     DEFAULT_PART_ROWS,
     Part,
@@ -256,6 +257,11 @@ def front_data(
             if e.toc
         ],
         "attachments": attachments,
+        "supersedes": p.supersedes,
+        "changes": ctx.changes,
+        "change_labels": CHANGE_KINDS,
+        "stored_checked": ctx.stored_checked,
+        "altered": ctx.altered_meetings,
         "statuses": [(STATUS_LABELS[s], STATUS_DESCRIPTIONS[s]) for s in STATUS_ORDER],
         "charts": {
             "status": charts.status_bar(ctx),
@@ -273,6 +279,21 @@ FRONT_TOC = (
     TocEntry("method-report", "1.4", "This report and its attachments", 2, True),
     TocEntry("summary", "2", "Executive summary", 1, True),
 )
+
+
+def front_toc(ctx: ReportContext) -> tuple[TocEntry, ...]:
+    """:data:`FRONT_TOC`, with the sections only some reports have: what changed since the
+    report this one supersedes, and the meetings whose stored data no longer matches."""
+    extra = []
+    if ctx.params.supersedes is not None:
+        since = ctx.params.supersedes["report_id"]
+        extra.append(TocEntry("method-changes", "1.5", f"What changed since {since}", 2, True))
+    if ctx.altered_meetings:
+        num = f"1.{5 + len(extra)}"
+        extra.append(TocEntry("method-altered", num, "Stored data no longer as harvested", 2, True))
+    return (*FRONT_TOC[:-1], *extra, FRONT_TOC[-1])
+
+
 FRONT_SECTIONS = (("contents", "Contents"), ("method", "1  Method and parameters"),
                   ("summary", "2  Executive summary"))  # fmt: skip
 
@@ -323,12 +344,13 @@ def write_pdf(
         body_toc: list[list[TocEntry]] = [outline_entries(p) for p in parts]
 
         # The front matter: rendered until its own length is stable, then with page numbers.
+        front_entries = front_toc(ctx)
         front_pages = 0
         front: _PartDone | None = None
         for _ in range(3):
             offset = front_pages
             page = offset
-            toc = [TocEntry(**asdict(e)) for e in FRONT_TOC]
+            toc = [TocEntry(**asdict(e)) for e in front_entries]
             for part_done, entries in zip(done, body_toc, strict=True):
                 for e in entries:
                     pg, y = part_done.anchors.get(e.anchor, (0, 0.0))
@@ -336,7 +358,7 @@ def write_pdf(
                     toc.append(e)
                 page += part_done.pages
             if front is not None:
-                for e in toc[: len(FRONT_TOC)]:
+                for e in toc[: len(front_entries)]:
                     pg, y = front.anchors.get(e.anchor, (0, 0.0))
                     e.page, e.top = pg + 1, y
             data = front_data(ctx, meta, toc, attachments)
@@ -345,7 +367,7 @@ def write_pdf(
                 break
             front_pages = front.pages
         assert front is not None
-        for e in toc[: len(FRONT_TOC)]:
+        for e in toc[: len(front_entries)]:
             pg, y = front.anchors.get(e.anchor, (0, 0.0))
             e.page, e.top = pg + 1, y
         note("rendering", len(done) + 1, None)
