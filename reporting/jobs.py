@@ -168,6 +168,9 @@ def _run_report(
             for f in report.files
         ],
         "complete": report.complete,
+        "gaps": report.gaps,
+        "altered_meetings": len(report.altered_meetings),
+        "supersedes": (report.supersedes or {}).get("report_id"),
     }
 
 
