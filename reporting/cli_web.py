@@ -143,3 +143,35 @@ def users_disable(state: Any, name: str) -> None:
     with open_database(settings) as db, db.session() as session:
         accounts.set_disabled(session, name, True)
         click.echo(f"Account {name} disabled; its sessions ended.")
+
+
+@users_group.command("token")
+@click.argument("name")
+@click.option("--label", default="script", show_default=True, help="What the token is for.")
+@pass_state
+@handle_errors
+def users_token(state: Any, name: str, label: str) -> None:
+    """Make a personal API token for the account NAME, for scripts using /api/v1 with
+    `Authorization: Bearer TOKEN`. It is shown once: keep it like a password. The account's role
+    and the access log apply to everything done with it."""
+    from reporting.web import accounts
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        token = accounts.new_api_token(session, name, label)
+    click.echo(f"API token for {name} ({label}), shown this once:")
+    click.echo(f"    {token}")
+
+
+@users_group.command("revoke-tokens")
+@click.argument("name")
+@pass_state
+@handle_errors
+def users_revoke_tokens(state: Any, name: str) -> None:
+    """Revoke every API token of the account NAME."""
+    from reporting.web import accounts
+
+    settings = state.settings()
+    with open_database(settings) as db, db.session() as session:
+        count = accounts.revoke_api_tokens(session, name)
+    click.echo(f"{count} API token(s) of {name} revoked.")

@@ -1,4 +1,5 @@
-"""background jobs of the console, shared by every instance; single sign-ons under way
+"""background jobs of the console, shared by every instance; single sign-ons under way;
+personal API tokens
 
 Revision ID: 0111
 Revises: 0110
@@ -54,9 +55,30 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("state", name=op.f("pk_web_logins")),
     )
+    op.create_table(
+        "web_api_tokens",
+        sa.Column("token_sha256", sa.String(length=64), nullable=False),
+        sa.Column("user_name", sa.Text(), nullable=False),
+        sa.Column("label", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_name"],
+            ["web_users.name"],
+            name=op.f("fk_web_api_tokens_user_name_web_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_sha256", name=op.f("pk_web_api_tokens")),
+    )
+    op.create_index(
+        op.f("ix_web_api_tokens_user_name"), "web_api_tokens", ["user_name"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_web_api_tokens_user_name"), table_name="web_api_tokens")
+    op.drop_table("web_api_tokens")
     op.drop_table("web_logins")
     op.drop_index("ix_jobs_queued", table_name="jobs", postgresql_where="status = 'queued'")
     op.drop_table("jobs")

@@ -23,6 +23,7 @@ Tables, in the order data flows:
     web_sessions        signed-in browsers of the console (hash of the cookie only)
     jobs                background jobs of the console, claimed by any instance
     web_logins          single sign-ons under way (state, nonce, PKCE verifier)
+    web_api_tokens      personal API tokens for scripts (hash only)
 """
 
 from __future__ import annotations
@@ -491,3 +492,19 @@ class WebLogin(Base):
     code_verifier: Mapped[str] = mapped_column(Text)
     next_path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+
+
+class WebApiToken(Base):
+    """A personal API token for scripts (``meetaudit users token``): the account's role and
+    access log apply; only its SHA-256 is stored."""
+
+    __tablename__ = "web_api_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(
+        ForeignKey("web_users.name", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]

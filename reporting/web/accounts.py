@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from reporting.db.models import WEB_ROLES, WebSession, WebUser
+from reporting.db.models import WEB_ROLES, WebApiToken, WebSession, WebUser
 from reporting.errors import ConfigError
 
 MAX_FAILURES = 5
@@ -186,3 +186,44 @@ def sign_out(session: Session, token: str | None) -> None:
 def list_users(session: Session) -> list[WebUser]:
     """Every account, by name."""
     return list(session.scalars(select(WebUser).order_by(WebUser.name)))
+
+
+API_TOKEN_PREFIX = "mat_"  # noqa: S105 - a prefix that makes tokens recognisable, not a secret
+
+
+def new_api_token(session: Session, name: str, label: str) -> str:
+    """A new personal API token for account ``name`` (shown once; only its hash is kept)."""
+    user = session.get(WebUser, name)
+    if user is None:
+        raise ConfigError(f"there is no account {name!r}")
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(WebApiToken(token_sha256=_digest(token), user_name=name,
+                            label=label.strip() or "script", created_at=_now()))  # fmt: skip
+    session.flush()
+    return token
+
+
+def revoke_api_tokens(session: Session, name: str) -> int:
+    """Revoke every API token of account ``name``; how many were still valid."""
+    count = 0
+    for token in session.scalars(
+        select(WebApiToken).where(WebApiToken.user_name == name, WebApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = _now()
+        count += 1
+    session.flush()
+    return count
+
+
+def api_user(session: Session, token: str | None) -> WebUser | None:
+    """The account a bearer token belongs to, if it is valid and the account enabled."""
+    if not token or not token.startswith(API_TOKEN_PREFIX):
+        return None
+    row = session.get(WebApiToken, _digest(token))
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(WebUser, row.user_name)
+    if user is None or user.disabled:
+        return None
+    row.last_used_at = _now()
+    return user

@@ -80,19 +80,32 @@ def _action_of(request: Request) -> str | None:
 
 
 async def _gate(request: Request) -> None:
-    """The one check every request passes: sign-in, permission, CSRF (see the module doc)."""
+    """The one check every request passes: sign-in, permission, CSRF (see the module doc).
+
+    Under ``/api/`` a personal API token (``Authorization: Bearer mat_…``) signs a script in;
+    a request changing anything there must carry one (a browser's cookie is not enough, so no
+    other site can make a signed-in browser send it).
+    """
     action = _action_of(request)
     state = request.state
     state.actor = None
     state.csrf = None
+    api = request.url.path.startswith("/api/")
+    bearer = request.headers.get("authorization", "")
     db: Database = request.app.state.db
-    token = request.cookies.get(COOKIE)
     with db.session() as session:
-        found = accounts.session_of(session, token)
-        if found is not None:
-            user, web_session = found
-            state.actor = Actor(user.name, user.role)
-            state.csrf = web_session.csrf_token
+        if api and bearer.lower().startswith("bearer "):
+            user = accounts.api_user(session, bearer[7:].strip())
+            if user is not None:
+                state.actor = Actor(user.name, user.role)
+                state.via_token = True
+        else:
+            found = accounts.session_of(session, request.cookies.get(COOKIE))
+            if found is not None:
+                user, web_session = found
+                state.actor = Actor(user.name, user.role)
+                state.csrf = web_session.csrf_token
+                state.via_token = False
     if action == PUBLIC:
         return
     if state.actor is None:
@@ -100,6 +113,10 @@ async def _gate(request: Request) -> None:
     if action is None or not allowed(state.actor, action):
         raise Forbidden
     if request.method not in ("GET", "HEAD"):
+        if api:
+            if not state.via_token:
+                raise BadForm
+            return
         form = await request.form(max_part_size=MAX_UPLOAD)
         sent = form.get("csrf_token")
         if not isinstance(sent, str) or not secrets.compare_digest(sent, state.csrf or ""):
@@ -195,6 +212,11 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
 
     @app.exception_handler(BadForm)
     async def _bad_form(request: Request, exc: BadForm) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(
+                {"error": "a change through the API needs a personal API token (Bearer)"},
+                status_code=403,
+            )
         return page(request, "message.html", 403, title="Form refused",
                     message="The form was not sent from this console's page (its security "
                     "token is missing or stale). Reload the page and try again.")  # fmt: skip
@@ -531,16 +553,133 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     # -- JSON API ----------------------------------------------------------------------------
 
     @app.get("/api/v1/reports", openapi_extra={"x-action": "reports.view"})
-    def api_reports(request: Request) -> list[dict[str, Any]]:
-        """The report ledger, oldest first, with the chain's verdict per entry."""
+    def api_reports(request: Request) -> dict[str, Any]:
+        """The report ledger, oldest first: every entry, its file's state, the chain's verdict."""
         from reporting.report import verify_ledger
 
         check = verify_ledger(app.state.db)
-        return [
-            {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-             for k, v in dataclasses.asdict(e).items()}
-            for e in check.listing
-        ]  # fmt: skip
+        return {
+            "ok": check.ok,
+            "entries": check.entries,
+            "head_seq": check.head_seq,
+            "head_sha256": check.head_sha256,
+            "problems": check.problems,
+            "warnings": check.warnings,
+            "listing": [_plain(dataclasses.asdict(e)) for e in check.listing],
+        }
+
+    @app.get("/api/v1/reports/{report_id}/file", openapi_extra={"x-action": "reports.download"})
+    def api_download(request: Request, report_id: str) -> Response:
+        """A recorded report file, only while it is unchanged where it was written."""
+        return download(request, report_id)
+
+    @app.post("/api/v1/verify", openapi_extra={"x-action": "reports.verify"})
+    async def api_verify(request: Request) -> dict[str, Any]:
+        """Verify an uploaded file (multipart field ``file``): the verdict of `meetaudit verify`."""
+        from reporting.report import verify_file
+
+        form = await request.form(max_part_size=MAX_UPLOAD)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise StarletteHTTPException(400, "send the file in the multipart field 'file'")
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise StarletteHTTPException(413, f"larger than {MAX_UPLOAD // 2**20} MiB")
+        name = Path(upload.filename or "upload").name or "upload"
+        with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
+            target = Path(folder) / name
+            target.write_bytes(data)
+            result = verify_file(app.state.db, target)
+            lines = [line.replace(str(target), name) for line in result.lines()]
+        sha = hashlib.sha256(data).hexdigest()
+        with records() as session:
+            record(request, session, "verify", {"file": name, "sha256": sha}, 1, "api")
+        return {"file": name, "sha256": sha, "ok": result.ok, "lines": lines}
+
+    @app.get("/api/v1/gaps", openapi_extra={"x-action": "gaps.view"})
+    def api_gaps(request: Request, month: str | None = None) -> dict[str, Any]:
+        """What is missing from a month (default: last month), every attempt included."""
+        from reporting.web.views import month_gaps
+
+        with records() as session:
+            view = month_gaps(session, settings, month)
+            return {
+                "month": view.month,
+                "complete": view.complete,
+                "unlisted": [[a.isoformat(), b.isoformat()] for a, b in view.unlisted],
+                "unstored": [m.meeting_id for m in view.unstored],
+                "gaps": [_plain({c: getattr(g, c) for c in _GAP_FIELDS}) for g in view.gaps],
+            }
+
+    @app.get("/api/v1/investigate", openapi_extra={"x-action": "investigate.search"})
+    def api_investigate(request: Request, question: str, who: str = "", month: str = "",
+                        case: str = "") -> dict[str, Any]:  # fmt: skip
+        """Answer an investigate question (person, with, devices, orgs, meetings) in a case."""
+        from reporting.web.views import answer
+
+        with records() as session:
+            try:
+                result = answer(session, settings, question, who=who, month=month, case=case)
+            except MeetauditError as exc:
+                raise StarletteHTTPException(400, str(exc)) from None
+            record(request, session, f"investigate {question}", {"who": who, "month": month},
+                   len(result.rows), "json", case=result.case)  # fmt: skip
+        return {
+            "question": question,
+            "period": result.period,
+            "case": result.case,
+            "rows": [_plain(dataclasses.asdict(r)) for r in result.rows],
+        }
+
+    @app.post("/api/v1/reports/generate", openapi_extra={"x-action": "reports.generate"})
+    async def api_generate(request: Request) -> dict[str, Any]:
+        """Queue the report of a closed month: ``{"month": "2026-10", "formats": ["pdf"]}``."""
+        from reporting.harvest import month_window
+        from reporting.jobs import enqueue
+
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise StarletteHTTPException(400, 'send JSON: {"month": "YYYY-MM", "formats": ["pdf"]}')
+        month = str(body.get("month", "")).strip()
+        formats = [f for f in body.get("formats", ["pdf"]) if f in ("pdf", "csv", "json")]
+        try:
+            month_window(month, settings.zone)
+        except MeetauditError as exc:
+            raise StarletteHTTPException(400, str(exc)) from None
+        with records() as session:
+            job = enqueue(session, "report", {"month": month, "formats": formats or ["pdf"]},
+                          by=request.state.actor.name)  # fmt: skip
+            return {"job": job.id, "status": job.status, "url": f"/api/v1/jobs/{job.id}"}
+
+    @app.get("/api/v1/jobs/{job_id}", openapi_extra={"x-action": "reports.view"})
+    def api_job(request: Request, job_id: int) -> dict[str, Any]:
+        """A background job's state, progress and result."""
+        from reporting.db.models import Job
+
+        with records() as session:
+            found = session.get(Job, job_id)
+            if found is None:
+                raise StarletteHTTPException(404, f"there is no job {job_id}")
+            return _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+
+    @app.get("/api/v1/access-log", openapi_extra={"x-action": "access_log.view"})
+    def api_access_log(request: Request, case: str | None = None) -> dict[str, Any]:
+        """The access log (of one case, or all) and whether it is intact."""
+        from reporting.cases import check_log, entries
+
+        with records() as session:
+            rows = entries(session, case_ref=case or None)
+            state = check_log(session)
+            return {
+                "intact": state.intact,
+                "problems": state.problems,
+                "head_seq": state.head_seq,
+                "head_sha256": state.head_sha256,
+                "entries": [_plain({c: getattr(r, c) for c in _LOG_FIELDS}) for r in rows],
+            }
 
     return app
 
@@ -578,3 +717,25 @@ def _cell(value: Any, settings: Settings) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}"
     return str(value)
+
+
+_GAP_FIELDS = ("id", "harvest_run_id", "scope", "meeting_id", "window_from", "window_to",
+               "http_status", "tracking_id", "reason", "occurred_at", "resolved_at",
+               "superseded_at")  # fmt: skip
+_JOB_FIELDS = ("id", "kind", "parameters", "status", "requested_by", "requested_at",
+               "claimed_by", "stage", "done", "total", "finished_at", "result", "error")  # fmt: skip
+_LOG_FIELDS = ("seq", "at", "operator", "case_ref", "question", "parameters", "rows_returned",
+               "output_format", "entry_sha256")  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can carry it: times ISO 8601, paths as text."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value

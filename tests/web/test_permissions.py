@@ -9,6 +9,8 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from reporting.db.engine import Database
+from reporting.web import accounts
 from reporting.web.app import PUBLIC
 from reporting.web.permissions import GRANTS, ROLES
 from tests.web.conftest import csrf_of
@@ -37,7 +39,12 @@ def test_every_route_declares_a_known_action(app: object) -> None:
     assert all(getattr(r, "path", "") in ("/api/v1/openapi.json",) for r in others), others
 
 
-def test_route_by_role_matrix(app: object, clients: dict[str | None, TestClient]) -> None:
+def test_route_by_role_matrix(
+    app: object, clients: dict[str | None, TestClient], db: Database
+) -> None:
+    # Under /api/ a script signs in with its account's personal token, a browser with a cookie.
+    with db.session() as session:
+        tokens = {role: accounts.new_api_token(session, f"{role}-user", "matrix") for role in ROLES}
     checked = 0
     # Signing out ends the session the other requests need: it comes last.
     for method, path, action in sorted(_routes(app), key=lambda r: r[1] == "/logout"):
@@ -51,7 +58,15 @@ def test_route_by_role_matrix(app: object, clients: dict[str | None, TestClient]
                 page = client.get("/") if role and path != "/login" else client.get("/login")
                 token = csrf_of(page.text, path if path == "/login" else None)
                 data = {"csrf_token": token}
-            response = client.request(method, url, data=data, follow_redirects=False)
+            headers = {}
+            if path.startswith("/api/"):
+                client = clients[None]
+                data = None
+                if role is not None:
+                    headers["Authorization"] = f"Bearer {tokens[role]}"
+            response = client.request(
+                method, url, data=data, headers=headers, follow_redirects=False
+            )
             status = response.status_code
             where = f"{method} {path} as {role or 'nobody'}: {status}"
             if action == PUBLIC:
