@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -457,27 +457,31 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/investigate", openapi_extra={"x-action": "investigate.search"},
              include_in_schema=False)  # fmt: skip
     def investigate(request: Request, question: str = "", who: str = "", month: str = "",
-                    case: str = "", format: str = "html") -> Response:  # fmt: skip
+                    case: str = "", format: str = "html", sort: str = "",
+                    page_number: int = Query(1, alias="page")) -> Response:  # fmt: skip
         from reporting.web.views import QUESTIONS, answer
 
         if not question:
             return page(request, "investigate.html", questions=QUESTIONS, form={}, result=None,
-                        problem=None)  # fmt: skip
+                        shown=None, problem=None)  # fmt: skip
         form = {"question": question, "who": who, "month": month, "case": case}
         with records() as session:
             try:
                 result = answer(session, settings, question, who=who, month=month, case=case)
             except MeetauditError as exc:
                 return page(request, "investigate.html", 400, questions=QUESTIONS, form=form,
-                            result=None, problem=str(exc))  # fmt: skip
+                            result=None, shown=None, problem=str(exc))  # fmt: skip
             fmt = "csv" if format == "csv" else "html"
             record(request, session, f"investigate {question}",
                    {"who": who, "month": month}, len(result.rows), fmt, case=result.case)  # fmt: skip
         if fmt == "csv":
             return Response(_csv(result.rows, settings), media_type="text/csv", headers={
                 "Content-Disposition": f'attachment; filename="{question}.csv"'})  # fmt: skip
+        from reporting.web.views import page_of
+
+        shown = page_of(result.rows, result.columns, sort=sort, page=page_number)
         return page(request, "investigate.html", questions=QUESTIONS, form=form, result=result,
-                    problem=None)  # fmt: skip
+                    shown=shown, problem=None)  # fmt: skip
 
     @app.get("/cases", openapi_extra={"x-action": "cases.manage"}, include_in_schema=False)
     def cases(request: Request) -> Response:

@@ -130,6 +130,7 @@ def month_gaps(session: Session, settings: Settings, month: str | None) -> GapsV
 # -- investigate --------------------------------------------------------------------------------
 
 QUESTIONS = {
+    "meeting": "Everyone in one meeting (give its id)",
     "person": "Meetings a person attended",
     "with": "Who met a person",
     "devices": "Devices a person used",
@@ -185,6 +186,8 @@ def answer(
         "orgs": lambda: outside_organisations(session, settings, period),
         "meetings": lambda: find_meetings(session, title=who or None, host=None, period=period),
     }
+    if question == "meeting":
+        asks["meeting"] = lambda: _roster(session, settings, who)
     rows = asks[question]()
     columns = [f.name for f in dataclasses.fields(rows[0])] if rows else []
     return Answer(
@@ -195,3 +198,59 @@ def answer(
         case=case_ref,
         period=describe_period(period, settings.zone),
     )
+
+
+def _roster(session: Session, settings: Settings, meeting_id: str) -> list[Any]:
+    """``investigate meeting``: everyone in the meeting whose id is, or begins with, the text."""
+    from reporting.investigate import meeting_ids_like, meeting_roster
+
+    text = meeting_id.strip()
+    if len(text) < 2:
+        raise ConfigError("give the meeting's id, or a beginning of it (2 characters or more)")
+    ids = meeting_ids_like(session, text, limit=10)
+    if len(ids) > 1:
+        raise ConfigError(f"{text!r} begins the ids of several meetings: {', '.join(ids)}")
+    meeting, lines, _absent = meeting_roster(session, ids[0] if ids else text, settings)
+    if meeting is None:
+        raise ConfigError(f"no stored meeting's id is or begins with {text!r}")
+    return lines
+
+
+PAGE_SIZE = 100
+
+
+@dataclass
+class Shown:
+    """One page of an answer, sorted by a column."""
+
+    rows: list[Any]
+    page: int
+    pages: int
+    sort: str
+    descending: bool
+
+
+def page_of(rows: list[Any], columns: list[str], *, sort: str, page: int) -> Shown:
+    """Sort ``rows`` by ``sort`` (``-name`` descending; empty: as answered) and cut page
+    ``page`` (1-based) of :data:`PAGE_SIZE`."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key in columns:
+
+        def order(row: Any) -> tuple[int, Any]:
+            value = getattr(row, key)
+            if value is None:
+                return (1, "")
+            if isinstance(value, list | tuple):
+                return (0, "; ".join(str(v) for v in value))
+            return (0, value)
+
+        try:
+            rows = sorted(rows, key=order, reverse=descending)
+        except TypeError:  # mixed kinds in one column: sort by their text
+            rows = sorted(rows, key=lambda r: str(getattr(r, key)), reverse=descending)
+    else:
+        key, descending = "", False
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    return Shown(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], page, pages, key, descending)

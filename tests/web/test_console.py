@@ -156,3 +156,31 @@ def test_two_instances_share_sessions_through_the_database(
     second = TestClient(second_app, base_url="https://testserver")
     second.cookies = first.cookies
     assert second.get("/reports").status_code == 200
+
+
+def test_answers_are_sorted_and_paged_and_a_meeting_is_found_by_its_id(
+    clients: dict[str | None, TestClient], db: Database
+) -> None:
+    from reporting.cases import open_case
+    from reporting.web.views import PAGE_SIZE, page_of
+
+    build_known_month(db)
+    with db.session() as session:
+        open_case(session, "INV-3", "paging", operator="lead")
+    investigator = clients["investigator"]
+    roster = investigator.get(
+        "/investigate", params={"question": "meeting", "who": "M1", "case": "INV-3"}
+    )
+    assert roster.status_code == 200 and "Everyone in one meeting" in roster.text
+    by_minutes = investigator.get("/investigate", params={
+        "question": "meeting", "who": "M1", "case": "INV-3", "sort": "-attended_minutes"})  # fmt: skip
+    assert "attended_minutes</a> ▼" in by_minutes.text
+
+    rows = [type("Row", (), {"n": i, "name": None if i % 7 == 0 else f"p{i:03d}"})()
+            for i in range(250)]  # fmt: skip
+    first = page_of(rows, ["n", "name"], sort="-n", page=1)
+    assert first.pages == 3 and len(first.rows) == PAGE_SIZE and first.rows[0].n == 249
+    last = page_of(rows, ["n", "name"], sort="name", page=9)
+    assert last.page == 3 and last.rows[-1].name is None  # blanks last
+    unknown = page_of(rows, ["n"], sort="nope; DROP TABLE", page=1)
+    assert unknown.sort == "" and unknown.rows[0].n == 0
