@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     min_attendance_minutes: float = Field(default=2.0, ge=0)
     show_phone_numbers: bool = False
     signing_key_file: Path | None = None
+    # Readable names for outside orgIds and email domains (reporting/report/registry.py).
+    org_registry_file: Path | None = None
 
     # The web console's single sign-on with OpenID Connect; unset: local accounts only.
     oidc_issuer: str | None = None

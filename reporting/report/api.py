@@ -52,6 +52,7 @@ from reporting.report.context import ReportContext, ReportParameters, iso_utc
 from reporting.report.diff import build_report_context, predecessor
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS, write_json_export
 from reporting.report.manifest import build_manifest, parse_manifest, recorded_differences
+from reporting.report.registry import load_registry
 from reporting.report.render import ReportMeta, write_pdf
 
 FORMATS = ("pdf", "csv", "json")
@@ -902,6 +903,11 @@ def generate_report(
         roster_row_limit=roster_row_limit,
         exception_row_limit=exception_row_limit,
         as_of=generated_at,
+        org_registry=(
+            load_registry(settings.org_registry_file).to_json()
+            if settings.org_registry_file
+            else None
+        ),
     )
     key = signing.load_private_key(settings.signing_key_file) if settings.signing_key_file else None
     public = key.public_key() if key else None

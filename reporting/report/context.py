@@ -105,6 +105,9 @@ class ReportParameters:
     # The earlier report of the same period this one supersedes (its report id, generation time
     # and SHA-256), when the ledger had one; the report then says what changed since.
     supersedes: dict[str, str] | None = None
+    # The organisation registry's names, file and SHA-256 (reporting.report.registry), when one
+    # is configured: recorded, so a reproduction shows the names this report showed.
+    org_registry: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The parameters as JSON-ready plain data (times as ISO 8601 UTC)."""
@@ -117,6 +120,8 @@ class ReportParameters:
             # Left out, not null: the parameters of a report without a predecessor read as
             # they did before reports could supersede one another (same bytes when reproduced).
             del out["supersedes"]
+        if self.org_registry is None:
+            del out["org_registry"]  # likewise: reports without a registry read as before
         return out
 
     @classmethod
@@ -136,6 +141,7 @@ class ReportParameters:
             exception_row_limit=int(data["exception_row_limit"]),
             as_of=dt.datetime.fromisoformat(data["as_of"]),
             supersedes=data.get("supersedes"),
+            org_registry=data.get("org_registry"),
         )
 
 
@@ -964,8 +970,10 @@ def build_context(
     )
     ext = b.exceptions["external_people"]
     ext.total = len(ext_rows)
+    names = {r["org_key"]: r["name"] for r in org_table if r["name"]}
     ext.rows = [
-        {**e, "minutes": f"{e['seconds'] / 60:.2f}"} for e in ext_rows[: params.exception_row_limit]
+        {**e, "minutes": f"{e['seconds'] / 60:.2f}", "org_name": names.get(e["org_key"])}
+        for e in ext_rows[: params.exception_row_limit]
     ]
     b.totals.internal_people = len(b.people_by_class["internal"])
     b.totals.external_people = len(b.people_by_class["external"])
@@ -1062,6 +1070,9 @@ def _gap_dict(g: Any, b: _Builder) -> dict[str, Any]:
 
 
 def _org_table(b: _Builder, params: ReportParameters) -> list[dict[str, Any]]:
+    from reporting.report.registry import OrgRegistry
+
+    registry = OrgRegistry.from_json(params.org_registry)
     order = {"internal": 0, "external": 1, "unidentified": 2}
     domain_org_ids: dict[str, list[str]] = {}
     for org_id, domains in sorted(b.known.domains.items()):
@@ -1075,6 +1086,7 @@ def _org_table(b: _Builder, params: ReportParameters) -> list[dict[str, Any]]:
                 "classification": cls,
                 "org_key": key or None,
                 "label": key if key else "— no orgId, no email —",
+                "name": registry.name_of(key) if cls == "external" else None,
                 "is_org_id": is_org_id,
                 # What links orgIds and email domains, as observed (never merged by guess):
                 # the domains of an orgId's people; the orgIds a domain's people came with.

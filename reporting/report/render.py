@@ -232,6 +232,7 @@ def front_data(
         "org_domains": list(p.org_domains),
         "org_ids": list(p.org_ids),
         "min_minutes": f"{p.min_attendance_minutes:g}",
+        "org_registry": p.org_registry,
         "show_phone_numbers": p.show_phone_numbers,
         "harvest_runs": ctx.harvest_runs,
         "last_harvest_finished": ctx.last_harvest_finished,

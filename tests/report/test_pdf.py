@@ -64,6 +64,11 @@ def module_settings(
     module_db: Database, tmp_path_factory: pytest.TempPathFactory, signing_key: Path
 ) -> Settings:
     out = tmp_path_factory.mktemp("reports")
+    registry = out / "org-names.toml"
+    registry.write_text(
+        '[org_ids]\n"partner-org-42" = "Partner Org AG"\n[domains]\n"globex.example" = "Globex Inc."\n',
+        encoding="utf-8",
+    )
     return load_settings(
         database_url=module_db.url,
         data_dir=out / "data",
@@ -73,6 +78,7 @@ def module_settings(
         org_ids=[OWN_ORG_ID],
         operator="auditor-bot@ci",
         signing_key_file=signing_key,
+        org_registry_file=registry,
     )
 
 
@@ -450,3 +456,14 @@ def test_without_harfbuzz_subset_the_bytes_still_do_not_depend_on_the_clock(
         _render_job(_PartJob(0, "part.html", {"title": "MAR-x", "blocks": blocks}, out))
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_the_registry_names_outside_organisations_beside_their_keys(
+    sections: dict[str, str], report: ReportResult
+) -> None:
+    text = "\n".join(sections.values())
+    assert "Globex Inc." in text and "globex.example" in text
+    assert "Partner Org AG" in text and "partner-org-42" in text
+    method = sections["1.1"]
+    registry = hashlib.sha256((report.path.parent / "org-names.toml").read_bytes()).hexdigest()
+    assert "org-names.toml" in method and registry in method.replace("\n", "")
