@@ -45,7 +45,6 @@ def upgrade() -> None:
         "ix_jobs_queued", "jobs", ["id"], unique=False, postgresql_where="status = 'queued'"
     )
 
-
     op.create_table(
         "web_logins",
         sa.Column("state", sa.Text(), nullable=False),
