@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from reporting import __version__
 from reporting.db.models import AccessLogEntry, InvestigationCase
 from reporting.errors import CaseError
+from reporting.report.ledger import append_only_trigger_enabled
 
 ACCESS_LOG_LOCK_KEY = 0x6D615F61  # "ma_a": one access-log append at a time
 HASHED_FIELDS = (
@@ -250,14 +251,7 @@ def check_log(session: Session) -> LogState:
     if prev is not None:
         state.head_seq = prev["seq"]
         state.head_sha256 = prev["entry_sha256"]
-    state.trigger = bool(
-        session.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'access_log_append_only' "
-                "AND tgrelid = 'access_log'::regclass AND tgenabled <> 'D')"
-            )
-        ).scalar()
-    )
+    state.trigger = append_only_trigger_enabled(session, "access_log")
     if not state.trigger:
         state.problems.append(
             "the database no longer refuses changes to the access log (its append-only trigger "

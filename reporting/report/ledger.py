@@ -163,11 +163,17 @@ def check_chain(session: Session, *, keep_rows: bool = False) -> ChainState:
 
 def trigger_present(session: Session) -> bool:
     """True when the database still refuses UPDATE and DELETE on the ledger."""
+    return append_only_trigger_enabled(session, "report_runs")
+
+
+def append_only_trigger_enabled(session: Session, table: str) -> bool:
+    """True when ``table``'s append-only trigger (``<table>_append_only``) exists and is on."""
     return bool(
         session.execute(
             text(
-                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'report_runs_append_only' "
-                "AND tgrelid = 'report_runs'::regclass AND tgenabled <> 'D')"
-            )
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :name "
+                "AND tgrelid = CAST(:table AS regclass) AND tgenabled <> 'D')"
+            ),
+            {"name": f"{table}_append_only", "table": table},
         ).scalar()
     )

@@ -114,6 +114,11 @@ def sign_in(session: Session, name: str, password: str, *, client: str | None) -
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    return _start_session(session, user, now, client)
+
+
+def _start_session(session: Session, user: WebUser, now: dt.datetime, client: str | None) -> SignIn:
+    """A new session (and its CSRF token) for ``user``; the cookie token is returned once."""
     token = secrets.token_urlsafe(32)
     session.add(
         WebSession(
@@ -148,19 +153,7 @@ def sign_in_external(session: Session, name: str, role: str, *, client: str | No
         session.flush()  # the account exists before its session refers to it
     user.role = role
     user.last_login_at = now
-    token = secrets.token_urlsafe(32)
-    session.add(
-        WebSession(
-            token_sha256=_digest(token),
-            user_name=user.name,
-            csrf_token=secrets.token_urlsafe(32),
-            created_at=now,
-            expires_at=now + SESSION_LIFETIME,
-            client=client,
-        )
-    )
-    session.flush()
-    return SignIn(user, token, None)
+    return _start_session(session, user, now, client)
 
 
 def session_of(session: Session, token: str | None) -> tuple[WebUser, WebSession] | None:

@@ -414,7 +414,6 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
 
     @app.post("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
     async def verify_upload(request: Request) -> Response:
-        from reporting.report import verify_file
 
         form = await request.form(max_part_size=MAX_UPLOAD)
         upload = form.get("file")
@@ -425,17 +424,12 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         if len(data) > MAX_UPLOAD:
             return page(request, "verify.html", 413, result=None, lines=[], name=upload.filename,
                         problem=f"The file is larger than {MAX_UPLOAD // 2**20} MiB.")  # fmt: skip
-        # Written only to a private temporary folder, never where a download could serve it.
-        with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
-            name = Path(upload.filename or "upload").name or "upload"
-            target = Path(folder) / name
-            target.write_bytes(data)
-            try:
-                result = verify_file(app.state.db, target)
-                lines = [line.replace(str(target), name) for line in result.lines()]
-                problem = None
-            except MeetauditError as exc:
-                result, lines, problem = None, [], str(exc).replace(str(target), name)
+        name = Path(upload.filename or "upload").name or "upload"
+        try:
+            result, lines = _verify_upload(app.state.db, name, data)
+            problem = None
+        except MeetauditError as exc:
+            result, lines, problem = None, [], str(exc)
         with records() as session:
             record(request, session, "verify", {"file": name,
                    "sha256": hashlib.sha256(data).hexdigest()}, 1, "upload")  # fmt: skip
@@ -580,7 +574,6 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.post("/api/v1/verify", openapi_extra={"x-action": "reports.verify"})
     async def api_verify(request: Request) -> dict[str, Any]:
         """Verify an uploaded file (multipart field ``file``): the verdict of `meetaudit verify`."""
-        from reporting.report import verify_file
 
         form = await request.form(max_part_size=MAX_UPLOAD)
         upload = form.get("file")
@@ -590,11 +583,7 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         if len(data) > MAX_UPLOAD:
             raise StarletteHTTPException(413, f"larger than {MAX_UPLOAD // 2**20} MiB")
         name = Path(upload.filename or "upload").name or "upload"
-        with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
-            target = Path(folder) / name
-            target.write_bytes(data)
-            result = verify_file(app.state.db, target)
-            lines = [line.replace(str(target), name) for line in result.lines()]
+        result, lines = _verify_upload(app.state.db, name, data)
         sha = hashlib.sha256(data).hexdigest()
         with records() as session:
             record(request, session, "verify", {"file": name, "sha256": sha}, 1, "api")
@@ -743,3 +732,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _verify_upload(db: Database, name: str, data: bytes) -> tuple[Any, list[str]]:
+    """`meetaudit verify` on uploaded bytes, written only to a private temporary folder (never
+    where a download could serve it) and named by the uploaded name in the verdict."""
+    from reporting.report import verify_file
+
+    with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
+        target = Path(folder) / name
+        target.write_bytes(data)
+        try:
+            result = verify_file(db, target)
+        except MeetauditError as exc:
+            raise type(exc)(str(exc).replace(str(target), name)) from None
+        return result, [line.replace(str(target), name) for line in result.lines()]
