@@ -275,6 +275,12 @@ def _print_harvest_summary(summary: Any) -> None:
             f"  still open from earlier runs: {summary.still_missing} (this run could not close "
             "them: for example a meeting Webex no longer lists; see `meetaudit gaps`)"
         )
+    if summary.listed_not_ended:
+        states = ", ".join(f"{k}: {v}" for k, v in summary.listed_not_ended.items())
+        click.echo(
+            f"  listed but not ended: {sum(summary.listed_not_ended.values())} ({states}); "
+            "not counted as meetings — one still in progress is a gap until it has ended"
+        )
     click.echo(
         f"  gaps {summary.gaps}, requests {summary.requests}, retries {summary.retries}, "
         f"rate-limit wait {summary.rate_limit_wait_seconds:.1f}s, elapsed {summary.elapsed_seconds:.1f}s"
@@ -724,10 +730,19 @@ def monthly_cmd(
         result = run_report(
             state, settings, db, window, label=month, output=output, formats=formats or ("pdf",)
         )
-    if not (summary.complete and result.complete):
+    # The report's completeness is the one definition (reporting.coverage) as of its time; the
+    # harvest's status asks the same for the same month, so the two agree but for what changed
+    # between them (nothing, in one command).
+    if not result.complete:
         raise HarvestIncomplete(
-            f"the report for {month} is INCOMPLETE ({result.gaps} open gaps, listed in it); run "
+            f"the report for {month} is INCOMPLETE ({result.gaps} open gap"
+            f"{'' if result.gaps == 1 else 's'}, listed in it and by `meetaudit gaps`); run "
             "`meetaudit monthly` again later to fetch what is missing"
+        )
+    if not summary.complete:
+        raise HarvestIncomplete(
+            f"harvest run {summary.run_id} for {month} ended {summary.status}, although the "
+            "report found nothing missing; see `meetaudit gaps` and run `meetaudit monthly` again"
         )
 
 
