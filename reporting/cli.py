@@ -380,8 +380,10 @@ def harvest_cmd(
     with open_database(settings) as db:
         summary = run_harvest(state, settings, db, window, refresh=refresh, dry_run=dry_run)
     if not dry_run and not summary.complete:
+        # What `meetaudit gaps` counts for the window (reporting.coverage), when it was checked.
+        remain = summary.open_in_window or summary.gaps + summary.still_missing
         raise HarvestIncomplete(
-            f"{summary.gaps + summary.still_missing} gap(s) remain for this window (see "
+            f"{remain} gap(s) remain for this window (see "
             "`meetaudit gaps`); run the same command again later to fetch what is missing"
         )
 

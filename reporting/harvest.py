@@ -76,14 +76,6 @@ _log = logging.getLogger(__name__)
 # One harvest at a time per database: a second one would race the first for the same meetings.
 HARVEST_LOCK_KEY = 0x6D656574  # "meet"
 LISTING_CHUNK = dt.timedelta(days=1)
-# The harvest lists ``state=ended``; an item Webex returns in another state is counted per state
-# in the run record, the summary and the report, never dropped silently. States that only apply
-# to a series or a scheduled meeting that never took place (see the spec's ``state`` enum) hold
-# no attendance of an instance: counted, nothing more. Any other state — ``inProgress``, ``lobby``
-# or one the spec does not know — may be a meeting still happening: its participants are not
-# final evidence, so it is a gap (meeting id and listing window) that keeps the period
-# incomplete until a later run lists it ended and stores it.
-NEVER_HELD_STATES = frozenset({"active", "scheduled", "ready", "missed", "expired"})
 MIN_LISTING_CHUNK = dt.timedelta(minutes=15)
 WRITE_BATCH_MEETINGS = 200
 WRITE_BATCH_ROWS = 20_000
@@ -94,6 +86,14 @@ REPORT_PAGE_SIZE = 1000
 REPORT_MAX_AGE = dt.timedelta(days=90)
 # Progress events are sent at most this often (seconds), and once at the end.
 PROGRESS_INTERVAL = 0.5
+# The harvest lists ``state=ended``; an item Webex returns in another state is counted per state
+# in the run record, the summary and the report, never dropped silently. States that only apply
+# to a series or a scheduled meeting that never took place (see the spec's ``state`` enum) hold
+# no attendance of an instance: counted, nothing more. Any other state — ``inProgress``, ``lobby``
+# or one the spec does not know — may be a meeting still happening: its participants are not
+# final evidence, so it is a gap (meeting id and listing window) that keeps the period
+# incomplete until a later run lists it ended and stores it.
+NEVER_HELD_STATES = frozenset({"active", "scheduled", "ready", "missed", "expired"})
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,11 @@ class HarvestSummary:
     # Gaps earlier runs recorded in this window that this run could not close (a meeting that
     # Webex stopped listing, say), and meetings listed earlier that are still not stored.
     still_missing: int = 0
-    # Items the listing returned in a state other than ``ended``, per state (see NOT_ENDED).
+    # Items the listing returned in a state other than ``ended``, per state (see NEVER_HELD_STATES).
     listed_not_ended: dict[str, int] = field(default_factory=dict)
+    # Everything missing from the window once the run ended, as `meetaudit gaps` counts it
+    # (reporting.coverage); None when not checked (a dry run, or the database could not say).
+    open_in_window: int | None = None
     requests: int = 0
     pages: int = 0
     retries: int = 0
@@ -225,6 +228,7 @@ class HarvestSummary:
             "gaps": self.gaps,
             "still_missing": self.still_missing,
             "listed_not_ended": self.listed_not_ended,
+            "open_in_window": self.open_in_window,
             "requests": self.requests,
             "pages": self.pages,
             "retries": self.retries,
@@ -641,6 +645,7 @@ class Harvester:
         except (OperationalError, DBAPIError) as exc:
             _log.warning("could not check the window for open gaps: %s", _first_line(exc))
             return 1
+        summary.open_in_window = missing.open_count
         own = sum(1 for g in missing.open_gaps if g.harvest_run_id == summary.run_id)
         return missing.open_count - own
 
