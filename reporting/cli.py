@@ -648,7 +648,8 @@ def report_cmd(
         )
     if not result.complete:
         raise HarvestIncomplete(
-            "the report is marked INCOMPLETE: some meetings of the period are gaps"
+            f"the report is marked INCOMPLETE: {result.gaps} open gap"
+            f"{'' if result.gaps == 1 else 's'}, listed in its Appendix A and by `meetaudit gaps`"
         )
 
 

@@ -79,7 +79,7 @@ def test_a_refused_list_item_makes_gaps_report_and_ledger_incomplete(
 
         out = CliRunner().invoke(cli, ["report", "--month", "2026-10"], env=env)
         assert out.exit_code == 3, out.output
-        assert "INCOMPLETE" in out.output
+        assert "INCOMPLETE: 1 open gap, listed in its Appendix A" in out.stderr
         pdf = next((tmp_path / "reports").glob("*.pdf"))
         sections = pdf_sections(pdf.read_bytes())
         assert "Incomplete." in sections["Cover"] and "Complete." not in sections["Cover"]

@@ -171,7 +171,7 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             "kind": "p",
             "cls": "lead",
             "text": "What is missing from this period as this report was generated — the same "
-            "list `meetaudit gaps` gives for it: time no finished harvest has listed, each "
+            "list meetaudit gaps gives for it: time no finished harvest has listed, each "
             "listing window that failed, each list item refused (with the meeting id Webex "
             "sent), each meeting not harvested completely or not ended yet, with the HTTP status "
             "and Webex trackingId of the last attempt. Figures elsewhere in this "
