@@ -432,11 +432,14 @@ def gaps_cmd(
                 f"{UNCOVERED_REASON}"
             )
         for gap in missing.gaps:
-            what = gap.meeting_id or (
+            listing = (
                 f"listing {when(gap.window_from)} – {when(gap.window_to)}"
                 if gap.window_from and gap.window_to
                 else ""
             )
+            what = gap.meeting_id or listing
+            if gap.meeting_id and listing and gap.start_at is None:
+                what = f"{gap.meeting_id} ({listing}; no meeting stored)"  # a refused list item
             line = (
                 f"{when(gap.occurred_at)} run {gap.harvest_run_id} {gap.scope} {what} "
                 f"HTTP {gap.http_status or '-'} trackingId {gap.tracking_id or '-'}: {gap.reason}"

@@ -75,7 +75,7 @@ def test_a_refused_list_item_makes_gaps_report_and_ledger_incomplete(
         env = _env(database_url, tmp_path)
         gaps = CliRunner().invoke(cli, ["gaps", "--month", "2026-10"], env=env)
         assert gaps.exit_code == 3, gaps.output
-        assert REFUSED in gaps.output
+        assert f"{REFUSED} (listing 2026-10-09 00:00 – 2026-10-10 00:00; no meeting" in gaps.output
 
         out = CliRunner().invoke(cli, ["report", "--month", "2026-10"], env=env)
         assert out.exit_code == 3, out.output
