@@ -278,6 +278,12 @@ def _print_harvest_summary(summary: Any) -> None:
             f"  still open from earlier runs: {summary.still_missing} (this run could not close "
             "them: for example a meeting Webex no longer lists; see `meetaudit gaps`)"
         )
+    if summary.listed_not_ended:
+        states = ", ".join(f"{k}: {v}" for k, v in summary.listed_not_ended.items())
+        click.echo(
+            f"  listed but not ended: {sum(summary.listed_not_ended.values())} ({states}); "
+            "not counted as meetings — one still in progress is a gap until it has ended"
+        )
     click.echo(
         f"  gaps {summary.gaps}, requests {summary.requests}, retries {summary.retries}, "
         f"rate-limit wait {summary.rate_limit_wait_seconds:.1f}s, elapsed {summary.elapsed_seconds:.1f}s"
@@ -377,8 +383,10 @@ def harvest_cmd(
     with open_database(settings) as db:
         summary = run_harvest(state, settings, db, window, refresh=refresh, dry_run=dry_run)
     if not dry_run and not summary.complete:
+        # What `meetaudit gaps` counts for the window (reporting.coverage), when it was checked.
+        remain = summary.open_in_window or summary.gaps + summary.still_missing
         raise HarvestIncomplete(
-            f"{summary.gaps + summary.still_missing} gap(s) remain for this window (see "
+            f"{remain} gap(s) remain for this window (see "
             "`meetaudit gaps`); run the same command again later to fetch what is missing"
         )
 
@@ -427,11 +435,14 @@ def gaps_cmd(
                 f"{UNCOVERED_REASON}"
             )
         for gap in missing.gaps:
-            what = gap.meeting_id or (
+            listing = (
                 f"listing {when(gap.window_from)} – {when(gap.window_to)}"
                 if gap.window_from and gap.window_to
                 else ""
             )
+            what = gap.meeting_id or listing
+            if gap.meeting_id and listing and gap.start_at is None:
+                what = f"{gap.meeting_id} ({listing}; no meeting stored)"  # a refused list item
             line = (
                 f"{when(gap.occurred_at)} run {gap.harvest_run_id} {gap.scope} {what} "
                 f"HTTP {gap.http_status or '-'} trackingId {gap.tracking_id or '-'}: {gap.reason}"
@@ -657,7 +668,8 @@ def report_cmd(
         )
     if not result.complete:
         raise HarvestIncomplete(
-            "the report is marked INCOMPLETE: some meetings of the period are gaps"
+            f"the report is marked INCOMPLETE: {result.gaps} open gap"
+            f"{'' if result.gaps == 1 else 's'}, listed in its Appendix A and by `meetaudit gaps`"
         )
 
 
@@ -777,10 +789,19 @@ def monthly_cmd(
         result = run_report(
             state, settings, db, window, label=month, output=output, formats=formats or ("pdf",)
         )
-    if not (summary.complete and result.complete):
+    # The report's completeness is the one definition (reporting.coverage) as of its time; the
+    # harvest's status asks the same for the same month, so the two agree but for what changed
+    # between them (nothing, in one command).
+    if not result.complete:
         raise HarvestIncomplete(
-            f"the report for {month} is INCOMPLETE ({result.gaps} open gaps, listed in it); run "
+            f"the report for {month} is INCOMPLETE ({result.gaps} open gap"
+            f"{'' if result.gaps == 1 else 's'}, listed in it and by `meetaudit gaps`); run "
             "`meetaudit monthly` again later to fetch what is missing"
+        )
+    if not summary.complete:
+        raise HarvestIncomplete(
+            f"harvest run {summary.run_id} for {month} ended {summary.status}, although the "
+            "report found nothing missing; see `meetaudit gaps` and run `meetaudit monthly` again"
         )
 
 

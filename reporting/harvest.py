@@ -86,6 +86,14 @@ REPORT_PAGE_SIZE = 1000
 REPORT_MAX_AGE = dt.timedelta(days=90)
 # Progress events are sent at most this often (seconds), and once at the end.
 PROGRESS_INTERVAL = 0.5
+# The harvest lists ``state=ended``; an item Webex returns in another state is counted per state
+# in the run record, the summary and the report, never dropped silently. States that only apply
+# to a series or a scheduled meeting that never took place (see the spec's ``state`` enum) hold
+# no attendance of an instance: counted, nothing more. Any other state — ``inProgress``, ``lobby``
+# or one the spec does not know — may be a meeting still happening: its participants are not
+# final evidence, so it is a gap (meeting id and listing window) that keeps the period
+# incomplete until a later run lists it ended and stores it.
+NEVER_HELD_STATES = frozenset({"active", "scheduled", "ready", "missed", "expired"})
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,11 @@ class HarvestSummary:
     # Gaps earlier runs recorded in this window that this run could not close (a meeting that
     # Webex stopped listing, say), and meetings listed earlier that are still not stored.
     still_missing: int = 0
+    # Items the listing returned in a state other than ``ended``, per state (see NEVER_HELD_STATES).
+    listed_not_ended: dict[str, int] = field(default_factory=dict)
+    # Everything missing from the window once the run ended, as `meetaudit gaps` counts it
+    # (reporting.coverage); None when not checked (a dry run, or the database could not say).
+    open_in_window: int | None = None
     requests: int = 0
     pages: int = 0
     retries: int = 0
@@ -214,6 +227,8 @@ class HarvestSummary:
             "revisions": self.revisions,
             "gaps": self.gaps,
             "still_missing": self.still_missing,
+            "listed_not_ended": self.listed_not_ended,
+            "open_in_window": self.open_in_window,
             "requests": self.requests,
             "pages": self.pages,
             "retries": self.retries,
@@ -458,6 +473,8 @@ class Harvester:
         self._now = now
         self._retry_after_default = retry_after_default
         self._backoff_base = backoff_base
+        # Listed items not in state ``ended`` (meeting id -> state), for the run's counts.
+        self._not_ended: dict[str, str] = {}
 
     # -- run bookkeeping -----------------------------------------------------------------
 
@@ -550,6 +567,7 @@ class Harvester:
         self, window: Window, tokens: TokenProvider, *, refresh: bool, dry_run: bool
     ) -> HarvestSummary:
         started = time.monotonic()
+        self._not_ended = {}
         parameters = self._parameters(window, refresh)
         if dry_run:
             summary = HarvestSummary(run_id=0, status="running", window=window)
@@ -593,10 +611,14 @@ class Harvester:
             summary.rate_limited = client.stats.rate_limited
             summary.rate_limit_wait_seconds = client.governor.paused_seconds
             summary.elapsed_seconds = time.monotonic() - started
+            summary.listed_not_ended = dict(sorted(Counter(self._not_ended.values()).items()))
+            if summary.listed_not_ended:
+                summary.notes["listed_not_ended"] = summary.listed_not_ended
             if summary.status == "running":
-                if summary.gaps == 0 and summary.meetings_unsettled == 0 and not dry_run:
-                    # COMPLETE means what `meetaudit gaps` and the report mean by it.
-                    summary.still_missing = self._still_missing(window)
+                if not dry_run:
+                    # COMPLETE means what `meetaudit gaps` and the report mean by it: the one
+                    # definition (reporting.coverage) finds nothing missing in the window.
+                    summary.still_missing = self._still_missing(summary, window)
                 summary.status = (
                     "complete"
                     if summary.gaps == 0
@@ -609,15 +631,23 @@ class Harvester:
             self._emit(HarvestEvent("finished", summary.status, data={"summary": summary}))
         return summary
 
-    def _still_missing(self, window: Window) -> int:
-        """Open gaps and unstored meetings of ``window`` left after this run (see coverage)."""
+    def _still_missing(self, summary: HarvestSummary, window: Window) -> int:
+        """What is missing from ``window`` after this run (reporting.coverage), apart from the
+        gaps this run recorded itself (counted in ``summary.gaps``).
+
+        The run's own window counts as listed: it is, once the run is recorded as finished
+        (just after this check). When the database cannot say, the window is not called
+        complete: 1 is returned.
+        """
         try:
             with self.db.sessions() as session:
-                missing = what_is_missing(session, window)
+                missing = what_is_missing(session, window, listed_by=[(window.start, window.end)])
         except (OperationalError, DBAPIError) as exc:
             _log.warning("could not check the window for open gaps: %s", _first_line(exc))
-            return 0
-        return len(missing.gaps) + len(missing.unstored)
+            return 1
+        summary.open_in_window = missing.open_count
+        own = sum(1 for g in missing.open_gaps if g.harvest_run_id == summary.run_id)
+        return missing.open_count - own
 
     def _on_retry(
         self, what: str, status: int | None, delay: float, tracking_id: str | None
@@ -685,6 +715,22 @@ class Harvester:
             ),
             window=Window(max(window.start, cutoff), window.end),
         )
+
+    def _not_ended_item(
+        self, meeting: schemas.Meeting, chunk: Window, tracking_id: str | None
+    ) -> _Gap | None:
+        """Count a listed item whose state is not ``ended``; the gap it is, if it may still be
+        evidence (see :data:`NEVER_HELD_STATES`). Counted once per meeting id and run."""
+        if meeting.id in self._not_ended:
+            return None
+        self._not_ended[meeting.id] = str(meeting.state)
+        if meeting.state in NEVER_HELD_STATES:
+            return None
+        return _Gap(
+            "meeting", f"Webex listed this meeting as {meeting.state!r}, not ended: its "
+            "participants are not final, so it is not counted yet — run the harvest again after "
+            "it has ended", meeting_id=meeting.id, window=chunk, tracking_id=tracking_id,
+        )  # fmt: skip
 
     def _unsettled_gap(self, meeting: schemas.Meeting) -> _Gap:
         return _Gap(
@@ -860,7 +906,12 @@ class Harvester:
                     )  # fmt: skip
                     complete = False
                     continue
-                if meeting.state not in (None, "ended") or meeting.id in found:
+                if meeting.state not in (None, "ended"):
+                    still_on = self._not_ended_item(meeting, chunk, listing.tracking_id(index))
+                    if still_on is not None:
+                        chunk_gaps.append(still_on)
+                    continue
+                if meeting.id in found:
                     continue
                 found[meeting.id] = (meeting, raw)
                 new.append((meeting, raw))

@@ -9,10 +9,15 @@ from click.testing import CliRunner
 
 from reporting.cli import cli
 from reporting.config import load_settings
-from reporting.coverage import uncovered
+from reporting.coverage import uncovered, what_is_missing
 from reporting.db.engine import Database
 from reporting.db.models import HarvestRun
-from reporting.db.writes import MeetingRecord, store_meetings, upsert_listed_meetings
+from reporting.db.writes import (
+    MeetingRecord,
+    record_gap,
+    store_meetings,
+    upsert_listed_meetings,
+)
 from reporting.harvest import Window
 from reporting.report.api import generate_report
 from reporting.webex import schemas
@@ -95,3 +100,36 @@ def test_gaps_lists_what_an_interrupted_harvest_left_and_the_report_agrees(
         out = CliRunner().invoke(cli, ["gaps", "--month", "2026-10"], env=env)
         assert out.exit_code == 0 and out.output.startswith("Nothing missing")
         assert generate_report(settings, db, OCT, label="2026-10", formats=("csv",)).complete
+
+
+def test_which_period_a_gap_belongs_to(database_url: str, tmp_path: Path) -> None:
+    """Stored meeting's start, else the gap's listing window, else the recording run's window."""
+    nov = Window(dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    nov_1 = (nov.start, nov.start + dt.timedelta(days=1))
+    with Database(database_url, data_dir=tmp_path) as db, db.session() as session:
+        run = _run(session, "incomplete", OCT)
+        nov_run = _run(session, "incomplete", nov)
+        late, raw = _meeting(29)  # 30 October 09:00
+        upsert_listed_meetings(session, run, [(late, raw)])
+        # Refused while listing 1 November although it started in October: both months.
+        record_gap(session, nov_run, scope="meeting_list", meeting_id="m29", window=nov_1,
+                   reason="start outside the window listed")  # fmt: skip
+        # A meeting id never stored, no window: the window of the run that recorded it.
+        record_gap(session, nov_run, scope="participants", meeting_id="ghost", reason="403")
+        # A refused item of 1 November that was never stored: November only.
+        record_gap(session, nov_run, scope="meeting_list", meeting_id="x1", window=nov_1,
+                   reason="not an instance")  # fmt: skip
+        october = what_is_missing(session, OCT)
+        november = what_is_missing(session, nov)
+        assert [g.meeting_id for g in october.gaps] == ["m29"]
+        assert {g.meeting_id for g in november.gaps} == {"m29", "ghost", "x1"}
+        assert october.open_count == 1 and november.open_count == 3
+
+        # As of a moment before the gaps were recorded, they were not missing yet; once
+        # fetched, the gap is closed from then on but still open as of before.
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        assert what_is_missing(session, OCT, as_of=before).gaps == []
+        store_meetings(session, run, [MeetingRecord("m29", [], [])])
+        assert not what_is_missing(session, OCT).anything_open
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        assert not what_is_missing(session, OCT, as_of=later).anything_open

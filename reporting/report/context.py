@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
-from reporting.coverage import UNCOVERED_REASON, uncovered_spans
+from reporting.coverage import UNCOVERED_REASON, Gap, Missing, what_is_missing
 from reporting.db.models import Meeting, Participant
 from reporting.report.classify import (
     PLACEHOLDER_BEFORE,
@@ -220,6 +220,13 @@ class ReportContext:
     rosters: Spool | None
     roster_rows: int
     gaps: Spool
+    # Nothing missing from the period as of the report's time (reporting.coverage); with the
+    # stored-data check below it makes ``complete``, which the cover, the manifest, the ledger
+    # entry and the exit status all read.
+    nothing_missing: bool
+    # Items the harvest runs above listed in a state other than ``ended``, per state, summed
+    # over the runs (an item listed by two runs counts twice); not meetings of the report.
+    listed_not_ended: dict[str, int]
     reconciliation_csv: Attachment
     meetings_csv: Attachment
     rows: Spool | None
@@ -235,13 +242,9 @@ class ReportContext:
 
     @property
     def complete(self) -> bool:
-        """True when every meeting of the period is stored, no gap is open, and the stored data
-        of every meeting still matches the digest recorded when it was harvested."""
-        return (
-            self.totals.gaps == 0
-            and self.totals.meetings_not_harvested == 0
-            and not self.altered_meetings
-        )
+        """True when nothing is missing from the period (``reporting.coverage``) and the stored
+        data of every meeting still matches the digest recorded when it was harvested."""
+        return self.nothing_missing and not self.altered_meetings
 
     @property
     def rosters_included(self) -> bool:
@@ -297,34 +300,11 @@ _HARVEST_RUNS_SQL = text(
     """
     SELECT id, run_uuid, started_at, finished_at, operator, hostname, meetaudit_version,
            api_base_url, window_from, window_to, status, meetings_listed, meetings_complete,
-           meetings_skipped, meetings_unsettled, participants, invitees, gaps, error
+           meetings_skipped, meetings_unsettled, participants, invitees, gaps, error,
+           parameters -> 'listed_not_ended' AS listed_not_ended
     FROM harvest_runs
     WHERE window_from < :end AND window_to > :start AND started_at <= :as_of
     ORDER BY id
-    """
-)
-_GAPS_SQL = text(
-    """
-    SELECT g.id, g.harvest_run_id, g.scope, g.meeting_id, g.window_from, g.window_to,
-           g.http_status, g.tracking_id, g.reason, g.occurred_at,
-           m.title, m.start_at, tries.attempts, tries.first_occurred_at
-    FROM harvest_gaps g
-    LEFT JOIN meetings m ON m.meeting_id = g.meeting_id
-    -- The attempts at the same thing still unresolved then: this gap and those it superseded.
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS attempts, min(p.occurred_at) AS first_occurred_at
-        FROM harvest_gaps p
-        WHERE p.occurred_at <= g.occurred_at
-          AND (p.resolved_at IS NULL OR p.resolved_at > :as_of)
-          AND ((g.meeting_id IS NOT NULL AND p.meeting_id = g.meeting_id)
-               OR (g.meeting_id IS NULL AND p.meeting_id IS NULL AND p.scope = g.scope
-                   AND p.window_from >= g.window_from AND p.window_to <= g.window_to))
-    ) tries
-    WHERE g.occurred_at <= :as_of AND (g.resolved_at IS NULL OR g.resolved_at > :as_of)
-      AND (g.superseded_at IS NULL OR g.superseded_at > :as_of)
-      AND ((m.start_at >= :start AND m.start_at < :end)
-           OR (g.meeting_id IS NULL AND g.window_from < :end AND g.window_to > :start))
-    ORDER BY m.start_at NULLS FIRST, g.occurred_at, g.id
     """
 )
 
@@ -933,30 +913,15 @@ def build_context(
         b.recon.close()
         b.meetings_csv.close()
 
+    # What is missing: the one definition (reporting.coverage), as of the report's own time.
+    missing = what_is_missing(
+        session, _Span(params.period_from, params.period_to), as_of=params.as_of, attempts=True
+    )
     gaps = Spool(workdir / "gaps.spool")
-    for start, end in uncovered_spans(
-        session, (params.period_from, params.period_to), params.as_of
-    ):
-        gaps.append(
-            _derived_gap(f"listing {b.short(start)} – {b.short(end)}", "meeting_list",
-                         UNCOVERED_REASON)
-        )  # fmt: skip
-    gap_meetings: set[str] = set()
-    for g in session.execute(_GAPS_SQL, q).mappings():
-        gaps.append(_gap_dict(g, b))
-        if g["meeting_id"]:
-            gap_meetings.add(g["meeting_id"])
-    # Meetings listed but not stored, with no gap that says why: the harvest has not reached them.
-    for m in b.meetings:
-        if m["harvest_status"] != "complete" and m["meeting_id"] not in gap_meetings:
-            gaps.append(
-                _derived_gap(m["title"] or "", "meeting",
-                             "listed, but its participants and invitees are not stored yet "
-                             "(harvest unfinished, or the meeting had not settled)",
-                             meeting_id=m["meeting_id"], start=m["start_short"])
-            )  # fmt: skip
+    for row in gap_rows(missing, b.short, b.local):
+        gaps.append(row)
     gaps.close()
-    b.totals.gaps = gaps.count
+    b.totals.gaps = missing.open_count
     b.meetings.close()
     if b.rosters is not None:
         b.rosters.close()
@@ -994,6 +959,8 @@ def build_context(
         rosters=b.rosters,
         roster_rows=b.roster_rows,
         gaps=gaps,
+        nothing_missing=not missing.anything_open,
+        listed_not_ended=_sum_states(r["listed_not_ended"] for r in runs),
         reconciliation_csv=_attachment(
             "reconciliation.csv", recon_path, "text/csv",
             "Every reconciliation row: one per person per meeting (see the column list)",
@@ -1037,7 +1004,43 @@ def _run_dict(r: Any) -> dict[str, Any]:
         "invitees": r["invitees"],
         "gaps": r["gaps"],
         "error": r["error"],
+        # Items listed in a state other than ``ended``, per state (absent before meetaudit
+        # counted them: then none is known).
+        "listed_not_ended": dict(sorted((r["listed_not_ended"] or {}).items())),
     }
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: dt.datetime
+    end: dt.datetime
+
+
+def gap_rows(
+    missing: Missing,
+    short: Callable[[dt.datetime | None], str],
+    local: Callable[[dt.datetime | None], str],
+) -> Iterator[dict[str, Any]]:
+    """The gaps appendix: one row per thing :func:`what_is_missing` found, in its order —
+    unlisted time, recorded gaps, then meetings listed but not stored."""
+    for start, end in missing.unlisted:
+        yield _derived_gap(f"listing {short(start)} – {short(end)}", "meeting_list",
+                           UNCOVERED_REASON)  # fmt: skip
+    for g in missing.gaps:
+        yield _gap_dict(g, short, local)
+    for m in missing.unstored:
+        yield _derived_gap(m.title or "", "meeting",
+                           "listed, but its participants and invitees are not stored yet "
+                           "(harvest unfinished, or the meeting had not settled)",
+                           meeting_id=m.meeting_id, start=short(m.start_at))  # fmt: skip
+
+
+def _sum_states(counts: Iterator[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for per_state in counts:
+        for state, n in per_state.items():
+            total[state] = total.get(state, 0) + int(n)
+    return dict(sorted(total.items()))
 
 
 def _derived_gap(
@@ -1049,23 +1052,26 @@ def _derived_gap(
             "attempts": 0, "first_occurred_at": "", "reason": reason}  # fmt: skip
 
 
-def _gap_dict(g: Any, b: _Builder) -> dict[str, Any]:
-    if g["meeting_id"]:
-        what = g["title"] or ""
-    else:
-        what = f"listing {b.short(g['window_from'])} – {b.short(g['window_to'])}"
+def _gap_dict(
+    g: Gap,
+    short: Callable[[dt.datetime | None], str],
+    local: Callable[[dt.datetime | None], str],
+) -> dict[str, Any]:
+    listing = f"listing {short(g.window_from)} – {short(g.window_to)}" if g.window_from else ""
+    # A meeting not stored (a refused list item) is shown by the window it was listed for.
+    what = (g.title or listing or "") if g.meeting_id else listing
     return {
         "what": what,
-        "meeting_id": g["meeting_id"],
-        "start": b.short(g["start_at"]),
-        "scope": g["scope"],
-        "http_status": g["http_status"],
-        "tracking_id": g["tracking_id"],
-        "occurred_at": b.local(g["occurred_at"]),
-        "run_id": g["harvest_run_id"],
-        "reason": g["reason"],
-        "attempts": g["attempts"],
-        "first_occurred_at": b.local(g["first_occurred_at"]),
+        "meeting_id": g.meeting_id,
+        "start": short(g.start_at),
+        "scope": g.scope,
+        "http_status": g.http_status,
+        "tracking_id": g.tracking_id,
+        "occurred_at": local(g.occurred_at),
+        "run_id": g.harvest_run_id,
+        "reason": g.reason,
+        "attempts": g.attempts,
+        "first_occurred_at": local(g.first_occurred_at),
     }
 
 

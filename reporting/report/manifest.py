@@ -71,6 +71,9 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
         },
         "parameters": p.to_json(),
         "complete": ctx.complete,
+        # Listed in a state other than ``ended`` (per state, summed over the harvest runs; each
+        # run's own counts are in ``harvest_runs``): not meetings of the report.
+        "listed_not_ended": ctx.listed_not_ended,
         "control_totals": asdict(ctx.totals),
         "flag_counts": ctx.flag_counts,
         "harvest_run_ids": [r["id"] for r in ctx.harvest_runs],

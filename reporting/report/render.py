@@ -228,6 +228,8 @@ def front_data(
         "weasyprint_version": meta.weasyprint_version,
         "signing_key": meta.signing_key,
         "complete": ctx.complete,
+        "listed_not_ended": ctx.listed_not_ended,
+        "listed_not_ended_total": sum(ctx.listed_not_ended.values()),
         "totals": asdict(ctx.totals),
         "org_domains": list(p.org_domains),
         "org_ids": list(p.org_ids),

@@ -170,9 +170,11 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
         yield {
             "kind": "p",
             "cls": "lead",
-            "text": "What the harvest could not fetch for this period and has not fetched since: "
-            "each meeting not harvested completely, and each listing window that failed, with "
-            "the HTTP status and Webex trackingId of the last attempt. Figures elsewhere in this "
+            "text": "What is missing from this period as this report was generated — the same "
+            "list meetaudit gaps gives for it: time no finished harvest has listed, each "
+            "listing window that failed, each list item refused (with the meeting id Webex "
+            "sent), each meeting not harvested completely or not ended yet, with the HTTP status "
+            "and Webex trackingId of the last attempt. Figures elsewhere in this "
             "report do not include these meetings. Running meetaudit harvest again for the "
             "period tries them again and closes every gap it can fetch; a meeting Webex "
             "refuses (HTTP 403, 404 or 410) stays a gap, with its number of attempts, until "
