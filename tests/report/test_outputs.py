@@ -29,8 +29,9 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import ReportRun
 from reporting.report import generate_report, verify_file
-from reporting.report.api import LedgerEntry, ReportInterrupted, _claim
+from reporting.report.api import ReportInterrupted, _claim
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
+from reporting.report.verify import LedgerEntry
 from tests.factories import TOKEN
 from tests.report.conftest import OCT, build_known_month, known_settings
 
