@@ -42,7 +42,7 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.errors import DatabaseError, ReportError
 from reporting.harvest import Window
-from reporting.report import ledger, signing
+from reporting.report import ledger, signing, timestamps
 from reporting.report.context import ReportContext, ReportParameters, build_context
 from reporting.report.exports import MEETING_COLUMNS, write_json_export
 from reporting.report.manifest import build_manifest
@@ -112,6 +112,7 @@ class ReportFile:
     ledger_seq: int | None = None
     signature_path: Path | None = None
     holds: str | None = None  # what it holds, in words (the two CSVs differ)
+    unsigned_sha256: str | None = None  # a signed PDF: the SHA-256 before the signature
 
 
 @dataclass
@@ -136,6 +137,7 @@ class ReportResult:
     reproduced_from: str | None = None
     matches: bool | None = None
     expected_sha256: str | None = None
+    signed_sha256: str | None = None  # reproduction of a signed file: the signed file's SHA-256
     # Software that renders differently from what generated the original, if any (reproduce).
     renderer_changes: list[str] = field(default_factory=list)
     # Files that already had the names asked for: kept unchanged, this run wrote beside them.
@@ -192,8 +194,19 @@ class ReportResult:
         if self.reproduced_from:
             verdict = "identical" if self.matches else "DIFFERENT"
             out.append(f"Re-rendered report {self.reproduced_from}: {verdict} bytes")
-            out.append(f"  ledger SHA-256 {self.expected_sha256}")
-            out.append(f"  new    SHA-256 {self.sha256}")
+            if self.signed_sha256:
+                out.append(f"  ledger SHA-256 {self.expected_sha256} (the file before signing)")
+                out.append(f"  new    SHA-256 {self.sha256}")
+                out.append(
+                    f"  The report file itself was signed after rendering: its SHA-256 "
+                    f"{self.signed_sha256} covers the signature too (made once, at signing "
+                    "time, never again). A reproduction renders the unsigned file, so compare "
+                    "it with the SHA-256 before signing; `meetaudit verify FILE` checks the "
+                    "signed file"
+                )
+            else:
+                out.append(f"  ledger SHA-256 {self.expected_sha256}")
+                out.append(f"  new    SHA-256 {self.sha256}")
         else:
             out.append(f"Report {self.report_id} ({self.label}, {self.timezone})")
         if self.not_overwritten:
@@ -213,6 +226,10 @@ class ReportResult:
             extra += f"; {f.holds}" if f.format == "csv" and f.holds else ""
             out.append(f"  {f.format.upper():4} {f.path}  ({f.bytes:,} bytes{extra})")
             out.append(f"       SHA-256 {f.sha256}")
+            if f.unsigned_sha256:
+                out.append(
+                    f"       signed (PDF signature); before signing SHA-256 {f.unsigned_sha256}"
+                )
             if f.signature_path:
                 out.append(f"       signature {f.signature_path}")
         out.append(
@@ -387,7 +404,7 @@ def _targets(
 
 
 def _taken(path: Path) -> Path | None:
-    """What stands in the way of writing ``path``: the file itself, or its signature ``.sig``
+    """What stands in the way of writing ``path``: the file itself, or its signature ``.p7s``
     (an old signature beside a new file would make it fail verification), else ``None``."""
     for candidate in (path, signing.signature_path(path)):
         if os.path.lexists(candidate):
@@ -541,9 +558,9 @@ def generate_report(
         exception_row_limit=exception_row_limit,
         as_of=generated_at,
     )
-    key = signing.load_private_key(settings.signing_key_file) if settings.signing_key_file else None
-    public = key.public_key() if key else None
-    key_text = f"Ed25519 {signing.fingerprint(public)}" if public else None
+    identity = signing.load_identity(settings)
+    stamper = timestamps.timestamper(settings)
+    key_text = f"X.509 certificate {identity.describe()}" if identity else None
     safe_label = _ID_TOKEN.sub("-", label).strip("-") or "report"
     outputs = [out for fmt in formats for out in _OUTPUTS[fmt]]
     targets = _targets(settings, output, outputs, f"meetaudit-{safe_label}-{base_id}")
@@ -578,27 +595,31 @@ def generate_report(
                 )
                 target = targets[out]
                 temp = _temp_beside(target.path)
-                temp_sig = _temp_beside(signing.signature_path(target.path)) if key else None
+                detached = identity is not None and out.format != "pdf"
+                temp_sig = _temp_beside(signing.signature_path(target.path)) if detached else None
                 try:
                     note("writing", 0, None)
                     n_pages = _write_output(out, ctx, meta, temp, workers=workers, progress=note)
                     if n_pages is not None:
                         pages = n_pages
-                    sha, size = _sha256_file(temp)
-                    if key is not None and temp_sig is not None:
-                        temp_sig.write_bytes(signing.sign(key, temp.read_bytes()))
+                    unsigned_sha, _ = _sha256_file(temp)
                     parameters: dict[str, Any] = {
                         "report": params.to_json(),
                         "renderer": {"weasyprint": meta.weasyprint_version},
                         "formats": list(formats),
                         "signing_key": key_text,
-                        "signing_public_key": (
-                            base64.b64encode(signing.raw_public(public)).decode()
-                            if public
-                            else None
-                        ),
                         "pages": n_pages,
+                        # The unsigned render: what --reproduce renders again, byte for byte.
+                        "unsigned_sha256": unsigned_sha,
                     }
+                    if out.format == "pdf":
+                        parameters.update(_attachment_hashes(temp))
+                    if identity is not None:
+                        note("signing", 0, None)
+                        parameters["signature"] = _sign(
+                            identity, stamper, out, temp, temp_sig, report_id
+                        )
+                    sha, size = _sha256_file(temp)
                     if out.export:
                         parameters["export"] = out.export
                     fields = {
@@ -623,7 +644,8 @@ def generate_report(
                     files.append(
                         ReportFile(
                             out.format, path, report_id, sha, size, seq,
-                            signing.signature_path(path) if key else None, out.holds,
+                            signing.signature_path(path) if detached else None, out.holds,
+                            unsigned_sha256=unsigned_sha if unsigned_sha != sha else None,
                         )
                     )  # fmt: skip
                 except (OperationalError, DBAPIError) as exc:
@@ -649,6 +671,53 @@ def generate_report(
         ctx, report_id=base_id, generated_at=generated_at, generated_by=settings.operator,
         files=files, pages=pages, started=started, not_overwritten=in_the_way,
     )  # fmt: skip
+
+
+def _attachment_hashes(pdf: Path) -> dict[str, Any]:
+    """The SHA-256 of each file attached to the PDF and of its manifest, for the ledger: so an
+    attachment taken out of the PDF can be verified on its own, and an edited manifest fails."""
+    import pikepdf
+
+    hashes: dict[str, str] = {}
+    with pikepdf.open(pdf) as doc:
+        for name, spec in doc.attachments.items():
+            hashes[name] = hashlib.sha256(spec.get_file().read_bytes()).hexdigest()
+    return {
+        "attachments": {n: h for n, h in sorted(hashes.items()) if n != "manifest.json"},
+        "manifest_sha256": hashes.get("manifest.json"),
+    }
+
+
+def _sign(
+    identity: signing.SigningIdentity,
+    stamper: timestamps.HttpxTimeStamper | None,
+    out: _Output,
+    temp: Path,
+    temp_sig: Path | None,
+    report_id: str,
+) -> dict[str, Any]:
+    """Sign the finished ``temp``: a PDF in place (PAdES, appended), else ``temp_sig`` (.p7s).
+    Returns what the ledger records about the signature (a claim; verification pins its own)."""
+    if out.format == "pdf":
+        signed = _temp_beside(temp)
+        try:
+            signing.sign_pdf(
+                identity, temp, signed, timestamper=stamper,
+                reason=f"meetaudit report {report_id}: generated and recorded in the report ledger",
+            )  # fmt: skip
+            os.replace(signed, temp)
+        finally:
+            _discard(signed)
+        kind = "PAdES (embedded in the PDF)"
+    else:
+        assert temp_sig is not None
+        temp_sig.write_bytes(signing.sign_detached(identity, temp, timestamper=stamper))
+        kind = "CMS, detached (.p7s)"
+    return {
+        "kind": kind,
+        "signer": identity.ledger_facts(),
+        "timestamp_authority": stamper.url if stamper else None,
+    }
 
 
 def _publish(
@@ -725,6 +794,9 @@ def _reproduce(
     _prepare_folder(target.folder)
     in_the_way = [p for p in [_taken(target.path)] if p is not None]
     temp = _temp_beside(target.path)
+    # A signed file's bytes include a signature made at signing time; what is rendered again
+    # is the unsigned file, whose SHA-256 the ledger records beside the signed one's.
+    expected = stored.get("unsigned_sha256") or entry["file_sha256"]
     with tempfile.TemporaryDirectory(prefix="meetaudit-report-") as tmp:
         with snapshot(db) as session:
             ctx = build_context(
@@ -740,8 +812,9 @@ def _reproduce(
         ctx, report_id=entry["report_id"], generated_at=meta.generated_at,
         generated_by=meta.generated_by, pages=pages, started=started,
         files=[ReportFile(fmt, written, entry["report_id"], sha, size, holds=out.holds)],
-        reproduced_from=entry["report_id"], matches=sha == entry["file_sha256"],
-        expected_sha256=entry["file_sha256"], renderer_changes=_renderer_changes(meta),
+        reproduced_from=entry["report_id"], matches=sha == expected,
+        expected_sha256=expected, renderer_changes=_renderer_changes(meta),
+        signed_sha256=entry["file_sha256"] if expected != entry["file_sha256"] else None,
         not_overwritten=in_the_way,
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from reporting.db.engine import Database
+from reporting.db.models import ReportRun
 from reporting.errors import DatabaseError, VerificationError
-from reporting.report import ledger, signing
+from reporting.report import ledger, signing, trust
 from reporting.report.api import _sha256_file
 from reporting.report.context import iso_utc
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
@@ -131,9 +134,13 @@ class VerifyResult:
     manifest_of: LedgerEntry | None = None
     manifest_differences: list[str] = field(default_factory=list)
     export: str | None = None  # an unrecorded CSV: reconciliation.csv or meetings.csv
+    attachment_of: LedgerEntry | None = None  # a file attached to this recorded PDF report
+    attachment_name: str | None = None
     chain_ok: bool = True
-    signature: str = "absent"  # "valid", "invalid", "absent", "unchecked"
-    signature_key: str | None = None
+    signature: str = "absent"  # SignatureCheck.state: valid, INVALID, NOT TRUSTED, …
+    signature_check: trust.SignatureCheck | None = None
+    signature_ok: bool = True  # no signature problem (a missing required one is one)
+    embedded_problems: list[str] = field(default_factory=list)  # a PDF's manifest vs attachments
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -173,16 +180,33 @@ class VerifyResult:
 
     @property
     def entry_intact(self) -> bool:
-        """True when no entry recording this file (or its manifest's report) has a problem."""
-        recorded = [*self.entries, *([self.manifest_of] if self.manifest_of else [])]
+        """True when no entry recording this file (or its manifest's or attachment's report)
+        has a problem."""
+        recorded = [
+            *self.entries,
+            *([self.manifest_of] if self.manifest_of else []),
+            *([self.attachment_of] if self.attachment_of else []),
+        ]
         return bool(recorded) and not any(e.problem for e in recorded)
 
     @property
     def ok(self) -> bool:
-        """True when the file is recorded (or is a manifest agreeing with its report's entry),
-        every entry involved is intact and no signature is bad."""
-        agrees = self.known or (self.manifest_of is not None and not self.manifest_differences)
-        return agrees and self.entry_intact and self.chain_ok and self.signature != "invalid"
+        """True when the file is recorded (or is a manifest agreeing with its report's entry, or
+        an attachment the ledger recorded for its PDF), every entry involved is intact, its
+        signature holds against the pinned certificates, and a PDF's manifest matches its
+        attachments."""
+        agrees = (
+            self.known
+            or (self.manifest_of is not None and not self.manifest_differences)
+            or self.attachment_of is not None
+        )
+        return (
+            agrees
+            and self.entry_intact
+            and self.chain_ok
+            and self.signature_ok
+            and not self.embedded_problems
+        )
 
     def verdict(self) -> str:
         """The first line: what the file is, and whether it passed."""
@@ -198,6 +222,14 @@ class VerifyResult:
             return f"FAILED: {p} is a manifest of report {rid}, but see below."
         if self.manifest:
             return f"FAILED: {p} is a report manifest, but of no report the ledger knows."
+        if self.attachment_of is not None:
+            pdf = self.attachment_of
+            if self.ok:
+                return (
+                    f"OK: {p} is the {self.attachment_name} attached to report {pdf.report_id} "
+                    f"({pdf.output_path}), unaltered."
+                )
+            return f"FAILED: {p} is the {self.attachment_name} of report {pdf.report_id}, but see below."
         if self.known and self.ok:
             if n == 1:
                 return f"OK: {p} is report {self.report_id}, unaltered."
@@ -239,16 +271,22 @@ class VerifyResult:
         if self.manifest_of is not None:
             out.extend(f"  {fact}" for fact in self.manifest_of.facts())
             out.append(
-                "  note: the ledger records the SHA-256 of the report file, not of its manifest. "
-                "Compared with the ledger: the report id, format, period, parameters, "
-                "completeness, control totals, harvest runs, and when, by whom and with which "
-                "software it was generated. The rest (flag counts, the attachments' SHA-256) only "
-                f"the report file itself proves: meetaudit verify {self.manifest_of.output_path}"
+                "  note: compared with the ledger: the manifest's SHA-256 (for reports that "
+                "recorded it), the report id, format, period, parameters, completeness, control "
+                "totals, harvest runs, and when, by whom and with which software it was "
+                "generated. It carries no signature of its own; the report's PDF signature covers "
+                f"it: meetaudit verify {self.manifest_of.output_path}"
             )
-        out.append(
-            f"  signature: {self.signature}"
-            + (f" ({self.signature_key})" if self.signature_key else "")
-        )
+        if self.attachment_of is not None:
+            out.extend(f"  {fact}" for fact in self.attachment_of.facts())
+            out.append(
+                f"  note: an attachment carries no signature of its own; the report's PDF "
+                f"signature covers it: meetaudit verify {self.attachment_of.output_path}"
+            )
+        if self.signature_check is not None:
+            out.extend(f"  {line}" for line in self.signature_check.lines())
+        elif self.manifest_of is None and self.attachment_of is None:
+            out.append(f"  signature: {self.signature}")
         out.extend(f"  problem: {p}" for p in self.problems)
         return out
 
@@ -412,18 +450,20 @@ def _reading_ledger(db: Database) -> Iterator[Session]:
         ) from None
 
 
-def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> VerifyResult:
-    """Check ``path`` against the ledger and its detached signature; see the module docstring.
+def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> VerifyResult:
+    """Check ``path`` against the ledger and its signature; see the module docstring.
 
     Every entry recording the file's SHA-256 is named, not one of them: identical reports of
     unchanged data share it, and which one a copy came from cannot be told from its content.
-    A ``manifest.json`` taken out of a PDF report is not recorded itself; it is compared with
-    what the ledger recorded for the report it names.
+    A ``manifest.json`` taken out of a PDF report is compared with what the ledger recorded for
+    the report it names (its SHA-256 too, for reports that recorded it); a CSV taken out of a
+    PDF report is found by the SHA-256 the ledger recorded for that report's attachments.
 
-    The signature ``path.sig`` is checked with the public key of ``key_file`` (a PEM public or
-    private key, e.g. ``settings.signing_key_file``) when given, else with the public key the
-    ledger entry recorded when the file was signed.
+    The signature (a PDF's own, or ``FILE.p7s`` beside a CSV or JSON file) counts only when it
+    chains to a certificate in ``pins`` (the verifier's ``trusted_certs``); a certificate the
+    file or the ledger names is never enough.
     """
+    pins = pins or trust.Pins()
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -435,6 +475,7 @@ def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> Ve
         claimed = _claimed_id(data) if not rows else None
         claimed_row = ledger.find_by_report_id(session, claimed) if claimed else None
         claimed_entry = ledger.as_dict(claimed_row) if claimed_row else None
+        holders = _attachment_holders(session, sha) if not rows and not claimed_row else []
         chain = ledger.check_chain(session)
     result.chain_ok = not chain.problems
     if not result.chain_ok:
@@ -446,22 +487,105 @@ def verify_file(db: Database, path: Path, *, key_file: Path | None = None) -> Ve
     manifest = parse_manifest(data) if not rows else None
     if manifest is not None:
         _compare_manifest(result, manifest, claimed_entry, chain.bad_seqs)
+        if claimed_entry is not None:
+            _compare_manifest_hash(result, claimed_entry)
     elif claimed_entry is not None:
         result.altered = True
         result.problems.append(
             f"the ledger records SHA-256 {claimed_entry['file_sha256']} for report {claimed}; "
             "this file's differs"
         )
+    elif holders:
+        holder = holders[-1]
+        result.attachment_of = _listed(holder, chain.bad_seqs)
+        result.attachment_name = next(
+            n for n, h in holder["parameters"]["attachments"].items() if h == sha
+        )
     elif not rows:
         result.export = _export_of(data)
         result.problems.append(_not_recorded(result.export, data))
     result.problems.extend(
         f"ledger entry {e.seq} ({e.report_id}) was altered or its chain is broken"
-        for e in [*result.entries, *([result.manifest_of] if result.manifest_of else [])]
+        for e in [
+            *result.entries,
+            *([result.manifest_of] if result.manifest_of else []),
+            *([result.attachment_of] if result.attachment_of else []),
+        ]
         if e.problem
     )
-    _check_signature(result, data, path, rows, key_file)
+    if data.startswith(b"%PDF-"):
+        result.embedded_problems = embedded_problems(data)
+        result.problems.extend(result.embedded_problems)
+    if result.manifest_of is None and result.attachment_of is None:
+        _check_signature(result, data, path, rows, pins)
     return result
+
+
+def _attachment_holders(session: Session, sha256: str) -> list[dict[str, Any]]:
+    """Entries of PDF reports that recorded an attachment with this SHA-256, oldest first."""
+    seqs = session.scalars(
+        text(
+            "SELECT seq FROM report_runs r WHERE r.format = 'pdf' AND EXISTS (SELECT 1 FROM "
+            "jsonb_each_text(COALESCE(r.parameters -> 'attachments', '{}'::jsonb)) a "
+            "WHERE a.value = :sha) ORDER BY seq"
+        ),
+        {"sha": sha256},
+    ).all()
+    if not seqs:
+        return []
+    rows = session.scalars(select(ReportRun).where(ReportRun.seq.in_(seqs)).order_by(ReportRun.seq))
+    return [ledger.as_dict(r) for r in rows]
+
+
+def _compare_manifest_hash(result: VerifyResult, entry: dict[str, Any]) -> None:
+    """A manifest must be byte for byte the one recorded, where the ledger recorded its hash."""
+    recorded = (entry["parameters"] or {}).get("manifest_sha256")
+    if recorded and recorded != result.sha256:
+        result.problems.append(
+            f"its SHA-256 differs from the manifest.json the ledger recorded for report "
+            f"{entry['report_id']} ({recorded}): it was edited (an attachment's SHA-256, a flag "
+            "count or another figure in it was changed)"
+        )
+        result.manifest_differences = [*result.manifest_differences, "its SHA-256"]
+
+
+def embedded_problems(data: bytes) -> list[str]:
+    """What is wrong between a PDF report's embedded manifest.json and its attachments: each
+    attachment's SHA-256 must be the one the manifest lists, and every listed one present."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(data)) as doc:
+            files = {name: spec.get_file().read_bytes() for name, spec in doc.attachments.items()}
+    except (pikepdf.PdfError, ValueError, KeyError):
+        return ["its attachments cannot be read (the PDF is damaged)"]
+    if "manifest.json" not in files:
+        return [] if not files else ["it has attachments but no manifest.json listing them"]
+    manifest = parse_manifest(files["manifest.json"])
+    if manifest is None:
+        return ["its manifest.json is not a meetaudit manifest"]
+    problems = []
+    listed = {
+        a.get("name"): a.get("sha256")
+        for a in manifest.get("attachments") or []
+        if isinstance(a, dict)
+    }
+    for name, content in sorted(files.items()):
+        if name == "manifest.json":
+            continue
+        actual = hashlib.sha256(content).hexdigest()
+        if name not in listed:
+            problems.append(f"the attachment {name} is not listed in its manifest.json")
+        elif listed[name] != actual:
+            problems.append(
+                f"the attachment {name} has SHA-256 {actual}, but its manifest.json lists "
+                f"{listed[name]}: the attachment or the manifest was changed"
+            )
+    problems.extend(
+        f"its manifest.json lists the attachment {name}, which is not in the PDF"
+        for name in sorted(set(listed) - set(files))
+    )
+    return problems
 
 
 def _compare_manifest(
@@ -508,40 +632,140 @@ def _check_signature(
     data: bytes,
     path: Path,
     entries: list[dict[str, Any]],
-    key_file: Path | None,
+    pins: trust.Pins,
 ) -> None:
-    """Check ``path.sig`` with ``key_file``, else with the public keys ``entries`` recorded.
+    """Check the file's signature against ``pins``: a PDF's own, else ``path.p7s``, else an
+    earlier version's ``path.sig`` (against a pinned Ed25519 key).
 
-    With several entries (identical files) the signature is valid when one of their keys
-    verifies it, and required only when every one of them was signed."""
-    sig_path = signing.signature_path(path)
-    if not sig_path.exists():
-        result.signature = "absent"
-        if entries and all(e.get("signature_path") for e in entries):
-            result.problems.append(f"the file was signed, but {sig_path.name} is not beside it")
-            result.signature = "invalid"
-        return
-    if key_file is not None:
-        keys = [(signing.load_public_key(key_file), f"key file {key_file}")]
-    else:
-        recorded = dict.fromkeys(
-            e["parameters"]["signing_public_key"]
-            for e in entries
-            if e["parameters"].get("signing_public_key")
+    A signature that does not hold fails the file. So does a missing one, when the ledger says
+    the file was signed or the verifier pins a signing certificate."""
+    check = signature_of(data, path, pins)
+    result.signature_check = check
+    result.signature = check.state
+    problems = list(check.problems)
+    if check.state == trust.ABSENT:
+        recorded = [e for e in entries if e["parameters"].get("signature") or e["signature_path"]]
+        if entries and len(recorded) == len(entries):
+            where = "in the PDF" if data.startswith(b"%PDF-") else f"beside it ({path.name}.p7s)"
+            problems.append(
+                f"the ledger says the file was signed, but there is no signature {where}"
+            )
+        elif pins.signers:
+            problems.append(
+                "the file is not signed, and you pin a signing certificate (TRUSTED_CERTS): an "
+                "unsigned file proves nothing about who made it"
+            )
+    elif check.timestamp_state == trust.ABSENT and pins.tsas:
+        problems.append(
+            "the signature has no timestamp, and you pin a time-stamping authority "
+            "(TRUSTED_TSA_CERTS): when it was signed rests on the report host's clock alone"
         )
-        keys = [(signing.public_from_b64(k), "public key recorded in the ledger") for k in recorded]
-    if not keys:
-        result.signature = "unchecked"
-        result.signature_key = "no public key configured or recorded"
-        return
-    signature = sig_path.read_bytes()
-    for key, source in keys:
-        result.signature_key = f"{signing.fingerprint(key)}, {source}"
-        if signing.verify(key, data, signature):
-            result.signature = "valid"
-            return
-    result.signature = "invalid"
-    result.problems.append(f"the signature {sig_path.name} does not match the file and key")
+    result.problems.extend(problems)
+    result.signature_ok = not problems
+
+
+def signature_of(data: bytes, path: Path, pins: trust.Pins) -> trust.SignatureCheck:
+    """The signature of the file ``path`` (content ``data``), checked against ``pins``."""
+    if data.startswith(b"%PDF-"):
+        check = trust.check_pdf(data, pins.signers, pins.tsas)
+        if check.state != trust.ABSENT:
+            return check
+    p7s = signing.signature_path(path)
+    if p7s.exists():
+        return trust.check_detached(data, p7s.read_bytes(), pins.signers, pins.tsas)
+    sig = signing.legacy_signature_path(path)
+    if sig.exists():
+        return _legacy_check(data, sig, pins)
+    return trust.SignatureCheck(state=trust.ABSENT)
+
+
+def _legacy_check(data: bytes, sig: Path, pins: trust.Pins) -> trust.SignatureCheck:
+    """An earlier version's Ed25519 ``.sig``, against the Ed25519 public keys pinned."""
+    if not pins.legacy_keys:
+        return trust.SignatureCheck(
+            state=trust.UNCHECKED,
+            signer=f"an Ed25519 key ({sig.name}, written by an earlier meetaudit)",
+            problems=[
+                f"{sig.name} is an Ed25519 signature of an earlier meetaudit; no Ed25519 public "
+                "key is pinned (TRUSTED_CERTS), and a key recorded in the ledger is never enough"
+            ],
+        )
+    signature = sig.read_bytes()
+    for key, source in pins.legacy_keys:
+        if signing.legacy_verify(key, data, signature):
+            return trust.SignatureCheck(
+                state=trust.VALID,
+                signer=f"Ed25519 key {signing.legacy_fingerprint(key)}",
+                anchor=f"Ed25519 key {signing.legacy_fingerprint(key)}, pinned in {source}",
+            )
+    return trust.SignatureCheck(
+        state=trust.INVALID,
+        problems=[f"the signature {sig.name} does not match the file and the pinned keys"],
+    )
+
+
+@dataclass
+class OfflineResult:
+    """What :func:`verify_offline` found: the file's own evidence, without the ledger."""
+
+    path: Path
+    sha256: str
+    signature: trust.SignatureCheck
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The signature holds against the pinned certificates and nothing else is wrong."""
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """A verdict, the signature's facts, each problem."""
+        if self.ok:
+            head = (
+                f"OK (offline): {self.path} is signed by a certificate you trust and unaltered "
+                "since it was signed"
+            )
+            if self.path.read_bytes()[:5] == b"%PDF-":
+                head += "; its attachments are the ones its manifest lists"
+            head += "."
+        else:
+            head = f"FAILED (offline): {self.path}, see below."
+        out = [head, f"  SHA-256 {self.sha256}"]
+        out.extend(f"  {line}" for line in self.signature.lines())
+        out.append(
+            "  offline: the report ledger was not consulted (whether the report was recorded, "
+            "and its harvest runs, need `meetaudit verify FILE` with the database)"
+        )
+        out.extend(f"  problem: {p}" for p in self.problems)
+        return out
+
+
+def verify_offline(path: Path, *, pins: trust.Pins) -> OfflineResult:
+    """Check ``path`` with no database: its signature and timestamp against ``pins``; for a PDF
+    report also its manifest.json against its attachments. A file with no signature of its own
+    (an attachment, a manifest) cannot be verified offline: verify the PDF it came from."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"cannot read {path}: {exc.strerror}") from exc
+    check = signature_of(data, path, pins)
+    result = OfflineResult(path, hashlib.sha256(data).hexdigest(), check)
+    result.problems.extend(check.problems)
+    if check.state == trust.ABSENT:
+        result.problems.append(
+            "the file carries no signature (none in it, no .p7s beside it), so nothing can be "
+            "checked without the ledger. A file taken out of a PDF report is covered by that "
+            "PDF's signature: verify the PDF offline, then compare this file's SHA-256 with the "
+            "one its manifest.json lists; or run `meetaudit verify FILE` with the database"
+        )
+    elif check.timestamp_state == trust.ABSENT and pins.tsas:
+        result.problems.append(
+            "the signature has no timestamp, and you pin a time-stamping authority "
+            "(TRUSTED_TSA_CERTS)"
+        )
+    if data.startswith(b"%PDF-"):
+        result.problems.extend(embedded_problems(data))
+    return result
 
 
 def _recorded_file(entry: dict[str, Any]) -> tuple[str, str | None]:
