@@ -136,11 +136,14 @@ class VerifyResult:
     export: str | None = None  # an unrecorded CSV: reconciliation.csv or meetings.csv
     attachment_of: LedgerEntry | None = None  # a file attached to this recorded PDF report
     attachment_name: str | None = None
+    attachment_also: list[str] = field(default_factory=list)  # identical, in later reports
+    also_attached_to: list[str] = field(default_factory=list)  # a recorded file, attached too
     chain_ok: bool = True
     signature: str = "absent"  # SignatureCheck.state: valid, INVALID, NOT TRUSTED, …
     signature_check: trust.SignatureCheck | None = None
     signature_ok: bool = True  # no signature problem (a missing required one is one)
     embedded_problems: list[str] = field(default_factory=list)  # a PDF's manifest vs attachments
+    notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -279,6 +282,10 @@ class VerifyResult:
             )
         if self.attachment_of is not None:
             out.extend(f"  {fact}" for fact in self.attachment_of.facts())
+            if self.attachment_also:
+                out.append(
+                    "  also attached, identical, to report(s) " + ", ".join(self.attachment_also)
+                )
             out.append(
                 f"  note: an attachment carries no signature of its own; the report's PDF "
                 f"signature covers it: meetaudit verify {self.attachment_of.output_path}"
@@ -287,6 +294,7 @@ class VerifyResult:
             out.extend(f"  {line}" for line in self.signature_check.lines())
         elif self.manifest_of is None and self.attachment_of is None:
             out.append(f"  signature: {self.signature}")
+        out.extend(f"  note: {n}" for n in self.notes)
         out.extend(f"  problem: {p}" for p in self.problems)
         return out
 
@@ -475,7 +483,7 @@ def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> 
         claimed = _claimed_id(data) if not rows else None
         claimed_row = ledger.find_by_report_id(session, claimed) if claimed else None
         claimed_entry = ledger.as_dict(claimed_row) if claimed_row else None
-        holders = _attachment_holders(session, sha) if not rows and not claimed_row else []
+        holders = _attachment_holders(session, sha) if not claimed_row else []
         chain = ledger.check_chain(session)
     result.chain_ok = not chain.problems
     if not result.chain_ok:
@@ -495,9 +503,10 @@ def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> 
             f"the ledger records SHA-256 {claimed_entry['file_sha256']} for report {claimed}; "
             "this file's differs"
         )
-    elif holders:
-        holder = holders[-1]
+    elif holders and not rows:
+        holder = holders[0]  # the first report it was attached to; identical later ones below
         result.attachment_of = _listed(holder, chain.bad_seqs)
+        result.attachment_also = [h["report_id"] for h in holders[1:]]
         result.attachment_name = next(
             n for n, h in holder["parameters"]["attachments"].items() if h == sha
         )
@@ -516,6 +525,10 @@ def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> 
     if data.startswith(b"%PDF-"):
         result.embedded_problems = embedded_problems(data)
         result.problems.extend(result.embedded_problems)
+    if rows and holders:
+        # Also attached to a PDF report (a CSV export equals the PDF's attachment): a copy taken
+        # out of the PDF has no .p7s beside it, and needs none — the PDF's signature covers it.
+        result.also_attached_to = [h["report_id"] for h in holders]
     if result.manifest_of is None and result.attachment_of is None:
         _check_signature(result, data, path, rows, pins)
     return result
@@ -645,7 +658,12 @@ def _check_signature(
     problems = list(check.problems)
     if check.state == trust.ABSENT:
         recorded = [e for e in entries if e["parameters"].get("signature") or e["signature_path"]]
-        if entries and len(recorded) == len(entries):
+        if result.also_attached_to:
+            result.notes.append(
+                "no signature beside it; its content is also attached to PDF report(s) "
+                f"{', '.join(result.also_attached_to)}, whose signature covers it"
+            )
+        elif entries and len(recorded) == len(entries):
             where = "in the PDF" if data.startswith(b"%PDF-") else f"beside it ({path.name}.p7s)"
             problems.append(
                 f"the ledger says the file was signed, but there is no signature {where}"
