@@ -154,7 +154,7 @@ def load_identity(settings: Settings) -> SigningIdentity | None:
     signer = SimpleSigner(
         signing_cert=certs[0],
         signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs(certs),
+        cert_registry=SimpleCertificateStore.from_certs(certs),  # type: ignore[no-untyped-call]
     )
     return SigningIdentity(signer, certs[0])
 
@@ -214,7 +214,7 @@ def sign_pdf(
         # pyHanko rewrites the XMP metadata and the document information on every save, with
         # its own producer in one and not the other: PDF/A wants both unchanged and equal, and
         # the report's metadata are its ledger entry's. The signature is the only change.
-        writer._update_meta = lambda: None
+        writer._update_meta = lambda: None  # type: ignore[method-assign]
         pdf_signer = signers.PdfSigner(meta, signer=identity.signer, timestamper=timestamper)
         _run(pdf_signer.async_sign_pdf(writer, output=out))
 

@@ -29,11 +29,11 @@ class TimestampError(ReportError):
     """The time-stamping authority could not be reached or refused to stamp."""
 
 
-class HttpxTimeStamper(TimeStamper):  # type: ignore[misc]
+class HttpxTimeStamper(TimeStamper):
     """A pyHanko timestamper that asks the TSA at ``url`` over HTTP(S) with httpx."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        super().__init__(include_nonce=True)
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
         self.url = url
         self.timeout = timeout
 

@@ -579,7 +579,7 @@ def embedded_problems(data: bytes) -> list[str]:
         return ["its manifest.json is not a meetaudit manifest"]
     problems = []
     listed = {
-        a.get("name"): a.get("sha256")
+        str(a.get("name")): a.get("sha256")
         for a in manifest.get("attachments") or []
         if isinstance(a, dict)
     }
