@@ -135,6 +135,16 @@ def load_identity(settings: Settings) -> SigningIdentity | None:
         return SigningIdentity(signer, signer.signing_cert)
     if settings.signing_key_file is None and settings.signing_cert_file is None:
         return None
+    if settings.signing_cert_file is None and settings.signing_key_file is not None:
+        data = _read(settings.signing_key_file, "signing key")
+        if legacy_public_key(data) is not None:
+            raise ConfigError(
+                f"the signing key {settings.signing_key_file} is an Ed25519 key of an earlier "
+                "meetaudit: reports are now signed with an X.509 certificate that auditors can "
+                "pin. Run `meetaudit keys init` (or use a certificate your organisation issues) "
+                "and set SIGNING_CERT_FILE and SIGNING_KEY_FILE; earlier .sig files still verify "
+                "against the Ed25519 public key listed in TRUSTED_CERTS"
+            )
     if settings.signing_key_file is None or settings.signing_cert_file is None:
         raise ConfigError(
             "signing needs both SIGNING_CERT_FILE (the certificate) and SIGNING_KEY_FILE (its "

@@ -19,13 +19,14 @@ from pathlib import Path
 import pikepdf
 import pytest
 from click.testing import CliRunner, Result
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from reporting.cli import cli
 from reporting.config import Settings, load_settings
 from reporting.db.engine import Database
 from reporting.db.models import ReportRun
-from reporting.errors import ReportError
+from reporting.errors import ConfigError, ReportError
 from reporting.report import generate_report, signing, verify_file
 from reporting.report.api import ReportResult
 from reporting.report.signing import StarterKeys, create_starter_keys
@@ -375,3 +376,59 @@ def test_a_legacy_ed25519_signature_counts_only_against_a_pinned_key(
     assert not unpinned.ok and "a key recorded in the ledger is never enough" in " ".join(
         unpinned.problems
     )
+
+
+def test_a_pkcs12_file_with_a_password_file_signs(
+    keys: StarterKeys, tsa: TSA, tmp_path: Path
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    key = serialization.load_pem_private_key(keys.signing_key.read_bytes(), password=None)
+    cert, ca = x509.load_pem_x509_certificates(keys.signing_cert.read_bytes())
+    p12 = tmp_path / "signing.p12"
+    p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"report signing", key, cert, [ca],  # type: ignore[arg-type]
+            serialization.BestAvailableEncryption(b"s3cret-pass"),
+        )
+    )  # fmt: skip
+    (tmp_path / "password").write_text("s3cret-pass\n")
+    settings = Settings(
+        signing_p12_file=p12, signing_key_password_file=tmp_path / "password", tsa_url=tsa.url
+    )
+    identity = signing.load_identity(settings)
+    assert identity is not None and identity.fingerprint == keys.signing_fingerprint
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    from reporting.report.timestamps import timestamper
+
+    p7s = signing.sign_detached(identity, data, timestamper=timestamper(settings))
+    pins = Pins(
+        signers=load_anchors([str(keys.ca_cert)], setting="TRUSTED_CERTS"),
+        tsas=load_anchors([str(tsa.root_pem)], setting="TRUSTED_TSA_CERTS"),
+    )
+    from reporting.report.trust import check_detached
+
+    assert check_detached(data.read_bytes(), p7s, pins.signers, pins.tsas).ok
+    wrong = settings.model_copy(update={"signing_key_password_file": None,
+                                        "signing_key_password": SecretStr("nope")})  # fmt: skip
+    with pytest.raises(ConfigError, match="check the password"):
+        signing.load_identity(wrong)
+
+
+def test_an_old_ed25519_signing_key_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    old = tmp_path / "old.pem"
+    old.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(ConfigError, match="Run `meetaudit keys init`"):
+        signing.load_identity(Settings(signing_key_file=old))
