@@ -721,29 +721,54 @@ def _month_label(settings: Settings, window: Any) -> str:
     "check that each recorded file is unchanged where it was written (one no longer there is a "
     "warning: files get moved), then check the hash chain of the whole ledger.",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check FILES without the database: each signature and timestamp against the "
+    "certificates you pin (TRUSTED_CERTS, TRUSTED_TSA_CERTS), and a PDF's manifest.json against "
+    "its attachments.",
+)
 @pass_state
 @handle_errors
-def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
+def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool, offline: bool = False) -> None:
     """Check that report FILES are ones meetaudit generated, unaltered; and/or check the ledger.
 
     Says when, by whom and from which harvest runs each file was generated (every report with
     that content, when identical reports were written), and checks its signature when there is
     one. A manifest.json taken out of a PDF report is compared with what the ledger recorded for
     that report. --ledger lists every entry, checks each recorded file where it was written,
-    then the chain. Exit status 4 when anything fails verification (a changed file, a broken
-    chain, a file the ledger does not record); a recorded file no longer where it was written is
+    then the chain. Signatures count only against the certificates you pin (TRUSTED_CERTS,
+    TRUSTED_TSA_CERTS), never a key found in the file or the ledger. Exit status 4 when anything
+    fails verification (a changed file, a broken chain, a file the ledger does not record, a
+    signature not from a pinned certificate); a recorded file no longer where it was written is
     only a warning.
     """
     from reporting.errors import VerificationError
     from reporting.report import verify_file, verify_ledger
+    from reporting.report.trust import pins_from
 
     if not files and not ledger:
         raise click.UsageError("name a report file to verify, or give --ledger")
+    if offline and ledger:
+        raise click.UsageError("--ledger needs the database; --offline checks FILES without it")
     settings = state.settings()
+    pins = pins_from(settings)
     failed = []
+    if offline:
+        from reporting.report.verify import verify_offline
+
+        for path in files:
+            checked = verify_offline(path, pins=pins)
+            for line in checked.lines():
+                click.echo(line)
+            if not checked.ok:
+                failed.append(str(path))
+        if failed:
+            raise VerificationError(f"verification failed for {', '.join(failed)}")
+        return
     with open_database(settings) as db:
         for path in files:
-            result = verify_file(db, path, key_file=settings.signing_key_file)
+            result = verify_file(db, path, pins=pins)
             for line in result.lines():
                 click.echo(line)
             if not result.ok:
@@ -1292,3 +1317,6 @@ def investigate_meetings(
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.
 from reporting import cli_cases, cli_web  # noqa: E402, F401
+from reporting.cli_keys import keys_group  # noqa: E402 - its commands use the helpers above
+
+cli.add_command(keys_group)

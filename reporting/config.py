@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     require_case: bool = True
     min_attendance_minutes: float = Field(default=2.0, ge=0)
     show_phone_numbers: bool = False
+    # Signing: an X.509 certificate and its private key (PEM), or one PKCS#12 file holding both;
+    # `meetaudit keys init` creates a starter pair. The key's password, if any, as a secret.
+    signing_cert_file: Path | None = None
     signing_key_file: Path | None = None
     # Readable names for outside orgIds and email domains (reporting/report/registry.py).
     org_registry_file: Path | None = None
@@ -103,6 +106,17 @@ class Settings(BaseSettings):
     oidc_redirect_url: str | None = None
     oidc_groups_claim: str = "groups"
     oidc_role_groups: CommaList = Field(default_factory=list)
+    signing_p12_file: Path | None = None
+    signing_key_password: SecretStr | None = None
+    signing_key_password_file: Path | None = None
+    # An RFC 3161 time-stamping authority that stamps every signature (e.g. an internal TSA).
+    tsa_url: str | None = None
+    tsa_timeout: float = Field(default=10.0, gt=0)
+
+    # Verification: what the verifier trusts, never what the ledger says. PEM/DER certificate
+    # files or folders of them, comma separated.
+    trusted_certs: CommaList = Field(default_factory=list)
+    trusted_tsa_certs: CommaList = Field(default_factory=list)
 
     @field_validator(
         "webex_site_urls",
@@ -110,6 +124,8 @@ class Settings(BaseSettings):
         "org_domains",
         "org_ids",
         "oidc_role_groups",
+        "trusted_certs",
+        "trusted_tsa_certs",
         mode="before",
     )
     @classmethod
@@ -133,6 +149,13 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Zurich)"
             ) from exc
         return value
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _tsa_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the time-stamping authority's http:// or https:// address")
+        return value or None
 
     @field_validator("webex_base_url")
     @classmethod
@@ -171,6 +194,21 @@ class Settings(BaseSettings):
                 "(or MEETAUDIT_WEBEX_TOKEN_FILE) to a real access token"
             )
         return check_secret("the Webex token", token)
+
+    def signing_password(self) -> bytes | None:
+        """The signing key's password, from ``signing_key_password`` or its file, else None."""
+        if self.signing_key_password is not None:
+            return self.signing_key_password.get_secret_value().encode()
+        if self.signing_key_password_file is not None:
+            try:
+                text = self.signing_key_password_file.read_text(encoding="utf-8-sig")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read the signing key password file "
+                    f"{self.signing_key_password_file}: {exc.strerror}"
+                ) from exc
+            return text.rstrip("\r\n").encode()
+        return None
 
     def secret(self, name: str) -> str | None:
         """A secret setting's value (stripped), checked to be something HTTP can carry."""

@@ -60,7 +60,7 @@ class ReportMeta:
     generated_by: str
     meetaudit_version: str
     weasyprint_version: str
-    signing_key: str | None = None  # "Ed25519 SHA256:…" fingerprint, printed on the method page
+    signing_key: str | None = None  # the signing certificate, printed on the method page
 
 
 @dataclass

@@ -20,8 +20,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 
 from reporting.cli import cli
@@ -29,8 +27,11 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import ReportRun
 from reporting.report import generate_report, verify_file
-from reporting.report.api import LedgerEntry, ReportInterrupted, _claim
+from reporting.report.api import ReportInterrupted, _claim
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
+from reporting.report.signing import StarterKeys, create_starter_keys
+from reporting.report.trust import Pins, load_anchors
+from reporting.report.verify import LedgerEntry
 from tests.factories import TOKEN
 from tests.report.conftest import OCT, build_known_month, known_settings
 
@@ -83,16 +84,9 @@ def fingerprint(path: Path) -> tuple[int, int, bytes]:
 
 
 @pytest.fixture
-def signing_key(tmp_path: Path) -> Path:
-    path = tmp_path / "signing.pem"
-    path.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
+def signing_keys(tmp_path: Path) -> StarterKeys:
+    """A starter CA and signing certificate, as `meetaudit keys init` makes them."""
+    return create_starter_keys(tmp_path / "keys", org_name="Acme")
 
 
 # -- 1. verify --ledger lists the reports ------------------------------------------------------
@@ -246,14 +240,20 @@ def test_a_second_report_to_the_same_name_is_written_beside_the_first(
     assert verified.exit_code == 0, verified.output
 
 
-@pytest.mark.parametrize("in_the_way", ["october.json", "october.csv.sig"])
+@pytest.mark.parametrize("in_the_way", ["october.json", "october.csv.p7s"])
 def test_one_file_in_the_way_moves_the_whole_signed_set_beside_it(
-    db: Database, known: Settings, tmp_path: Path, signing_key: Path, in_the_way: str
+    db: Database, known: Settings, tmp_path: Path, signing_keys: StarterKeys, in_the_way: str
 ) -> None:
     out = tmp_path / "audit"
     out.mkdir()
     (out / in_the_way).write_bytes(b"an earlier report: evidence\n")
-    settings = known.model_copy(update={"signing_key_file": signing_key})
+    settings = known.model_copy(
+        update={
+            "signing_cert_file": signing_keys.signing_cert,
+            "signing_key_file": signing_keys.signing_key,
+        }
+    )
+    pins = Pins(signers=load_anchors([str(signing_keys.ca_cert)], setting="TRUSTED_CERTS"))
     result = generate_report(
         settings, db, OCT, label="2026-10", formats=("csv", "json"), output=out / "october.json"
     )
@@ -261,9 +261,9 @@ def test_one_file_in_the_way_moves_the_whole_signed_set_beside_it(
     assert result.not_overwritten == [out / in_the_way]
     assert (out / in_the_way).read_bytes() == b"an earlier report: evidence\n"
     written = {f"october.{rid}{end}" for end in (".csv", ".meetings.csv", ".json")}
-    assert files_in(out) == {in_the_way} | written | {f"{name}.sig" for name in written}
+    assert files_in(out) == {in_the_way} | written | {f"{name}.p7s" for name in written}
     for f in result.files:
-        check = verify_file(db, f.path)
+        check = verify_file(db, f.path, pins=pins)
         assert check.ok and check.signature == "valid" and check.output_path == str(f.path)
     assert "Not overwritten" in "\n".join(result.lines())
 
@@ -639,23 +639,24 @@ def test_an_attachment_taken_out_of_a_pdf_is_not_called_altered(
     assert "altered" not in result.output
     assert f"meetaudit verify {report.path}" in " ".join(result.output.split())
 
+    # The ledger records each attachment's SHA-256: a genuine extracted CSV verifies on its own.
     reconciliation = tmp_path / "reconciliation.csv"
     result = meetaudit(env, "verify", str(reconciliation))
-    assert result.exit_code == 4, "not recorded on its own: cannot be verified alone"
+    assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        f"NOT VERIFIED: {reconciliation} is a meetaudit reconciliation.csv (by its header) that "
-        "the ledger does not record."
+        f"OK: {reconciliation} is the reconciliation.csv attached to report {report.report_id} "
+        f"({report.path}), unaltered."
     )
-    assert "altered" not in result.output
-    message = " ".join(result.output.split())
-    assert "taken out of a PDF report (its attachment reconciliation.csv)" in message
     assert "meetings.csv" in verify_file(db, tmp_path / "meetings.csv").verdict()
+    changed = tmp_path / "changed.csv"
+    changed.write_bytes(attached["reconciliation.csv"].replace(b"Bob Absent", b"Bob Present"))
+    assert meetaudit(env, "verify", str(changed)).exit_code == 4
 
     tampered = tmp_path / "tampered.json"
     tampered.write_bytes(attached["manifest.json"].replace(b'"meetings": 4', b'"meetings": 3'))
     assert tampered.read_bytes() != attached["manifest.json"]
     check = verify_file(db, tampered)
-    assert not check.ok and check.manifest_differences == ["the control totals"]
+    assert not check.ok and check.manifest_differences == ["the control totals", "its SHA-256"]
     assert (
         check.verdict() == f"FAILED: {tampered} is a manifest of report {report.report_id}, "
         "but see below."

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,6 @@ from typing import Any
 import page as pdf_checker
 import pikepdf
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pypdf import PdfReader
 from sqlalchemy import func, select, text
 
@@ -33,6 +30,8 @@ from reporting.report import assemble as assemble_module
 from reporting.report import generate_report, templating, verify_file, verify_ledger
 from reporting.report.api import ReportResult
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
+from reporting.report.signing import StarterKeys, create_starter_keys
+from reporting.report.trust import Pins, load_anchors
 from reporting.resources import templates_dir
 from tests.report.conftest import (
     HOSTILE_IMG,
@@ -43,25 +42,33 @@ from tests.report.conftest import (
     build_known_month,
     pdf_sections,
 )
+from tests.tsa import TSA, running_tsa
 
 
 @pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    key = Ed25519PrivateKey.generate()
-    path = tmp_path_factory.mktemp("keys") / "signing.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+def keys(tmp_path_factory: pytest.TempPathFactory) -> StarterKeys:
+    """The organisation's starter CA and signing certificate (``meetaudit keys init``)."""
+    return create_starter_keys(tmp_path_factory.mktemp("keys") / "k", org_name="Acme Corporation")
+
+
+@pytest.fixture(scope="module")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TSA]:
+    with running_tsa(tmp_path_factory.mktemp("tsa")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def pins(keys: StarterKeys, tsa: TSA) -> Pins:
+    """What an auditor pins: the organisation's CA and the TSA's root."""
+    return Pins(
+        signers=load_anchors([str(keys.ca_cert)], setting="TRUSTED_CERTS"),
+        tsas=load_anchors([str(tsa.root_pem)], setting="TRUSTED_TSA_CERTS"),
     )
-    return path
 
 
 @pytest.fixture(scope="module")
 def module_settings(
-    module_db: Database, tmp_path_factory: pytest.TempPathFactory, signing_key: Path
+    module_db: Database, tmp_path_factory: pytest.TempPathFactory, keys: StarterKeys, tsa: TSA
 ) -> Settings:
     out = tmp_path_factory.mktemp("reports")
     registry = out / "org-names.toml"
@@ -77,8 +84,10 @@ def module_settings(
         org_domains=["acme.example"],
         org_ids=[OWN_ORG_ID],
         operator="auditor-bot@ci",
-        signing_key_file=signing_key,
         org_registry_file=registry,
+        signing_cert_file=keys.signing_cert,
+        signing_key_file=keys.signing_key,
+        tsa_url=tsa.url,
     )
 
 
@@ -153,7 +162,7 @@ def test_cover_method_and_summary(sections: dict[str, str], report: ReportResult
     assert "acme.example" in method and OWN_ORG_ID in method
     assert "harvester@ci" in method  # the harvest run, by whom
     assert "reconciliation.csv" in method and "manifest.json" in method
-    assert "Ed25519" in method and "SHA256:" in method  # the signing key's fingerprint
+    assert "X.509 certificate" in method and "SHA-256" in method  # who signs, by fingerprint
     assert "attended without invitation" in sections["2"]
     assert not report.complete and report.gaps == 1
 
@@ -299,11 +308,14 @@ def test_the_fetcher_refuses_everything_but_the_projects_assets() -> None:
 
 
 def test_verify_accepts_the_file_and_rejects_a_one_byte_change(
-    module_db: Database, report: ReportResult, tmp_path: Path
+    module_db: Database, report: ReportResult, tmp_path: Path, pins: Pins, keys: StarterKeys
 ) -> None:
-    ok = verify_file(module_db, report.path)
-    assert ok.ok and ok.known and ok.report_id == report.report_id
-    assert ok.signature == "valid"  # checked with the public key recorded in the ledger
+    ok = verify_file(module_db, report.path, pins=pins)
+    assert ok.ok and ok.known and ok.report_id == report.report_id, ok.lines()
+    assert ok.signature == "valid"  # against the pinned CA, not anything the ledger says
+    text = "\n".join(ok.lines())
+    assert "trusted through Common Name: meetaudit report signing CA" in text
+    assert keys.ca_fingerprint in text and "timestamp: valid" in text
     assert ok.generated_by == "auditor-bot@ci" and ok.harvest_run_ids == [1]
     ok.raise_for_status()
 
@@ -311,28 +323,39 @@ def test_verify_accepts_the_file_and_rejects_a_one_byte_change(
     data = bytearray(report.path.read_bytes())
     data[len(data) // 2] ^= 0x01
     changed.write_bytes(bytes(data))
-    shutil.copyfile(
-        report.path.with_name(report.path.name + ".sig"), changed.with_name(changed.name + ".sig")
-    )
-    bad = verify_file(module_db, changed)
+    bad = verify_file(module_db, changed, pins=pins)
     assert not bad.ok and not bad.known
     assert bad.altered and bad.claimed_report_id == report.report_id
-    assert bad.signature == "unchecked" or bad.signature == "invalid"
     with pytest.raises(VerificationError) as err:
         bad.raise_for_status()
     assert err.value.exit_code == 4
 
 
-def test_a_tampered_signature_is_rejected(
-    module_db: Database, report: ReportResult, tmp_path: Path, signing_key: Path
+def test_with_nothing_pinned_the_signature_is_not_called_valid(
+    module_db: Database, report: ReportResult
 ) -> None:
-    copy = tmp_path / "copy.pdf"
-    shutil.copyfile(report.path, copy)
-    sig = bytearray(report.path.with_name(report.path.name + ".sig").read_bytes())
-    sig[0] ^= 0xFF
-    copy.with_name("copy.pdf.sig").write_bytes(bytes(sig))
-    result = verify_file(module_db, copy, key_file=signing_key)
-    assert result.known and result.signature == "invalid" and not result.ok
+    result = verify_file(module_db, report.path)
+    assert result.known and not result.ok
+    assert result.signature == "not checked against a trusted certificate"
+    assert "signature: not checked against a trusted certificate" in "\n".join(result.lines())
+
+
+def test_the_pdf_signature_is_accepted_by_pdfsig_and_the_file_stays_pdfa(
+    report: ReportResult, keys: StarterKeys
+) -> None:
+    import subprocess
+
+    out = subprocess.run(
+        ["pdfsig", str(report.path)], capture_output=True, text=True, check=False
+    ).stdout
+    assert "Signer Certificate Common Name: meetaudit report signing" in out
+    assert "Signature is Valid." in out and "Total document signed" in out
+    with pikepdf.open(report.path) as pdf:
+        xmp = bytes(pdf.Root.Metadata.read_bytes()).decode()
+        assert "<pdfaid:part>3</pdfaid:part>" in xmp
+        assert "/Filter" not in pdf.Root.Metadata
+    signed = next(f for f in report.files if f.format == "pdf")
+    assert signed.unsigned_sha256 and signed.unsigned_sha256 != signed.sha256
 
 
 def test_rerendering_gives_the_same_bytes_and_records_nothing(
@@ -345,7 +368,11 @@ def test_rerendering_gives_the_same_bytes_and_records_nothing(
         output=tmp_path / "again.pdf", workers=1,
     )  # fmt: skip
     assert again.matches is True
-    assert again.sha256 == report.sha256 == again.expected_sha256
+    # The unsigned render is reproduced; the signed file's hash covers its signature too.
+    signed = report.files[0]
+    assert again.sha256 == signed.unsigned_sha256 == again.expected_sha256
+    assert again.signed_sha256 == signed.sha256 != again.sha256
+    assert "compare it with the SHA-256 before signing" in " ".join(" ".join(again.lines()).split())
     with module_db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(ReportRun)) == before
 
