@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -524,6 +525,17 @@ def _generate_and_print(
         raise ReportStopped.of(exc) from None
     for line in result.lines():
         click.echo(line)
+    if getattr(result, "witness_problems", None):
+        from reporting.errors import WitnessError
+
+        seq, sha = result.ledger_head
+        raise WitnessError(
+            f"report {result.report_id} was written and recorded in the ledger, but the new "
+            f"ledger head was not published as configured: {'; '.join(result.witness_problems)}. "
+            "The report itself is valid. Until a head is published, deleting its ledger entries "
+            "would go unnoticed by the witness: fix the witness (the next report publishes a head "
+            f"that covers this one) and note this head elsewhere now: entry {seq}, SHA-256 {sha}"
+        )
     return result
 
 
@@ -655,11 +667,20 @@ def _month_label(settings: Settings, window: Any) -> str:
     is_flag=True,
     help="List every report in the ledger (report id, format, when, by whom, period, file), "
     "check that each recorded file is unchanged where it was written (one no longer there is a "
-    "warning: files get moved), then check the hash chain of the whole ledger.",
+    "warning: files get moved), then check the hash chain of the whole ledger, that the database "
+    "still refuses changes to it, and every head its witness recorded.",
+)
+@click.option(
+    "--expect-head",
+    metavar="SHA256",
+    help="With --ledger: a ledger head noted elsewhere (printed by `report` and `verify --ledger`); "
+    "verification fails unless the ledger still holds that entry, unchanged.",
 )
 @pass_state
 @handle_errors
-def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
+def verify_cmd(
+    state: State, files: tuple[Path, ...], ledger: bool, expect_head: str | None = None
+) -> None:
     """Check that report FILES are ones meetaudit generated, unaltered; and/or check the ledger.
 
     Says when, by whom and from which harvest runs each file was generated (every report with
@@ -672,20 +693,32 @@ def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool) -> None:
     """
     from reporting.errors import VerificationError
     from reporting.report import verify_file, verify_ledger
+    from reporting.report.witness import Witness, ledger_doubts
 
     if not files and not ledger:
         raise click.UsageError("name a report file to verify, or give --ledger")
+    if expect_head is not None and not ledger:
+        raise click.UsageError("--expect-head checks the ledger: give --ledger too")
+    if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_head.strip()):
+        raise click.UsageError("--expect-head takes a SHA-256: 64 hexadecimal digits")
     settings = state.settings()
     failed = []
     with open_database(settings) as db:
+        witness = Witness.from_settings(settings)
+        # A file's verdict rests on the ledger: one rewritten or unprotected fails every file.
+        doubts = ledger_doubts(db, witness) if files else []
         for path in files:
             result = verify_file(db, path, key_file=settings.signing_key_file)
             for line in result.lines():
                 click.echo(line)
-            if not result.ok:
+            for doubt in doubts:
+                click.echo(
+                    f"  problem: the ledger this verdict rests on cannot be trusted: {doubt}"
+                )
+            if not result.ok or doubts:
                 failed.append(str(path))
         if ledger:
-            check = verify_ledger(db)
+            check = verify_ledger(db, witness_=witness, expect_head=expect_head)
             for line in check.lines():
                 click.echo(line)
             if not check.ok:

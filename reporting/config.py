@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     min_attendance_minutes: float = Field(default=2.0, ge=0)
     show_phone_numbers: bool = False
     signing_key_file: Path | None = None
+    # An RFC 3161 time-stamping authority (its URL): each new ledger head gets a timestamp token.
+    tsa_url: str | None = None
+
+    # Where each new ledger head is also published, outside the database (see the README).
+    # A file (one JSON line per head) or an existing folder (one file per head, for WORM storage);
+    # unset: ``<data_dir>/ledger-witness/<database>.jsonl``.
+    ledger_witness: Path | None = None
+    # Also send each head to syslog: "local" (the system log) or HOST:PORT (UDP); unset: no.
+    ledger_witness_syslog: str | None = None
 
     @field_validator(
         "webex_site_urls", "webex_host_emails", "org_domains", "org_ids", mode="before"

@@ -45,9 +45,10 @@ from sqlalchemy.orm import Session
 from reporting import __version__
 from reporting.config import Settings
 from reporting.db.engine import Database
+from reporting.db.models import ReportRun
 from reporting.errors import DatabaseError, ReportError, VerificationError
 from reporting.harvest import Window
-from reporting.report import ledger, signing
+from reporting.report import ledger, signing, witness
 from reporting.report.context import ReportContext, ReportParameters, build_context, iso_utc
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS, write_json_export
 from reporting.report.manifest import build_manifest, parse_manifest, recorded_differences
@@ -145,6 +146,10 @@ class ReportResult:
     renderer_changes: list[str] = field(default_factory=list)
     # Files that already had the names asked for: kept unchanged, this run wrote beside them.
     not_overwritten: list[Path] = field(default_factory=list)
+    # The ledger head after this report, where it was published, and what failed publishing it.
+    ledger_head: tuple[int, str] | None = None
+    witness: str | None = None
+    witness_problems: list[str] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -225,6 +230,12 @@ class ReportResult:
             f"{t['participants']:,} participants, {t['invitees']:,} invitees, "
             f"{t['sessions']:,} sessions"
         )
+        if self.ledger_head is not None:
+            seq, sha = self.ledger_head
+            out.append(f"  ledger head: entry {seq}, SHA-256 {sha}")
+            if self.witness and not self.witness_problems:
+                out.append(f"       published to {self.witness}")
+        out.extend(f"  WITNESS FAILED: {p}" for p in self.witness_problems)
         if not self.complete:
             missing = (
                 f"{t['meetings_not_harvested']:,} meetings not harvested, {self.gaps:,} open gaps "
@@ -484,10 +495,11 @@ class LedgerCheck:
     head_seq: int | None
     head_sha256: str | None
     trigger_present: bool
-    problems: list[str]  # of the chain, and files changed at their recorded place
+    problems: list[str]  # of the chain, the trigger, the witness, files changed where written
     listing: list[LedgerEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # files not found or not readable
     chain_ok: bool = True
+    witness: list[str] = field(default_factory=list)  # what the witness check found, in words
 
     @property
     def ok(self) -> bool:
@@ -533,7 +545,10 @@ class LedgerCheck:
             )
             out.extend(self.table())
         elif self.entries == 0:
-            out.append("The report ledger is empty: no report has been written yet.")
+            out.append(
+                "The report ledger is empty"
+                + (": no report has been written yet." if self.ok else ".")
+            )
         out.append(
             f"{verdict}: report ledger of {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
         )
@@ -546,11 +561,14 @@ class LedgerCheck:
         if self.head_seq is not None:
             out.append(f"  head: entry {self.head_seq}, SHA-256 {self.head_sha256}")
             out.append(
-                "  (note the head hash elsewhere: removing the newest entries is only detectable "
-                "against it)"
+                "  (note the head hash elsewhere too, a ticket or an email, and check against it "
+                "later with --expect-head)"
             )
-        if not self.trigger_present:
-            out.append("  warning: the append-only trigger on report_runs is missing or disabled")
+        out.append(
+            "  append-only trigger: "
+            + ("in place" if self.trigger_present else "MISSING OR DISABLED (see below)")
+        )
+        out.extend(f"  {w}" for w in self.witness)
         out.extend(f"  warning: {w}" for w in self.warnings)
         out.extend(f"  problem: {p}" for p in self.problems)
         return out
@@ -864,6 +882,9 @@ def generate_report(
         exception_row_limit=exception_row_limit,
         as_of=generated_at,
     )
+    witness_ = witness.Witness.from_settings(settings)
+    head: tuple[int, str] | None = None
+    witness_problems: list[str] = []
     key = signing.load_private_key(settings.signing_key_file) if settings.signing_key_file else None
     public = key.public_key() if key else None
     key_text = f"Ed25519 {signing.fingerprint(public)}" if public else None
@@ -942,7 +963,11 @@ def generate_report(
                         "file_bytes": size,
                     }
                     names = target.names(base_id, first=not in_the_way)
-                    seq, path = _publish(db, fields, temp, temp_sig, names)
+                    row, path = _publish(db, fields, temp, temp_sig, names)
+                    seq, head = row.seq, (row.seq, row.entry_sha256)
+                    witness_problems += witness_.publish(
+                        row.seq, row.entry_sha256, report_id, generated_at
+                    )
                     files.append(
                         ReportFile(
                             out.format, path, report_id, sha, size, seq,
@@ -971,6 +996,7 @@ def generate_report(
     return ReportResult.of(
         ctx, report_id=base_id, generated_at=generated_at, generated_by=settings.operator,
         files=files, pages=pages, started=started, not_overwritten=in_the_way,
+        ledger_head=head, witness=witness_.describe(), witness_problems=witness_problems,
     )  # fmt: skip
 
 
@@ -980,9 +1006,9 @@ def _publish(
     temp: Path,
     temp_sig: Path | None,
     names: Iterator[Path],
-) -> tuple[int, Path]:
+) -> tuple[ReportRun, Path]:
     """Put the file (and signature) in place under the first free name, then append the ledger
-    entry recording that name; all or nothing. Returns the entry's seq and the file's path.
+    entry recording that name; all or nothing. Returns the committed entry and the file's path.
 
     The file is in place before the entry commits; when the commit fails it is removed again.
     """
@@ -998,9 +1024,9 @@ def _publish(
             ),
         }
         with db.session() as session:
-            seq = ledger.append(session, fields).seq
+            row = ledger.append(session, fields)
         committed = True
-        return seq, target
+        return row, target
     finally:
         if not committed:
             for path in placed:
@@ -1348,9 +1374,13 @@ def _file_finding(entry: dict[str, Any], state: str, detail: str | None) -> str:
     )
 
 
-def verify_ledger(db: Database) -> LedgerCheck:
+def verify_ledger(
+    db: Database, *, witness_: witness.Witness | None = None, expect_head: str | None = None
+) -> LedgerCheck:
     """Check every report file recorded, at the place it was written, then the whole hash
-    chain: every entry's hash, every link, no missing sequence number.
+    chain: every entry's hash, every link, no missing sequence number; then that the database
+    still refuses changes (the append-only trigger), and the chain against the heads
+    ``witness_`` holds and against ``expect_head`` (a head SHA-256 noted elsewhere).
 
     A file changed at its recorded place fails the check; one no longer there is a warning
     (files get moved: ``verify FILE`` checks it where it is). The result also lists every entry
@@ -1358,12 +1388,12 @@ def verify_ledger(db: Database) -> LedgerCheck:
     """
     with _reading_ledger(db) as session:
         chain = ledger.check_chain(session, keep_rows=True)
-        trigger = ledger.trigger_present(session)
+        trigger = ledger.trigger_problems(session)
     check = LedgerCheck(
         entries=chain.entries,
         head_seq=chain.head_seq,
         head_sha256=chain.head_sha256,
-        trigger_present=trigger,
+        trigger_present=not trigger,
         problems=[],
         chain_ok=not chain.problems,
     )
@@ -1375,6 +1405,13 @@ def verify_ledger(db: Database) -> LedgerCheck:
             findings = check.problems if listed.file == CHANGED else check.warnings
             findings.append(_file_finding(e, listed.file, detail))
     check.problems.extend(chain.problems)
+    check.problems.extend(trigger)
+    held = witness.compare(
+        chain.hashes, witness_.read() if witness_ is not None else None, expect_head
+    )
+    check.problems.extend(held.problems)
+    check.warnings.extend(held.warnings)
+    check.witness.extend(held.notes)
     return check
 
 
