@@ -125,7 +125,7 @@ def token_facts(token_b64: str) -> tuple[str, dt.datetime]:
 def send_syslog(address: str, message: str) -> None:
     """Send ``message`` to syslog: ``local`` (the system log socket) or ``HOST:PORT`` (UDP).
     Raises ``OSError`` when it cannot be sent (so a failure is never silent)."""
-    pri = SysLogHandler.encodePriority(SysLogHandler.LOG_AUTH, SysLogHandler.LOG_NOTICE)
+    pri = SysLogHandler.LOG_AUTH << 3 | SysLogHandler.LOG_NOTICE
     data = f"<{pri}>meetaudit[{os.getpid()}]: {message}".encode()
     if address == "local":
         path = next((p for p in ("/dev/log", "/var/run/syslog") if os.path.exists(p)), None)
