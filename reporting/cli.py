@@ -1207,3 +1207,8 @@ def investigate_meetings(
     _answer(state, "Meetings",
             lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
             fmt, **period)  # fmt: skip
+
+
+from reporting.cli_roles import db_roles  # noqa: E402 - the command needs the group defined above
+
+db_group.add_command(db_roles)
