@@ -63,6 +63,8 @@ def handle_errors(func: F) -> F:
 
 DEMO_DATABASE = "meetaudit_demo"
 DEMO_SETTINGS_FILE = "demo-settings.toml"
+# The demo's ledger heads go to its own witness (under the data folder), never to yours.
+_DEMO_WITNESS = {"ledger_witness": None, "ledger_witness_syslog": None}
 
 
 class State:
@@ -83,7 +85,9 @@ class State:
             raise ConfigError("there is no demo yet: run `meetaudit demo` first")
         demo = load_settings(demo_file, **overrides)
         # The demo's embedded database, never the configured one.
-        return demo.model_copy(update={"database_url": None, "embedded_database": DEMO_DATABASE})
+        return demo.model_copy(
+            update={"database_url": None, "embedded_database": DEMO_DATABASE, **_DEMO_WITNESS}
+        )
 
 
 @contextmanager
@@ -525,7 +529,7 @@ def _generate_and_print(
         raise ReportStopped.of(exc) from None
     for line in result.lines():
         click.echo(line)
-    if getattr(result, "witness_problems", None):
+    if result.witness_problems and result.ledger_head is not None:
         from reporting.errors import WitnessError
 
         seq, sha = result.ledger_head
@@ -892,6 +896,7 @@ def demo_cmd(
                 "webex_token_file": None,
                 "webex_refresh_token": None,
                 "embedded_database": DEMO_DATABASE,
+                **_DEMO_WITNESS,
             }
         )
         _remember_demo(settings)

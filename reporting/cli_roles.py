@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from reporting.cli import State, handle_errors, open_database, pass_state
+from reporting.cli import State, handle_errors, open_database
 from reporting.errors import ConfigError
+
+pass_state = click.make_pass_decorator(State)
 
 
 def _read_password(role: str, path: Path) -> str:

@@ -294,11 +294,12 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    parts = []
-    while exc is not None and len(parts) < 3:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    parts: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(parts) < 3:
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         parts.append(text[:200])
-        exc = exc.__cause__  # type: ignore[assignment]
+        cause = cause.__cause__
     return ": ".join(parts)
 
 
