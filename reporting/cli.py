@@ -715,6 +715,11 @@ def verify_cmd(
             result = verify_file(db, path, key_file=settings.signing_key_file)
             for line in result.lines():
                 click.echo(line)
+            if doubts:
+                click.echo(
+                    f"FAILED: {path} cannot be confirmed: the ledger the verdict above rests on "
+                    "cannot be trusted (details: meetaudit verify --ledger)"
+                )
             for doubt in doubts:
                 click.echo(
                     f"  problem: the ledger this verdict rests on cannot be trusted: {doubt}"

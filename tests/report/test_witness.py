@@ -217,6 +217,7 @@ def test_rewriting_an_entry_to_a_tampered_files_hash_and_recomputing_the_chain_f
     file_check = meetaudit(env, "verify", str(tampered))
     assert file_check.exit_code == 4, file_check.output
     assert "the ledger this verdict rests on cannot be trusted" in file_check.output
+    assert f"FAILED: {tampered} cannot be confirmed" in file_check.output
 
 
 def test_rewriting_control_totals_and_recomputing_the_chain_fails(
