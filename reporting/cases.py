@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from reporting import __version__
 from reporting.db.models import AccessLogEntry, InvestigationCase
 from reporting.errors import CaseError
-from reporting.report.ledger import append_only_trigger_enabled
+from reporting.report.ledger import trigger_problems
 
 ACCESS_LOG_LOCK_KEY = 0x6D615F61  # "ma_a": one access-log append at a time
 HASHED_FIELDS = (
@@ -251,12 +251,9 @@ def check_log(session: Session) -> LogState:
     if prev is not None:
         state.head_seq = prev["seq"]
         state.head_sha256 = prev["entry_sha256"]
-    state.trigger = append_only_trigger_enabled(session, "access_log")
-    if not state.trigger:
-        state.problems.append(
-            "the database no longer refuses changes to the access log (its append-only trigger "
-            "is missing or disabled): entries may have been changed or removed"
-        )
+    trigger = trigger_problems(session, "access_log")
+    state.trigger = not trigger
+    state.problems.extend(trigger)
     return state
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -62,6 +63,8 @@ def handle_errors(func: F) -> F:
 
 DEMO_DATABASE = "meetaudit_demo"
 DEMO_SETTINGS_FILE = "demo-settings.toml"
+# The demo's ledger heads go to its own witness (under the data folder), never to yours.
+_DEMO_WITNESS = {"ledger_witness": None, "ledger_witness_syslog": None}
 
 
 class State:
@@ -82,7 +85,11 @@ class State:
             raise ConfigError("there is no demo yet: run `meetaudit demo` first")
         demo = load_settings(demo_file, **overrides)
         # The demo's embedded database, never the configured one.
-        update: dict[str, Any] = {"database_url": None, "embedded_database": DEMO_DATABASE}
+        update: dict[str, Any] = {
+            "database_url": None,
+            "embedded_database": DEMO_DATABASE,
+            **_DEMO_WITNESS,
+        }
         if "require_case" not in demo.model_fields_set:
             update["require_case"] = False  # the demo's records are simulated people
         return demo.model_copy(update=update)
@@ -548,6 +555,17 @@ def _generate_and_print(
         raise ReportStopped.of(exc) from None
     for line in result.lines():
         click.echo(line)
+    if result.witness_problems and result.ledger_head is not None:
+        from reporting.errors import WitnessError
+
+        seq, sha = result.ledger_head
+        raise WitnessError(
+            f"report {result.report_id} was written and recorded in the ledger, but the new "
+            f"ledger head was not published as configured: {'; '.join(result.witness_problems)}. "
+            "The report itself is valid. Until a head is published, deleting its ledger entries "
+            "would go unnoticed by the witness: fix the witness (the next report publishes a head "
+            f"that covers this one) and note this head elsewhere now: entry {seq}, SHA-256 {sha}"
+        )
     return result
 
 
@@ -719,7 +737,14 @@ def _month_label(settings: Settings, window: Any) -> str:
     is_flag=True,
     help="List every report in the ledger (report id, format, when, by whom, period, file), "
     "check that each recorded file is unchanged where it was written (one no longer there is a "
-    "warning: files get moved), then check the hash chain of the whole ledger.",
+    "warning: files get moved), then check the hash chain of the whole ledger, that the database "
+    "still refuses changes to it, and every head its witness recorded.",
+)
+@click.option(
+    "--expect-head",
+    metavar="SHA256",
+    help="With --ledger: a ledger head noted elsewhere (printed by `report` and `verify --ledger`); "
+    "verification fails unless the ledger still holds that entry, unchanged.",
 )
 @click.option(
     "--offline",
@@ -730,7 +755,13 @@ def _month_label(settings: Settings, window: Any) -> str:
 )
 @pass_state
 @handle_errors
-def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool, offline: bool = False) -> None:
+def verify_cmd(
+    state: State,
+    files: tuple[Path, ...],
+    ledger: bool,
+    offline: bool = False,
+    expect_head: str | None = None,
+) -> None:
     """Check that report FILES are ones meetaudit generated, unaltered; and/or check the ledger.
 
     Says when, by whom and from which harvest runs each file was generated (every report with
@@ -746,11 +777,16 @@ def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool, offline: boo
     from reporting.errors import VerificationError
     from reporting.report import verify_file, verify_ledger
     from reporting.report.trust import pins_from
+    from reporting.report.witness import Witness
 
     if not files and not ledger:
         raise click.UsageError("name a report file to verify, or give --ledger")
     if offline and ledger:
         raise click.UsageError("--ledger needs the database; --offline checks FILES without it")
+    if expect_head is not None and not ledger:
+        raise click.UsageError("--expect-head checks the ledger: give --ledger too")
+    if expect_head is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expect_head.strip()):
+        raise click.UsageError("--expect-head takes a SHA-256: 64 hexadecimal digits")
     settings = state.settings()
     pins = pins_from(settings)
     failed = []
@@ -767,14 +803,16 @@ def verify_cmd(state: State, files: tuple[Path, ...], ledger: bool, offline: boo
             raise VerificationError(f"verification failed for {', '.join(failed)}")
         return
     with open_database(settings) as db:
+        witness = Witness.from_settings(settings)
         for path in files:
-            result = verify_file(db, path, pins=pins)
+            # A file's verdict rests on the ledger: one rewritten or unprotected fails every file.
+            result = verify_file(db, path, pins=pins, witness_=witness)
             for line in result.lines():
                 click.echo(line)
             if not result.ok:
                 failed.append(str(path))
         if ledger:
-            check = verify_ledger(db)
+            check = verify_ledger(db, witness_=witness, expect_head=expect_head)
             for line in check.lines():
                 click.echo(line)
             if not check.ok:
@@ -958,6 +996,7 @@ def demo_cmd(
                 "webex_token_file": None,
                 "webex_refresh_token": None,
                 "embedded_database": DEMO_DATABASE,
+                **_DEMO_WITNESS,
             }
         )
         _remember_demo(settings)
@@ -1320,3 +1359,6 @@ from reporting import cli_cases, cli_web  # noqa: E402, F401
 from reporting.cli_keys import keys_group  # noqa: E402 - its commands use the helpers above
 
 cli.add_command(keys_group)
+from reporting.cli_roles import db_roles  # noqa: E402 - the command needs the group defined above
+
+db_group.add_command(db_roles)

@@ -116,7 +116,7 @@ def access_log_cmd(state: Any, case: str | None, fmt: str) -> None:
         rows = entries(session, case_ref=case)
         state_ = check_log(session)
     out = sys.stdout if fmt == "table" else sys.stderr
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "seq": r.seq, "at": r.at.astimezone(settings.zone).isoformat(),
             "operator": r.operator, "case": r.case_ref or "", "question": r.question,

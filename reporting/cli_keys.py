@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
-from reporting.cli import State, handle_errors, pass_state
+from reporting.cli import State, handle_errors
+
+pass_state = click.make_pass_decorator(State)
 
 
 @click.group("keys")

@@ -96,6 +96,26 @@ class Settings(BaseSettings):
     # `meetaudit keys init` creates a starter pair. The key's password, if any, as a secret.
     signing_cert_file: Path | None = None
     signing_key_file: Path | None = None
+    signing_p12_file: Path | None = None
+    signing_key_password: SecretStr | None = None
+    signing_key_password_file: Path | None = None
+    # An RFC 3161 time-stamping authority (e.g. an internal TSA): it stamps every signature and
+    # each new ledger head.
+    tsa_url: str | None = None
+    tsa_timeout: float = Field(default=10.0, gt=0)
+
+    # Verification: what the verifier trusts, never what the ledger says. PEM/DER certificate
+    # files or folders of them, comma separated.
+    trusted_certs: CommaList = Field(default_factory=list)
+    trusted_tsa_certs: CommaList = Field(default_factory=list)
+
+    # Where each new ledger head is also published, outside the database (see the README).
+    # A file (one JSON line per head) or an existing folder (one file per head, for WORM storage);
+    # unset: ``<data_dir>/ledger-witness/<database>.jsonl``.
+    ledger_witness: Path | None = None
+    # Also send each head to syslog: "local" (the system log) or HOST:PORT (UDP); unset: no.
+    ledger_witness_syslog: str | None = None
+
     # Readable names for outside orgIds and email domains (reporting/report/registry.py).
     org_registry_file: Path | None = None
 
@@ -106,17 +126,6 @@ class Settings(BaseSettings):
     oidc_redirect_url: str | None = None
     oidc_groups_claim: str = "groups"
     oidc_role_groups: CommaList = Field(default_factory=list)
-    signing_p12_file: Path | None = None
-    signing_key_password: SecretStr | None = None
-    signing_key_password_file: Path | None = None
-    # An RFC 3161 time-stamping authority that stamps every signature (e.g. an internal TSA).
-    tsa_url: str | None = None
-    tsa_timeout: float = Field(default=10.0, gt=0)
-
-    # Verification: what the verifier trusts, never what the ledger says. PEM/DER certificate
-    # files or folders of them, comma separated.
-    trusted_certs: CommaList = Field(default_factory=list)
-    trusted_tsa_certs: CommaList = Field(default_factory=list)
 
     @field_validator(
         "webex_site_urls",

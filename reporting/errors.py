@@ -14,6 +14,7 @@ secret (tokens and database passwords are redacted before a message is built).
     │   └── UnsafeLinkError        a paging link that leaves the configured API origin, or loops
     ├── HarvestIncomplete          the harvest finished but some meetings are gaps; exit status 3
     ├── ReportError                a report cannot be built or written
+    ├── WitnessError               a report was recorded, but its ledger head was not published
     ├── VerificationError          a file or the ledger failed verification; exit status 4
     └── CaseError                  an investigation case is missing, unknown or closed; exit 2
 """
@@ -84,6 +85,11 @@ class HarvestIncomplete(MeetauditError):
 
 class ReportError(MeetauditError):
     """A report could not be built or written."""
+
+
+class WitnessError(MeetauditError):
+    """A report was written and recorded in the ledger, but the new ledger head could not be
+    published to the witness (or timestamped): exit status 1, so a scheduler raises an alarm."""
 
 
 class VerificationError(MeetauditError):

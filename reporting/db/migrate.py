@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from reporting.errors import DatabaseError
 from reporting.resources import migrations_dir
@@ -24,12 +24,14 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision``."""
     _refuse_unknown(engine)
+    _refuse_without_rights(engine)
     command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema down to ``revision`` (``base`` drops everything)."""
     _refuse_unknown(engine)
+    _refuse_without_rights(engine)
     command.downgrade(alembic_config(engine), revision)
 
 
@@ -48,6 +50,28 @@ def _refuse_unknown(engine: Engine) -> None:
             f"this database was set up by a newer meetaudit (schema revision {current}; this "
             f"meetaudit knows up to {head_revision()}): install that newer version to use it. "
             "Nothing was changed"
+        )
+
+
+def _refuse_without_rights(engine: Engine) -> None:
+    """Only the owner of meetaudit's tables (or the administrator) may change the schema: say so
+    in words, naming the owner, instead of failing halfway with "permission denied"."""
+    with engine.connect() as conn:
+        owner, user, allowed = conn.execute(
+            text(
+                "SELECT t.tableowner, current_user, (SELECT rolsuper FROM pg_roles WHERE "
+                "rolname = current_user) OR pg_has_role(current_user, t.tableowner, 'USAGE') "
+                "FROM pg_tables t WHERE t.schemaname = current_schema() "
+                "AND t.tablename = 'report_runs'"
+            )
+        ).first() or (None, None, True)
+    if not allowed:
+        raise DatabaseError(
+            f"the database schema must be changed (it is at revision {current_revision(engine)}, "
+            f"this meetaudit needs {head_revision()}), and only the owner of meetaudit's tables, "
+            f"the role {owner!r}, may do that; this connection is the role {user!r}. Run "
+            f"`meetaudit db upgrade` with MEETAUDIT_DATABASE_URL naming {owner}, then run this "
+            "command again. Nothing was changed"
         )
 
 

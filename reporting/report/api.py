@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 from reporting import __version__
 from reporting.config import Settings
 from reporting.db.engine import Database
+from reporting.db.models import ReportRun
 from reporting.errors import DatabaseError, ReportError
 from reporting.harvest import Window
-from reporting.report import ledger, signing, timestamps
+from reporting.report import ledger, signing, timestamps, witness
 from reporting.report.context import ReportContext, ReportParameters
 from reporting.report.diff import build_report_context, predecessor
 from reporting.report.exports import MEETING_COLUMNS, write_json_export
@@ -150,6 +151,10 @@ class ReportResult:
     supersedes: dict[str, str] | None = None
     changes: dict[str, Any] | None = None
     altered_meetings: list[dict[str, Any]] = field(default_factory=list)
+    # The ledger head after this report, where it was published, and what failed publishing it.
+    ledger_head: tuple[int, str] | None = None
+    witness: str | None = None
+    witness_problems: list[str] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -248,8 +253,15 @@ class ReportResult:
             f"{t['participants']:,} participants, {t['invitees']:,} invitees, "
             f"{t['sessions']:,} sessions"
         )
+        if self.ledger_head is not None:
+            seq, sha = self.ledger_head
+            out.append(f"  ledger head: entry {seq}, SHA-256 {sha}")
+            if self.witness and not self.witness_problems:
+                out.append(f"       published to {self.witness}")
+        out.extend(f"  WITNESS FAILED: {p}" for p in self.witness_problems)
         out.extend(self._findings())
-        if t["meetings_not_harvested"] or self.gaps:
+        # Whatever made the report incomplete is said; altered stored data is said above.
+        if t["meetings_not_harvested"] or self.gaps or not (self.complete or self.altered_meetings):
             missing = (
                 f"{t['meetings_not_harvested']:,} meetings not harvested, {self.gaps:,} open gaps "
                 "(listed in the report's Appendix A)"
@@ -603,6 +615,9 @@ def generate_report(
             else None
         ),
     )
+    witness_ = witness.Witness.from_settings(settings)
+    head: tuple[int, str] | None = None
+    witness_problems: list[str] = []
     identity = signing.load_identity(settings)
     stamper = timestamps.timestamper(settings)
     key_text = f"X.509 certificate {identity.describe()}" if identity else None
@@ -686,7 +701,11 @@ def generate_report(
                         "file_bytes": size,
                     }
                     names = target.names(base_id, first=not in_the_way)
-                    seq, path = _publish(db, fields, temp, temp_sig, names)
+                    row, path = _publish(db, fields, temp, temp_sig, names)
+                    seq, head = row.seq, (row.seq, row.entry_sha256)
+                    witness_problems += witness_.publish(
+                        row.seq, row.entry_sha256, report_id, generated_at
+                    )
                     files.append(
                         ReportFile(
                             out.format, path, report_id, sha, size, seq,
@@ -716,6 +735,7 @@ def generate_report(
     return ReportResult.of(
         ctx, report_id=base_id, generated_at=generated_at, generated_by=settings.operator,
         files=files, pages=pages, started=started, not_overwritten=in_the_way,
+        ledger_head=head, witness=witness_.describe(), witness_problems=witness_problems,
     )  # fmt: skip
 
 
@@ -772,9 +792,9 @@ def _publish(
     temp: Path,
     temp_sig: Path | None,
     names: Iterator[Path],
-) -> tuple[int, Path]:
+) -> tuple[ReportRun, Path]:
     """Put the file (and signature) in place under the first free name, then append the ledger
-    entry recording that name; all or nothing. Returns the entry's seq and the file's path.
+    entry recording that name; all or nothing. Returns the committed entry and the file's path.
 
     The file is in place before the entry commits; when the commit fails it is removed again.
     """
@@ -790,9 +810,9 @@ def _publish(
             ),
         }
         with db.session() as session:
-            seq = ledger.append(session, fields).seq
+            row = ledger.append(session, fields)
         committed = True
-        return seq, target
+        return row, target
     finally:
         if not committed:
             for path in placed:

@@ -4,8 +4,11 @@ Each entry's ``entry_sha256`` is the SHA-256 of a canonical JSON of all its othe
 including ``prev_entry_sha256`` (the previous entry's hash): changing any field of any entry, or
 removing an entry from the middle, breaks the chain, and :func:`check_chain` says where. The
 database refuses UPDATE and DELETE on the table (a trigger); tampering needs a superuser and is
-still detected. Removing the *newest* entries cannot be seen from the chain alone: keep the head
-hash that :func:`check_chain` reports somewhere else (a ticket, an email) to detect that too.
+still detected. Removing the *newest* entries, or rewriting an entry and recomputing every hash
+after it, cannot be seen from the chain alone: each new head is therefore also published outside
+the database (:mod:`reporting.report.witness`), and ``verify --ledger --expect-head`` checks a head
+noted elsewhere (a ticket, an email). :func:`trigger_problems` says when the database no longer
+refuses changes.
 
 Canonical JSON: keys sorted, no whitespace, UTF-8, times as ISO 8601 UTC with ``Z``.
 """
@@ -115,6 +118,7 @@ class ChainState:
     problems: list[str] = field(default_factory=list)
     bad_seqs: set[int] = field(default_factory=set)
     rows: list[dict[str, Any]] = field(default_factory=list)  # every entry, when asked to keep
+    hashes: dict[int, str] = field(default_factory=dict)  # seq -> entry_sha256, every entry
 
 
 def check_chain(session: Session, *, keep_rows: bool = False) -> ChainState:
@@ -130,6 +134,7 @@ def check_chain(session: Session, *, keep_rows: bool = False) -> ChainState:
         entry = as_dict(row)
         seq = entry["seq"]
         state.entries += 1
+        state.hashes[seq] = entry["entry_sha256"]
         if keep_rows:
             state.rows.append(entry)
         if seq != expected_seq:
@@ -162,18 +167,69 @@ def check_chain(session: Session, *, keep_rows: bool = False) -> ChainState:
 
 
 def trigger_present(session: Session) -> bool:
-    """True when the database still refuses UPDATE and DELETE on the ledger."""
-    return append_only_trigger_enabled(session, "report_runs")
+    """True when the database still refuses UPDATE, DELETE and TRUNCATE on the ledger."""
+    return not trigger_problems(session)
 
 
-def append_only_trigger_enabled(session: Session, table: str) -> bool:
-    """True when ``table``'s append-only trigger (``<table>_append_only``) exists and is on."""
-    return bool(
-        session.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :name "
-                "AND tgrelid = CAST(:table AS regclass) AND tgenabled <> 'D')"
-            ),
-            {"name": f"{table}_append_only", "table": table},
-        ).scalar()
-    )
+TRIGGER = "report_runs_append_only"
+# The append-only tables, each with what its trigger is called in messages and the body of its
+# trigger function as the migrations create it, whitespace collapsed.
+_APPEND_ONLY = {
+    "report_runs": (
+        "the ledger",
+        "BEGIN RAISE EXCEPTION 'the report ledger is append-only: % on report_runs refused', "
+        "TG_OP USING ERRCODE = 'insufficient_privilege'; END;",
+    ),
+    "access_log": (
+        "the access log",
+        "BEGIN RAISE EXCEPTION 'the access log is append-only: % on access_log refused', "
+        "TG_OP USING ERRCODE = 'insufficient_privilege'; END;",
+    ),
+}
+# pg_trigger.tgtype bits: DELETE, UPDATE, TRUNCATE.
+_REFUSED = {"DELETE": 8, "UPDATE": 16, "TRUNCATE": 32}
+
+
+def trigger_problems(session: Session, table: str = "report_runs") -> list[str]:
+    """Why the database no longer refuses changes to ``table`` (the ledger, or the access log):
+    its append-only trigger is missing, disabled (or set to fire only on replicas), no longer
+    covers UPDATE, DELETE or TRUNCATE, or its function no longer refuses. Empty when intact."""
+    what, body = _APPEND_ONLY[table]
+    trigger = f"{table}_append_only"
+    row = session.execute(
+        text(
+            "SELECT t.tgenabled, t.tgtype, p.proname, p.prosrc FROM pg_trigger t "
+            "JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE t.tgname = :name AND t.tgrelid = CAST(:table AS regclass)"
+        ),
+        {"name": trigger, "table": table},
+    ).first()
+    lost = f"the database no longer refuses changes to {what}"
+    if row is None:
+        return [
+            f"the append-only trigger {trigger} on {what} (table {table}) is missing (it was "
+            f"dropped): {lost}. Someone with administrator rights on the database removed it; "
+            "restore it with `meetaudit db upgrade` as the owner role only after finding out who "
+            "did and why"
+        ]
+    enabled, tgtype, proname, prosrc = row
+    problems = []
+    if enabled in ("D", "R"):
+        how = "disabled" if enabled == "D" else "set to fire only on replicas"
+        problems.append(
+            f"the append-only trigger {trigger} on {what} (table {table}) is {how}: {lost}. "
+            "Someone with administrator rights on the database switched it off (ALTER TABLE … "
+            "DISABLE TRIGGER); find out who and why before trusting entries written since"
+        )
+    uncovered = [op for op, bit in _REFUSED.items() if not int(tgtype) & bit]
+    if uncovered:
+        problems.append(
+            f"the append-only trigger {trigger} no longer covers {', '.join(uncovered)}: it was "
+            "replaced by one that lets those changes through"
+        )
+    if proname != trigger or " ".join(str(prosrc).split()) != body:
+        problems.append(
+            f"the append-only trigger {trigger} no longer runs the function that refuses every "
+            "change: its function was replaced"
+        )
+    return problems

@@ -3,7 +3,8 @@
 A timestamp token is the TSA's signed statement that a given SHA-256 existed at a given time:
 the time does not come from the report host's clock, which whoever runs that host controls.
 Every report signature carries one (pyHanko asks :class:`HttpxTimeStamper` for it), and
-:func:`timestamp_token` stamps any other bytes (a ledger head, say).
+:func:`timestamp_token` stamps any other bytes, :func:`token_over_digest` a SHA-256 itself (the
+ledger witness stamps each new head's entry hash).
 
 The TSA is reached over HTTP with httpx (``application/timestamp-query``), one request per
 stamp, with the ``tsa_timeout`` setting; no other address is contacted.
@@ -80,7 +81,12 @@ def timestamp_token(data: bytes, settings: Settings) -> bytes | None:
     stamper = timestamper(settings)
     if stamper is None:
         return None
-    digest = hashlib.sha256(data).digest()
+    return token_over_digest(stamper, hashlib.sha256(data).digest())
+
+
+def token_over_digest(stamper: HttpxTimeStamper, digest: bytes) -> bytes:
+    """The DER timestamp token whose message imprint is the SHA-256 ``digest`` itself (a ledger
+    head's entry hash, say). Raises :class:`TimestampError` when the TSA fails."""
     try:
         token = asyncio.run(stamper.async_timestamp(digest, "sha256"))
     except TimestampRequestError as exc:

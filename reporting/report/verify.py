@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from reporting.db.engine import Database
 from reporting.db.models import ReportRun
 from reporting.errors import DatabaseError, VerificationError
-from reporting.report import ledger, signing, trust
+from reporting.report import ledger, signing, trust, witness
 from reporting.report.api import _sha256_file
 from reporting.report.context import iso_utc
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
@@ -146,6 +146,10 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
+    # Why the ledger itself cannot be trusted beyond its hash chain (the append-only trigger,
+    # the witness): the file's verdict rests on it, so any doubt fails the file.
+    ledger_doubts: list[str] = field(default_factory=list)
+
     @property
     def known(self) -> bool:
         """True when the ledger records a file with exactly this content."""
@@ -205,6 +209,7 @@ class VerifyResult:
         )
         return (
             agrees
+            and not self.ledger_doubts
             and self.entry_intact
             and self.chain_ok
             and self.signature_ok
@@ -214,6 +219,11 @@ class VerifyResult:
     def verdict(self) -> str:
         """The first line: what the file is, and whether it passed."""
         p, n = self.path, len(self.entries)
+        if self.ledger_doubts:
+            return (
+                f"FAILED: {p} cannot be confirmed: the ledger the verdict below rests on cannot "
+                "be trusted (details: meetaudit verify --ledger)"
+            )
         if self.manifest_of is not None:
             rid = self.manifest_of.report_id
             held = "attached to" if self.manifest_of.format == "pdf" else "at the head of"
@@ -258,6 +268,10 @@ class VerifyResult:
     def lines(self) -> list[str]:
         """A short human verdict and the facts behind it."""
         out = [self.verdict(), f"  SHA-256 {self.sha256}"]
+        out.extend(
+            f"  problem: the ledger this verdict rests on cannot be trusted: {doubt}"
+            for doubt in self.ledger_doubts
+        )
         if len(self.entries) == 1:
             out.extend(f"  {fact}" for fact in self.entries[0].facts())
         elif self.entries:
@@ -317,10 +331,11 @@ class LedgerCheck:
     head_seq: int | None
     head_sha256: str | None
     trigger_present: bool
-    problems: list[str]  # of the chain, and files changed at their recorded place
+    problems: list[str]  # of the chain, the trigger, the witness, files changed where written
     listing: list[LedgerEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # files not found or not readable
     chain_ok: bool = True
+    witness: list[str] = field(default_factory=list)  # what the witness check found, in words
 
     @property
     def ok(self) -> bool:
@@ -366,7 +381,10 @@ class LedgerCheck:
             )
             out.extend(self.table())
         elif self.entries == 0:
-            out.append("The report ledger is empty: no report has been written yet.")
+            out.append(
+                "The report ledger is empty"
+                + (": no report has been written yet." if self.ok else ".")
+            )
         out.append(
             f"{verdict}: report ledger of {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
         )
@@ -379,11 +397,14 @@ class LedgerCheck:
         if self.head_seq is not None:
             out.append(f"  head: entry {self.head_seq}, SHA-256 {self.head_sha256}")
             out.append(
-                "  (note the head hash elsewhere: removing the newest entries is only detectable "
-                "against it)"
+                "  (note the head hash elsewhere too, a ticket or an email, and check against it "
+                "later with --expect-head)"
             )
-        if not self.trigger_present:
-            out.append("  warning: the append-only trigger on report_runs is missing or disabled")
+        out.append(
+            "  append-only trigger: "
+            + ("in place" if self.trigger_present else "MISSING OR DISABLED (see below)")
+        )
+        out.extend(f"  {w}" for w in self.witness)
         out.extend(f"  warning: {w}" for w in self.warnings)
         out.extend(f"  problem: {p}" for p in self.problems)
         return out
@@ -458,7 +479,13 @@ def _reading_ledger(db: Database) -> Iterator[Session]:
         ) from None
 
 
-def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> VerifyResult:
+def verify_file(
+    db: Database,
+    path: Path,
+    *,
+    pins: trust.Pins | None = None,
+    witness_: witness.Witness | None = None,
+) -> VerifyResult:
     """Check ``path`` against the ledger and its signature; see the module docstring.
 
     Every entry recording the file's SHA-256 is named, not one of them: identical reports of
@@ -469,7 +496,9 @@ def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> 
 
     The signature (a PDF's own, or ``FILE.p7s`` beside a CSV or JSON file) counts only when it
     chains to a certificate in ``pins`` (the verifier's ``trusted_certs``); a certificate the
-    file or the ledger names is never enough.
+    file or the ledger names is never enough. With ``witness_`` the ledger itself is checked
+    too (its append-only trigger, its heads against the witness): a file's verdict rests on the
+    ledger, so a rewritten or unprotected ledger fails every file (``ledger_doubts``).
     """
     pins = pins or trust.Pins()
     try:
@@ -485,6 +514,9 @@ def verify_file(db: Database, path: Path, *, pins: trust.Pins | None = None) -> 
         claimed_entry = ledger.as_dict(claimed_row) if claimed_row else None
         holders = _attachment_holders(session, sha) if not claimed_row else []
         chain = ledger.check_chain(session)
+        if witness_ is not None:
+            doubts = ledger.trigger_problems(session)
+            result.ledger_doubts = doubts + witness.compare(chain.hashes, witness_.read()).problems
     result.chain_ok = not chain.problems
     if not result.chain_ok:
         result.problems.append(
@@ -823,9 +855,13 @@ def _file_finding(entry: dict[str, Any], state: str, detail: str | None) -> str:
     )
 
 
-def verify_ledger(db: Database) -> LedgerCheck:
+def verify_ledger(
+    db: Database, *, witness_: witness.Witness | None = None, expect_head: str | None = None
+) -> LedgerCheck:
     """Check every report file recorded, at the place it was written, then the whole hash
-    chain: every entry's hash, every link, no missing sequence number.
+    chain: every entry's hash, every link, no missing sequence number; then that the database
+    still refuses changes (the append-only trigger), and the chain against the heads
+    ``witness_`` holds and against ``expect_head`` (a head SHA-256 noted elsewhere).
 
     A file changed at its recorded place fails the check; one no longer there is a warning
     (files get moved: ``verify FILE`` checks it where it is). The result also lists every entry
@@ -833,12 +869,12 @@ def verify_ledger(db: Database) -> LedgerCheck:
     """
     with _reading_ledger(db) as session:
         chain = ledger.check_chain(session, keep_rows=True)
-        trigger = ledger.trigger_present(session)
+        trigger = ledger.trigger_problems(session)
     check = LedgerCheck(
         entries=chain.entries,
         head_seq=chain.head_seq,
         head_sha256=chain.head_sha256,
-        trigger_present=trigger,
+        trigger_present=not trigger,
         problems=[],
         chain_ok=not chain.problems,
     )
@@ -850,6 +886,13 @@ def verify_ledger(db: Database) -> LedgerCheck:
             findings = check.problems if listed.file == CHANGED else check.warnings
             findings.append(_file_finding(e, listed.file, detail))
     check.problems.extend(chain.problems)
+    check.problems.extend(trigger)
+    held = witness.compare(
+        chain.hashes, witness_.read() if witness_ is not None else None, expect_head
+    )
+    check.problems.extend(held.problems)
+    check.warnings.extend(held.warnings)
+    check.witness.extend(held.notes)
     return check
 
 

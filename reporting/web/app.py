@@ -271,10 +271,10 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
             outcome = accounts.sign_in(session, name, password, client=client_of(request))
         if outcome.token is None:
             token = secrets.token_urlsafe(32)
-            response = page(request, "login.html", 401, next=_safe_next(str(form.get("next", "/"))),
+            refused = page(request, "login.html", 401, next=_safe_next(str(form.get("next", "/"))),
                             login_csrf=token, problem=outcome.problem, sso=sso_enabled)  # fmt: skip
-            _set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
-            return response
+            _set_cookie(refused, LOGIN_CSRF_COOKIE, token, max_age=3600)
+            return refused
         response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
         _set_cookie(response, COOKIE, outcome.token,
                     max_age=int(accounts.SESSION_LIFETIME.total_seconds()))  # fmt: skip
@@ -343,8 +343,9 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/reports", openapi_extra={"x-action": "reports.view"}, include_in_schema=False)
     def reports(request: Request) -> Response:
         from reporting.report import verify_ledger
+        from reporting.report.witness import Witness
 
-        check = verify_ledger(app.state.db)
+        check = verify_ledger(app.state.db, witness_=Witness.from_settings(settings))
         return page(request, "reports.html", check=check, zone=settings.zone,
                     timezone=settings.timezone)  # fmt: skip
 
@@ -426,7 +427,7 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                         problem=f"The file is larger than {MAX_UPLOAD // 2**20} MiB.")  # fmt: skip
         name = Path(upload.filename or "upload").name or "upload"
         try:
-            result, lines = _verify_upload(app.state.db, name, data)
+            result, lines = _verify_upload(app.state.db, settings, name, data)
             problem = None
         except MeetauditError as exc:
             result, lines, problem = None, [], str(exc)
@@ -554,8 +555,9 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     def api_reports(request: Request) -> dict[str, Any]:
         """The report ledger, oldest first: every entry, its file's state, the chain's verdict."""
         from reporting.report import verify_ledger
+        from reporting.report.witness import Witness
 
-        check = verify_ledger(app.state.db)
+        check = verify_ledger(app.state.db, witness_=Witness.from_settings(settings))
         return {
             "ok": check.ok,
             "entries": check.entries,
@@ -583,7 +585,7 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         if len(data) > MAX_UPLOAD:
             raise StarletteHTTPException(413, f"larger than {MAX_UPLOAD // 2**20} MiB")
         name = Path(upload.filename or "upload").name or "upload"
-        result, lines = _verify_upload(app.state.db, name, data)
+        result, lines = _verify_upload(app.state.db, settings, name, data)
         sha = hashlib.sha256(data).hexdigest()
         with records() as session:
             record(request, session, "verify", {"file": name, "sha256": sha}, 1, "api")
@@ -656,7 +658,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
             found = session.get(Job, job_id)
             if found is None:
                 raise StarletteHTTPException(404, f"there is no job {job_id}")
-            return _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+            job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+            return job
 
     @app.get("/api/v1/access-log", openapi_extra={"x-action": "access_log.view"})
     def api_access_log(request: Request, case: str | None = None) -> dict[str, Any]:
@@ -734,16 +737,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _verify_upload(db: Database, name: str, data: bytes) -> tuple[Any, list[str]]:
+def _verify_upload(
+    db: Database, settings: Settings, name: str, data: bytes
+) -> tuple[Any, list[str]]:
     """`meetaudit verify` on uploaded bytes, written only to a private temporary folder (never
-    where a download could serve it) and named by the uploaded name in the verdict."""
+    where a download could serve it) and named by the uploaded name in the verdict: against the
+    certificates this server's settings pin, and the ledger checked against its witness."""
     from reporting.report import verify_file
+    from reporting.report.trust import pins_from
+    from reporting.report.witness import Witness
 
     with tempfile.TemporaryDirectory(prefix="meetaudit-verify-") as folder:
         target = Path(folder) / name
         target.write_bytes(data)
         try:
-            result = verify_file(db, target)
+            result = verify_file(
+                db, target, pins=pins_from(settings), witness_=Witness.from_settings(settings)
+            )
         except MeetauditError as exc:
             raise type(exc)(str(exc).replace(str(target), name)) from None
         return result, [line.replace(str(target), name) for line in result.lines()]

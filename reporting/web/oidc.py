@@ -138,8 +138,8 @@ def finish(session: Session, settings: Settings, *, state: str, code: str) -> Id
         token = jwt.decode(id_token, KeySet.import_key_set(keys), algorithms=ALGORITHMS)
         jwt.JWTClaimsRegistry(
             leeway=60,
-            iss={"essential": True, "value": config.get("issuer", settings.oidc_issuer)},
-            aud={"essential": True, "value": settings.oidc_client_id},
+            iss={"essential": True, "value": str(config.get("issuer", settings.oidc_issuer))},
+            aud={"essential": True, "value": str(settings.oidc_client_id)},
             exp={"essential": True},
             nonce={"essential": True, "value": login.nonce},
         ).validate(token.claims)
