@@ -19,15 +19,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from reporting import __version__
-from reporting.config import Settings, load_settings
-from reporting.db import migrate
 from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError
+
+if TYPE_CHECKING:  # imported where used: `meetaudit --help` loads neither pydantic nor SQLAlchemy
+    from reporting.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,7 +46,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except MeetauditError as exc:
             _fail(str(exc), exc.exit_code)
-        except (OperationalError, DBAPIError) as exc:
+        except Exception as exc:
+            from sqlalchemy.exc import DBAPIError  # OperationalError is one
+
+            if not isinstance(exc, DBAPIError):
+                raise
             orig = exc.orig if exc.orig is not None else exc
             first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
             _fail(f"the database failed: {first}. Nothing half-written was kept; run again.", 1)
@@ -74,6 +78,8 @@ class State:
 
     def settings(self, **overrides: Any) -> Settings:
         """The effective settings (built on first use, so ``--help`` never needs them)."""
+        from reporting.config import load_settings
+
         settings = load_settings(self.config, **overrides)
         if not self.demo:
             return settings
@@ -88,6 +94,7 @@ class State:
 @contextmanager
 def open_database(settings: Settings, *, migrate_schema: bool = True) -> Iterator[Any]:
     """The configured (or embedded) database, migrated to the newest schema."""
+    from reporting.db import migrate
     from reporting.db.engine import Database
 
     with Database.from_settings(settings) as db:
@@ -162,6 +169,8 @@ def db_group() -> None:
 @handle_errors
 def db_upgrade(state: State, revision: str) -> None:
     """Bring the database schema up to date (safe to run at any time)."""
+    from reporting.db import migrate
+
     with open_database(state.settings(), migrate_schema=False) as db:
         migrate.upgrade(db.engine, revision)
         click.echo(
@@ -176,6 +185,8 @@ def db_upgrade(state: State, revision: str) -> None:
 @handle_errors
 def db_downgrade(state: State, revision: str, yes: bool) -> None:
     """Take the schema back to REVISION ('base' removes all tables and their records)."""
+    from reporting.db import migrate
+
     if not yes:
         raise click.UsageError("downgrading can delete records; add --yes to confirm")
     with open_database(state.settings(), migrate_schema=False) as db:
@@ -190,6 +201,8 @@ def db_downgrade(state: State, revision: str, yes: bool) -> None:
 @handle_errors
 def db_status(state: State) -> None:
     """Say which database is used and whether its schema is current."""
+    from reporting.db import migrate
+
     with open_database(state.settings(), migrate_schema=False) as db:
         current, head = migrate.current_revision(db.engine), migrate.head_revision()
         click.echo(f"Database: {db.display_url}")
@@ -217,7 +230,7 @@ def _window(
 
     ``what`` names the period in that error as the command calls it ("the harvest window").
     """
-    from reporting.harvest import Window, month_window, previous_month
+    from reporting.periods import Window, month_window, previous_month
 
     if month is not None and not month.strip():
         raise click.UsageError("--month is empty; write it as YYYY-MM, e.g. 2026-10")
@@ -825,6 +838,7 @@ def demo_cmd(
     simulated Webex API on a free loopback port. Prints the PDF's path and SHA-256. Afterwards,
     `meetaudit --demo COMMAND` works on the demo's records (verify, investigate, report...).
     """
+    from reporting.db import migrate
     from reporting.db.engine import Database
     from reporting.harvest import month_window, previous_month
     from reporting.report import generate_report

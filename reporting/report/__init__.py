@@ -7,19 +7,26 @@ chains every file's SHA-256, ``signing`` writes detached Ed25519 signatures. The
 CLI calls are in ``api``: :func:`generate_report`, :func:`verify_file`, :func:`verify_ledger`.
 """
 
-from reporting.report.api import (
-    FORMATS,
-    LedgerCheck,
-    ReportFile,
-    ReportResult,
-    VerifyResult,
-    generate_report,
-    verify_file,
-    verify_ledger,
-)
-from reporting.report.classify import classify, mask_phone
-from reporting.report.context import ReportContext, ReportParameters, build_context
-from reporting.report.render import ReportMeta, render_pdf, write_pdf
+from typing import Any
+
+# Names are imported when first used (PEP 562), so that importing one part of the package (the
+# classification rules, for `meetaudit investigate`) does not load WeasyPrint and pikepdf.
+_WHERE = {
+    "FORMATS": "api", "LedgerCheck": "api", "ReportFile": "api", "ReportResult": "api",
+    "VerifyResult": "api", "generate_report": "api", "verify_file": "api", "verify_ledger": "api",
+    "classify": "classify", "mask_phone": "classify",
+    "ReportContext": "context", "ReportParameters": "context", "build_context": "context",
+    "ReportMeta": "render", "render_pdf": "render", "write_pdf": "render",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "FORMATS",
