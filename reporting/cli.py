@@ -937,9 +937,16 @@ def _announce_matches(
     session: Any, who: str, period: Any, fmt: str, *, show_phone_numbers: bool = False
 ) -> None:
     """Say so when WHO matches several people (on stderr for CSV / JSON, which stay data only)."""
-    from reporting.investigate import people_matching
+    from reporting.investigate import people_matching, resolve
 
-    people = people_matching(session, who, period, show_phone_numbers=show_phone_numbers)
+    found = resolve(session, who)
+    if found.close and found.keys:
+        click.echo(
+            f"No name or address contains {who!r}; answering for the people whose name is close"
+            " to it (accents, case and small typos ignored).",
+            err=fmt != "table",
+        )
+    people = people_matching(session, found, period, show_phone_numbers=show_phone_numbers)
     if len(people) < 2:
         return
     if fmt != "table":
@@ -1038,7 +1045,8 @@ def _answer(
         if who is not None:
             _announce_matches(session, who, p, fmt, show_phone_numbers=settings.show_phone_numbers)
         rows = ask(session, settings, p)
-        notes = period_notes(period_records(session, p), settings.zone, found=bool(rows))
+        records = period_records(session, p, count=not rows)
+        notes = period_notes(records, settings.zone, found=bool(rows))
         if table:
             from rich.console import Console
 
@@ -1188,3 +1196,60 @@ def investigate_meetings(
     _answer(state, "Meetings",
             lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
             fmt, **period)  # fmt: skip
+
+
+@investigate_group.command("phone")
+@click.argument("number")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_phone(state: State, /, number: str, fmt: str, **period: Any) -> None:
+    """Who joined from phone NUMBER (the whole number or its last digits), when, which meetings.
+
+    Only the digits count: `+41 44 555 01 88`, `0041445550188` and `0188` all find that number.
+    Numbers, and callers' names that are their number, stay masked unless
+    MEETAUDIT_SHOW_PHONE_NUMBERS.
+    """
+    from reporting.investigate import phone_calls
+
+    if sum(ch.isdigit() for ch in number) < 3:
+        raise click.UsageError("give the phone number, or at least its last 3 digits")
+    _answer(state, "Sessions joined from the phone number searched",
+            lambda session, settings, p: phone_calls(session, number, settings, p), fmt,
+            **period)  # fmt: skip
+
+
+@investigate_group.command("device")
+@click.argument("device")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_device(state: State, /, device: str, fmt: str, **period: Any) -> None:
+    """Who joined from DEVICE: a correlationId (one device), else a client type (`mac`, `tp`...).
+
+    One row per person, most sessions first, with the meetings they joined from it.
+    """
+    from reporting.investigate import device_sessions
+
+    _answer(state, f"Sessions from {device}",
+            lambda session, settings, p: device_sessions(session, device, settings, p), fmt,
+            **period)  # fmt: skip
+
+
+@investigate_group.command("timeline")
+@click.argument("who")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_timeline(state: State, /, who: str, fmt: str, **period: Any) -> None:
+    """WHO's timeline: every meeting attended, lobby waited in and invitation not taken up, in order.
+
+    Each meeting attended names the outside organisations admitted to it, as the report
+    classifies them.
+    """
+    from reporting.investigate import timeline
+
+    _require_someone(who)
+    _answer(state, f"Timeline of {who}",
+            lambda session, settings, p: timeline(session, who, settings, p), fmt,
+            who=who, person_title="Timeline of", **period)  # fmt: skip
