@@ -5,10 +5,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from reporting.db.models import Base
+from reporting.db.models import SEARCH_INDEXES, Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _include(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Leave the migrations' expression indexes (``SEARCH_INDEXES``) out of the comparison."""
+    return not (type_ == "index" and name in SEARCH_INDEXES)
 
 
 def _run(engine: Engine) -> None:
@@ -17,6 +24,7 @@ def _run(engine: Engine) -> None:
             connection=connection,
             target_metadata=target_metadata,
             compare_type=True,
+            include_object=_include,
             transaction_per_migration=True,
         )
         with context.begin_transaction():

@@ -20,15 +20,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from reporting import __version__
-from reporting.config import Settings, load_settings
-from reporting.db import migrate
 from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError
+
+if TYPE_CHECKING:  # imported where used: `meetaudit --help` loads neither pydantic nor SQLAlchemy
+    from reporting.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +47,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except MeetauditError as exc:
             _fail(str(exc), exc.exit_code)
-        except (OperationalError, DBAPIError) as exc:
+        except Exception as exc:
+            from sqlalchemy.exc import DBAPIError  # OperationalError is one
+
+            if not isinstance(exc, DBAPIError):
+                raise
             orig = exc.orig if exc.orig is not None else exc
             first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
             _fail(f"the database failed: {first}. Nothing half-written was kept; run again.", 1)
@@ -77,6 +81,8 @@ class State:
 
     def settings(self, **overrides: Any) -> Settings:
         """The effective settings (built on first use, so ``--help`` never needs them)."""
+        from reporting.config import load_settings
+
         settings = load_settings(self.config, **overrides)
         if not self.demo:
             return settings
@@ -98,6 +104,7 @@ class State:
 @contextmanager
 def open_database(settings: Settings, *, migrate_schema: bool = True) -> Iterator[Any]:
     """The configured (or embedded) database, migrated to the newest schema."""
+    from reporting.db import migrate
     from reporting.db.engine import Database
 
     with Database.from_settings(settings) as db:
@@ -172,6 +179,8 @@ def db_group() -> None:
 @handle_errors
 def db_upgrade(state: State, revision: str) -> None:
     """Bring the database schema up to date (safe to run at any time)."""
+    from reporting.db import migrate
+
     with open_database(state.settings(), migrate_schema=False) as db:
         migrate.upgrade(db.engine, revision)
         click.echo(
@@ -186,6 +195,8 @@ def db_upgrade(state: State, revision: str) -> None:
 @handle_errors
 def db_downgrade(state: State, revision: str, yes: bool) -> None:
     """Take the schema back to REVISION ('base' removes all tables and their records)."""
+    from reporting.db import migrate
+
     if not yes:
         raise click.UsageError("downgrading can delete records; add --yes to confirm")
     with open_database(state.settings(), migrate_schema=False) as db:
@@ -200,6 +211,8 @@ def db_downgrade(state: State, revision: str, yes: bool) -> None:
 @handle_errors
 def db_status(state: State) -> None:
     """Say which database is used and whether its schema is current."""
+    from reporting.db import migrate
+
     with open_database(state.settings(), migrate_schema=False) as db:
         current, head = migrate.current_revision(db.engine), migrate.head_revision()
         click.echo(f"Database: {db.display_url}")
@@ -227,7 +240,7 @@ def _window(
 
     ``what`` names the period in that error as the command calls it ("the harvest window").
     """
-    from reporting.harvest import Window, month_window, previous_month
+    from reporting.periods import Window, month_window, previous_month
 
     if month is not None and not month.strip():
         raise click.UsageError("--month is empty; write it as YYYY-MM, e.g. 2026-10")
@@ -842,7 +855,7 @@ def monthly_cmd(
     the report); run again later. 4: written, but the stored records of some meetings were changed
     in the database after the harvest (listed in the report). 1: error, nothing half-written kept.
     """
-    from reporting.harvest import previous_month
+    from reporting.periods import previous_month
 
     settings = state.settings()
     month = month or previous_month(dt.datetime.now(dt.UTC), settings.zone)
@@ -903,7 +916,7 @@ def simulator_serve(
     latency: float,
 ) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
-    from reporting.harvest import month_window, previous_month
+    from reporting.periods import month_window, previous_month
     from reporting.webex.simulator import Simulator, generate_org, serve
 
     settings = state.settings()
@@ -962,8 +975,9 @@ def demo_cmd(
     simulated Webex API on a free loopback port. Prints the PDF's path and SHA-256. Afterwards,
     `meetaudit --demo COMMAND` works on the demo's records (verify, investigate, report...).
     """
+    from reporting.db import migrate
     from reporting.db.engine import Database
-    from reporting.harvest import month_window, previous_month
+    from reporting.periods import month_window, previous_month
     from reporting.report import generate_report
     from reporting.webex.simulator import Simulator, generate_org, serve
 
@@ -1061,9 +1075,16 @@ def _announce_matches(
     session: Any, who: str, period: Any, fmt: str, *, show_phone_numbers: bool = False
 ) -> None:
     """Say so when WHO matches several people (on stderr for CSV / JSON, which stay data only)."""
-    from reporting.investigate import people_matching
+    from reporting.investigate import people_matching, resolve
 
-    people = people_matching(session, who, period, show_phone_numbers=show_phone_numbers)
+    found = resolve(session, who)
+    if found.close and found.keys:
+        click.echo(
+            f"No name or address contains {who!r}; answering for the people whose name is close"
+            " to it (accents, case and small typos ignored).",
+            err=fmt != "table",
+        )
+    people = people_matching(session, found, period, show_phone_numbers=show_phone_numbers)
     if len(people) < 2:
         return
     if fmt != "table":
@@ -1198,7 +1219,8 @@ def _answer(
         if who is not None:
             _announce_matches(session, who, p, fmt, show_phone_numbers=settings.show_phone_numbers)
         rows = ask(session, settings, p)
-        notes = period_notes(period_records(session, p), settings.zone, found=bool(rows))
+        records = period_records(session, p, count=not rows)
+        notes = period_notes(records, settings.zone, found=bool(rows))
         _record_look(session, settings, case, len(rows), fmt)
         if table:
             from rich.console import Console
@@ -1352,6 +1374,63 @@ def investigate_meetings(
     _answer(state, "Meetings",
             lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
             fmt, **period)  # fmt: skip
+
+
+@investigate_group.command("phone")
+@click.argument("number")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_phone(state: State, /, number: str, fmt: str, **period: Any) -> None:
+    """Who joined from phone NUMBER (the whole number or its last digits), when, which meetings.
+
+    Only the digits count: `+41 44 555 01 88`, `0041445550188` and `0188` all find that number.
+    Numbers, and callers' names that are their number, stay masked unless
+    MEETAUDIT_SHOW_PHONE_NUMBERS.
+    """
+    from reporting.investigate import phone_calls
+
+    if sum(ch.isdigit() for ch in number) < 3:
+        raise click.UsageError("give the phone number, or at least its last 3 digits")
+    _answer(state, "Sessions joined from the phone number searched",
+            lambda session, settings, p: phone_calls(session, number, settings, p), fmt,
+            **period)  # fmt: skip
+
+
+@investigate_group.command("device")
+@click.argument("device")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_device(state: State, /, device: str, fmt: str, **period: Any) -> None:
+    """Who joined from DEVICE: a correlationId (one device), else a client type (`mac`, `tp`...).
+
+    One row per person, most sessions first, with the meetings they joined from it.
+    """
+    from reporting.investigate import device_sessions
+
+    _answer(state, f"Sessions from {device}",
+            lambda session, settings, p: device_sessions(session, device, settings, p), fmt,
+            **period)  # fmt: skip
+
+
+@investigate_group.command("timeline")
+@click.argument("who")
+@_question_options
+@pass_state
+@handle_errors
+def investigate_timeline(state: State, /, who: str, fmt: str, **period: Any) -> None:
+    """WHO's timeline: every meeting attended, lobby waited in and invitation not taken up, in order.
+
+    Each meeting attended names the outside organisations admitted to it, as the report
+    classifies them.
+    """
+    from reporting.investigate import timeline
+
+    _require_someone(who)
+    _answer(state, f"Timeline of {who}",
+            lambda session, settings, p: timeline(session, who, settings, p), fmt,
+            who=who, person_title="Timeline of", **period)  # fmt: skip
 
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.

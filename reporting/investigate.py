@@ -1,18 +1,25 @@
 """Read-only questions an investigator asks of the stored records, one function per question.
 
 Every function takes ``session`` (the caller's, read-only use) and returns plain rows
-(dataclasses), ready for a terminal table, CSV or JSON. People are found as
-:func:`_who_clause` says (an email address, a fragment of one or of a name, or a person key as
-the answers print it); a fragment may match several people, which :func:`people_matching`
-lists, and every row about a person carries its ``person_key`` (the report's: the email trimmed
-and lower-cased, else ``participant:<id>``). Times are UTC ``datetime`` values;
-:func:`write_csv`, :func:`write_json` and :func:`print_rows` show them in the configured zone.
+(dataclasses), ready for a terminal table, CSV or JSON. People are found as :func:`resolve`
+says (an email address, a fragment of one or of a name, or a person key as the answers print
+it); a fragment may match several people, which :func:`people_matching` lists, and every row
+about a person carries its ``person_key`` (the report's: the email trimmed and lower-cased, else
+``participant:<id>``). Times are UTC ``datetime`` values; :func:`write_csv`, :func:`write_json`
+and :func:`print_rows` show them in the configured zone.
 
 The report's rules apply unchanged (``reporting.report.context``): attended means admitted (a
 person who only waited in the lobby attended nothing), people are counted per person key (so
 every phone caller is a person of their own), phone numbers are masked unless
 ``show_phone_numbers``, and so is a caller's name when it is their number
 (:func:`caller_name`).
+
+Speed: every question reads through indexes (migration 0112) — the whole address first, as a
+query of its own, then fragments through trigram indexes on the email and the folded name
+(``meetaudit_fold``: accents removed, lower-cased), the period joined on the meeting's start;
+organisations are classified from the orgIds of the people in the answer only, and ``orgs`` is
+counted in SQL. Raw JSON documents are never loaded. JIT compilation is switched off for these
+short queries (it cost more than the queries themselves).
 """
 
 from __future__ import annotations
@@ -21,32 +28,42 @@ import csv
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.orm import QueryableAttribute, Session, aliased
+from sqlalchemy import ColumnElement, and_, any_, func, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.orm import Session, aliased, defer
+from sqlalchemy.types import Text
 
 from reporting.config import Settings
 from reporting.coverage import UNCOVERED_REASON, what_is_missing
 from reporting.db.models import Invitee, Meeting, Participant, ParticipantDevice
-from reporting.harvest import Window, month_window
 from reporting.report.classify import (
     Classification,
+    KnownOrgIds,
     caller_name,
     classify,
     is_placeholder,
     mask_phone,
 )
-from reporting.report.context import STATUS_LABELS, known_org_ids, union_seconds
+from reporting.report.context import STATUS_LABELS, union_seconds
 from reporting.report.exports import csv_cell
 from reporting.report.templating import DEFAULT_LIMIT, plain_text
 from reporting.webex.schemas import normalise_email
 
 #: How a person key names a participant without email (``participant:<id>``), as the report does.
 PARTICIPANT_KEY = "participant:"
+#: Names at least this similar (pg_trgm's similarity, 0 to 1) are "close" when none contains the
+#: text typed: small typos ("Angstrem") still find the person.
+CLOSE_NAME_SIMILARITY = 0.45
+#: Only a name is looked for by similarity: letters first, then letters, spaces, ``.'-``.
+_CLOSE_WORTHY = re.compile(r"[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*[ .]*")
+#: At most this many people are offered as close names.
+CLOSE_NAMES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -56,85 +73,156 @@ class Period:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
 
-    def clause(self) -> ColumnElement[bool]:
-        """The SQL condition on ``meetings.start_at``."""
+    def clause(self, meeting: Any = Meeting) -> ColumnElement[bool]:
+        """The SQL condition on ``meetings.start_at`` (of ``meeting``, an alias if given)."""
         conditions: list[ColumnElement[bool]] = []
         if self.start is not None:
-            conditions.append(Meeting.start_at >= self.start)
+            conditions.append(meeting.start_at >= self.start)
         if self.end is not None:
-            conditions.append(Meeting.start_at < self.end)
+            conditions.append(meeting.start_at < self.end)
         return and_(True, *conditions)
 
 
-#: A column of the Participant or Meeting model (or an alias of one), or an expression on one.
-_Column = ColumnElement[Any] | QueryableAttribute[Any]
+def _quick(session: Session) -> None:
+    """No JIT for these short, index-driven queries: compiling cost 1-2 s on every run."""
+    session.execute(text("SET LOCAL jit = off"))
 
 
-def _person_clause(who: str) -> ColumnElement[bool]:
-    return _alias_person_clause(Participant, who)
-
-
-def _alias_person_clause(alias: Any, who: str) -> ColumnElement[bool]:
-    """Match a person on ``alias`` (Participant or an alias of it), as :func:`_who_clause` says."""
-    return _who_clause(
-        who,
-        alias.email_norm,
-        alias.display_name,
-        aliased(Participant).email_norm,
-        participant_id=alias.participant_id,
-    )
-
-
-def _host_clause(who: str) -> ColumnElement[bool]:
-    """Match a meeting's host (email or display name) as a person is matched."""
-    return _who_clause(
-        who,
-        func.lower(func.trim(Meeting.host_email)),
-        Meeting.host_display_name,
-        func.lower(func.trim(aliased(Meeting).host_email)),
-    )
-
-
-def _who_clause(
-    who: str,
-    email: _Column,
-    name: _Column,
-    any_email: _Column,
-    *,
-    participant_id: _Column | None = None,
-) -> ColumnElement[bool]:
-    """What the investigator typed, as a condition on a person's ``email`` and ``name``.
-
-    ``email`` is compared trimmed and lower-cased (``email_norm``, or an expression making it):
-
-    * a person key as the answers print it, ``participant:<id>`` (someone without an email, a
-      phone caller most often): that participant, so every key shown can be asked about;
-    * a whole email address that is stored (``any_email``, the same column on an alias of its
-      own, says whether it is): that address only, so ``ana@x.example`` never also finds
-      ``joanna@x.example``;
-    * anything else, ``@`` included (``andersen@globex``, ``@post.test``): a case-insensitive
-      fragment of the email or of the display name, LIKE's wildcards taken literally.
-    """
-    text = who.strip()
-    if participant_id is not None and text.lower().startswith(PARTICIPANT_KEY):
-        key: ColumnElement[bool] = participant_id == text[len(PARTICIPANT_KEY) :].strip()
-        return key
-    pattern = _like_pattern(text.lower(), anywhere=True)
-    fragment: ColumnElement[bool] = or_(
-        email.like(pattern, escape="\\"), func.lower(name).like(pattern, escape="\\")
-    )
-    if "@" not in text:
-        return fragment
-    address = normalise_email(text) or ""
-    stored = exists().where(any_email == address)
-    clause: ColumnElement[bool] = or_(email == address, and_(~stored, fragment))
+def _any(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
+    """``column = ANY(array)``: one parameter however many values, and an index still applies."""
+    clause: ColumnElement[bool] = column == any_(literal(sorted(set(values)), ARRAY(Text)))
     return clause
 
 
-def _like_pattern(text: str, *, anywhere: bool) -> str:
-    """A LIKE pattern (escape ``\\``) for ``text`` at the start or ``anywhere``, taken literally."""
-    literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{literal}%" if anywhere else f"{literal}%"
+def _has_trigrams(session: Session) -> bool:
+    """Whether this server has ``pg_trgm`` (the embedded one does not)."""
+    return bool(session.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")))
+
+
+def _fold(session: Session, value: str) -> str:
+    """``value`` as the database folds names (``meetaudit_fold``): no accents, lower case."""
+    return str(session.scalar(select(func.meetaudit_fold(value))))
+
+
+def _like_pattern(text_: str, *, anywhere: bool) -> str:
+    """A LIKE pattern (escape ``\\``) for ``text_`` at the start or ``anywhere``, taken literally."""
+    literal_ = text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{literal_}%" if anywhere else f"{literal_}%"
+
+
+@dataclass(frozen=True)
+class Who:
+    """The people a question is about, as person keys, and how they were found."""
+
+    keys: tuple[str, ...] = ()
+    #: Found by a similar name (no name or address contains the text typed).
+    close: bool = False
+
+    @property
+    def emails(self) -> list[str]:
+        return [k for k in self.keys if not k.startswith(PARTICIPANT_KEY)]
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return [k[len(PARTICIPANT_KEY) :] for k in self.keys if k.startswith(PARTICIPANT_KEY)]
+
+    def clause(self, alias: Any = Participant) -> ColumnElement[bool]:
+        """The participant rows of these people (by the email index, or the primary key)."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.emails:
+            conditions.append(_any(alias.email_norm, self.emails))
+        if self.participant_ids:
+            conditions.append(
+                and_(_any(alias.participant_id, self.participant_ids),
+                     func.coalesce(alias.email_norm, "") == "")
+            )  # fmt: skip
+        return or_(False, *conditions)
+
+
+def resolve(session: Session, who: str) -> Who:
+    """The people ``who`` names, in this order of rules:
+
+    * a person key as the answers print it, ``participant:<id>`` (someone without an email, a
+      phone caller most often): that participant, so every key shown can be asked about;
+    * a whole email address that is stored: that address only, so ``ana@x.example`` never also
+      finds ``joanna@x.example``;
+    * anything else, ``@`` included (``andersen@globex``, ``@post.test``): everyone whose email
+      or display name contains it, ignoring case and accents ("jose angstrom" finds "José
+      Ångström"), LIKE's wildcards taken literally;
+    * when nobody's name or address contains it: the people whose name is close to it (small
+      typos), ``close`` true.
+    """
+    _quick(session)
+    typed = who.strip()
+    if typed.lower().startswith(PARTICIPANT_KEY):
+        pid = typed[len(PARTICIPANT_KEY) :].strip()
+        keys = session.scalars(select(_person_key()).where(Participant.participant_id == pid)).all()
+        return Who(tuple(keys))
+    if "@" in typed:
+        address = normalise_email(typed) or ""
+        stored = session.scalar(
+            select(literal(1)).where(Participant.email_norm == address).limit(1)
+        )
+        if stored:
+            return Who((address,))
+    pattern = _like_pattern(typed.lower(), anywhere=True)
+    folded = _like_pattern(_fold(session, typed), anywhere=True)
+    keys = session.scalars(
+        select(_person_key())
+        .where(or_(Participant.email_norm.like(pattern, escape="\\"),
+                   func.meetaudit_fold(Participant.display_name).like(folded, escape="\\")))
+        .distinct()
+    ).all()  # fmt: skip
+    if keys or len(typed) < 4 or not _CLOSE_WORTHY.fullmatch(typed):
+        return Who(tuple(sorted(keys)))
+    return Who(_close_names(session, _fold(session, typed)), close=True)
+
+
+def _close_names(session: Session, folded: str) -> tuple[str, ...]:
+    """People whose folded name is most similar to ``folded`` (pg_trgm, else the same in Python)."""
+    name = func.meetaudit_fold(Participant.display_name)
+    if _has_trigrams(session):
+        session.execute(
+            text("SELECT set_config('pg_trgm.similarity_threshold', :t, true)"),
+            {"t": str(CLOSE_NAME_SIMILARITY)},
+        )
+        key = _person_key()
+        best = func.max(func.similarity(name, folded))
+        rows = session.execute(
+            select(key.label("key"), best.label("score"))
+            .where(name.op("%")(folded))
+            .group_by(key)
+            .order_by(best.desc(), key)
+            .limit(CLOSE_NAMES_SHOWN)
+        ).all()
+        return tuple(r.key for r in rows)
+    # No pg_trgm (the embedded server, a demo's size): the same measure over the distinct names.
+    names = session.scalars(select(name).where(name.is_not(None)).distinct()).all()
+    scored = sorted(
+        ((s, n) for n in names if (s := trigram_similarity(n, folded)) >= CLOSE_NAME_SIMILARITY),
+        reverse=True,
+    )[:CLOSE_NAMES_SHOWN]
+    if not scored:
+        return ()
+    keys = session.scalars(
+        select(_person_key()).where(_any(name, [n for _, n in scored])).distinct()
+    ).all()
+    return tuple(sorted(keys))[:CLOSE_NAMES_SHOWN]
+
+
+def _trigrams(value: str) -> set[str]:
+    """pg_trgm's trigrams of a folded text: each word padded with two spaces before, one after."""
+    grams: set[str] = set()
+    for word in re.findall(r"[^\W_]+", value):
+        padded = f"  {word} "
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return grams
+
+
+def trigram_similarity(a: str, b: str) -> float:
+    """pg_trgm's ``similarity``: shared trigrams over all trigrams of both texts."""
+    ta, tb = _trigrams(a), _trigrams(b)
+    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
 
 
 def _admitted(alias: Any = Participant) -> ColumnElement[bool]:
@@ -149,6 +237,11 @@ def _person_key(alias: Any = Participant) -> ColumnElement[str]:
         func.nullif(alias.email_norm, ""), "participant:" + alias.participant_id
     )
     return key
+
+
+def _c(column: Any) -> Any:
+    """``column`` compared as Python compares strings (code points), for min() and ORDER BY."""
+    return column.collate("C")
 
 
 def person_label(display_name: str | None, email: str | None, person_key: str) -> str:
@@ -177,13 +270,30 @@ def _phones_by_key(session: Session, *conditions: ColumnElement[bool]) -> dict[s
 _Classifier = Callable[[str | None, str | None, str | None], tuple[Classification, str | None]]
 
 
-def _classifier(session: Session, settings: Settings, period: Period) -> _Classifier:
+def _classifier(
+    session: Session, settings: Settings, period: Period, emails: Iterable[str]
+) -> _Classifier:
     """The report's classification for a period (``reporting.report.classify.KnownOrgIds``).
 
     A person is counted under the orgId Webex gave for their email anywhere in the period, so a
-    person is one organisation for the whole period, as in the report of that period.
+    person is one organisation for the whole period, as in the report of that period. Only the
+    ``emails`` the answer holds are looked up (through the email index), never the whole period.
     """
-    known = known_org_ids(session, period.clause())
+    wanted = {e for e in emails if e}
+    pairs: list[tuple[str, str]] = []
+    if wanted:
+        pairs = [
+            (e, o)
+            for e, o in session.execute(  # both NOT NULL here: email matched, org_id filtered
+                select(Participant.email_norm, Participant.org_id)
+                .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+                .where(_any(Participant.email_norm, wanted), Participant.org_id.is_not(None),
+                       Meeting.complete_at.is_not(None), period.clause())
+                .distinct()
+            )
+            if e is not None and o is not None
+        ]  # fmt: skip
+    known = KnownOrgIds.from_pairs(pairs)
     return lambda org_id, email, email_norm: classify(
         known.org_id(org_id, email_norm), email, settings
     )
@@ -204,8 +314,16 @@ class PersonMatch:
         return terminal_label(self.display_name, self.email, self.person_key)
 
 
+def _who(session: Session, who: str | Who) -> Who:
+    return who if isinstance(who, Who) else resolve(session, who)
+
+
 def people_matching(
-    session: Session, who: str, period: Period = Period(), *, show_phone_numbers: bool = False
+    session: Session,
+    who: str | Who,
+    period: Period = Period(),
+    *,
+    show_phone_numbers: bool = False,
 ) -> list[PersonMatch]:
     """Everyone ``who`` matches in the period (lobby included), in the order answers list them.
 
@@ -213,28 +331,25 @@ def people_matching(
     person used, so a person who joined under several spellings is still listed once. A name
     that is the caller's phone number is masked (:func:`caller_name`).
     """
+    found = _who(session, who)
+    if not found.keys:
+        return []
+    _quick(session)
+    key = _person_key()
+    where = (found.clause(), period.clause())
     rows = session.execute(
-        select(_person_key().label("key"), Participant.display_name, Participant.email,
-               Participant.meeting_id)
+        select(key.label("key"), func.min(_c(Participant.display_name)).label("name"),
+               func.min(_c(Participant.email)).label("email"),
+               func.count(func.distinct(Participant.meeting_id)).label("meetings"))
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .where(_person_clause(who), period.clause())
+        .where(*where)
+        .group_by(key)
     ).all()  # fmt: skip
-    phones = _phones_by_key(session, _person_clause(who), period.clause()) if rows else {}
-    names: dict[str, set[str]] = defaultdict(set)
-    emails: dict[str, set[str]] = defaultdict(set)
-    meetings: dict[str, set[str]] = defaultdict(set)
-    for key, name, email, meeting_id in rows:
-        meetings[key].add(meeting_id)
-        if name:
-            names[key].add(name)
-        if email:
-            emails[key].add(email)
+    phones = _phones_by_key(session, *where) if rows else {}
     people = [
-        PersonMatch(key,
-                    caller_name(min(names[key], default=None), phones.get(key, ()),
-                                show=show_phone_numbers),
-                    min(emails[key], default=None), len(ids))
-        for key, ids in meetings.items()
+        PersonMatch(r.key, caller_name(r.name, phones.get(r.key, ()), show=show_phone_numbers),
+                    r.email, r.meetings)
+        for r in rows
     ]  # fmt: skip
     people.sort(key=lambda p: ((p.display_name or p.email or "").casefold(), p.person_key))
     return people
@@ -294,8 +409,26 @@ def _email_of_key(person_key: str) -> str | None:
     return None if person_key.startswith(PARTICIPANT_KEY) else person_key
 
 
+def _devices_of_rows(session: Session, pids: Iterable[str]) -> dict[str, list[ParticipantDevice]]:
+    """The device sessions of these participants (by primary key), raw documents left out."""
+    devices: dict[str, list[ParticipantDevice]] = defaultdict(list)
+    wanted = list(pids)
+    if wanted:
+        for d in session.scalars(
+            select(ParticipantDevice).options(defer(ParticipantDevice.raw))
+            .where(_any(ParticipantDevice.participant_id, wanted))
+            .order_by(ParticipantDevice.participant_id, ParticipantDevice.seq)
+        ):  # fmt: skip
+            devices[d.participant_id].append(d)
+    return devices
+
+
 def attendance_of(
-    session: Session, who: str, period: Period = Period(), *, show_phone_numbers: bool = False
+    session: Session,
+    who: str | Who,
+    period: Period = Period(),
+    *,
+    show_phone_numbers: bool = False,
 ) -> list[Attendance]:
     """Which meetings a person attended, when, in which role, from which devices, for how long.
 
@@ -304,26 +437,27 @@ def attendance_of(
     ``who`` matches several people, their rows come person by person (in the order of
     :func:`people_matching`), each person's meetings in order of start.
     """
+    found = _who(session, who)
+    if not found.keys:
+        return []
+    _quick(session)
     rows = session.execute(
         select(Participant, Meeting.title, Meeting.start_at, Meeting.host_email)
+        .options(defer(Participant.raw))
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .where(_person_clause(who), period.clause())
+        .where(found.clause(), period.clause())
         .order_by(Meeting.start_at, Participant.participant_id)
     ).all()
     if not rows:
         return []
-    order = {p.person_key: i for i, p in enumerate(people_matching(session, who, period))}
-    pids = [p.participant_id for p, *_ in rows]
-    devices: dict[str, list[ParticipantDevice]] = defaultdict(list)
-    for d in session.scalars(
-        select(ParticipantDevice).where(ParticipantDevice.participant_id.in_(pids))
-    ):
-        devices[d.participant_id].append(d)
+    order = {p.person_key: i for i, p in enumerate(people_matching(session, found, period))}
+    devices = _devices_of_rows(session, (p.participant_id for p, *_ in rows))
     invited = {
         (mid, email)
         for mid, email in session.execute(
             select(Invitee.meeting_id, Invitee.email_norm).where(
-                Invitee.meeting_id.in_({p.meeting_id for p, *_ in rows})
+                _any(Invitee.meeting_id, {p.meeting_id for p, *_ in rows}),
+                _any(Invitee.email_norm, {p.email_norm for p, *_ in rows if p.email_norm}),
             )
         )
     }
@@ -372,8 +506,18 @@ class CoAttendee:
     person_key: str
 
 
+def _my_meetings(found: Who, period: Period) -> Any:
+    """The meetings the people ``found`` were admitted to in the period (a subquery)."""
+    me = aliased(Participant)
+    return (
+        select(me.meeting_id)
+        .join(Meeting, Meeting.meeting_id == me.meeting_id)
+        .where(found.clause(me), _admitted(me), period.clause())
+    )
+
+
 def co_attendees(
-    session: Session, who: str, settings: Settings, period: Period = Period()
+    session: Session, who: str | Who, settings: Settings, period: Period = Period()
 ) -> list[CoAttendee]:
     """Who met the person: admitted to a meeting the person was admitted to, most meetings first.
 
@@ -382,39 +526,43 @@ def co_attendees(
     callers are listed too (``classification`` unidentified), each on their own, their names
     masked when they are their phone numbers.
     """
-    me = aliased(Participant)
-    my_meetings = (
-        select(me.meeting_id)
-        .join(Meeting, Meeting.meeting_id == me.meeting_id)
-        .where(_alias_person_clause(me, who), _admitted(me), period.clause())
-    )
-    my_keys = select(_person_key(me)).where(_alias_person_clause(me, who))
-    theirs = [
-        Participant.meeting_id.in_(my_meetings),
-        _person_key().not_in(my_keys),
+    found = _who(session, who)
+    if not found.keys:
+        return []
+    _quick(session)
+    key = _person_key()
+    theirs = (
+        Participant.meeting_id.in_(_my_meetings(found, period)),
+        ~_any(key, found.keys),
         _admitted(),
-    ]
+    )
     rows = session.execute(
-        select(_person_key().label("key"), Participant.email, Participant.display_name,
-               Participant.org_id, Participant.meeting_id)
-        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        select(key.label("key"), func.min(_c(Participant.email)).label("email"),
+               func.min(_c(Participant.display_name)).label("name"),
+               func.min(_c(Participant.org_id)).label("org_id"),
+               func.count(func.distinct(Participant.meeting_id)).label("meetings"))
         .where(*theirs)
+        .group_by(key)
     ).all()  # fmt: skip
-    phones = _phones_by_key(session, *theirs) if rows else {}
-    classified = _classifier(session, settings, period)
-    people: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        people[row.key].append(row)
+    callers = [r.key[len(PARTICIPANT_KEY) :] for r in rows if r.key.startswith(PARTICIPANT_KEY)]
+    phones: dict[str, set[str]] = defaultdict(set)
+    if callers:
+        for pid, number in session.execute(
+            select(ParticipantDevice.participant_id, ParticipantDevice.phone_number).where(
+                _any(ParticipantDevice.participant_id, callers),
+                ParticipantDevice.phone_number.is_not(None),
+            )
+        ):
+            if number:
+                phones[PARTICIPANT_KEY + pid].add(number)
+    classified = _classifier(session, settings, period, (r.key for r in rows))
     out = []
-    for key, mine in people.items():
-        email = min((r.email for r in mine if r.email), default=None)
-        name = min((r.display_name for r in mine if r.display_name), default=None)
-        org_id = min((r.org_id for r in mine if r.org_id), default=None)
-        kind, org = classified(org_id, email, _email_of_key(key))
+    for r in rows:
+        kind, org = classified(r.org_id, r.email, _email_of_key(r.key))
         out.append(
-            CoAttendee(email, caller_name(name, phones.get(key, ()),
-                                          show=settings.show_phone_numbers),
-                       len({r.meeting_id for r in mine}), kind, org, key)
+            CoAttendee(r.email, caller_name(r.name, phones.get(r.key, ()),
+                                            show=settings.show_phone_numbers),
+                       r.meetings, kind, org, r.key)
         )  # fmt: skip
     out.sort(key=lambda c: (-c.meetings_together, (c.display_name or c.email or "").casefold(),
                             c.person_key))  # fmt: skip
@@ -437,13 +585,17 @@ class DeviceUse:
 
 
 def devices_of(
-    session: Session, who: str, settings: Settings, period: Period = Period()
+    session: Session, who: str | Who, settings: Settings, period: Period = Period()
 ) -> list[DeviceUse]:
     """The devices a person joined meetings from (phone numbers masked unless configured).
 
     One row per person and device; when ``who`` matches several people, person by person (in the
     order of :func:`people_matching`), each person's most used device first.
     """
+    found = _who(session, who)
+    if not found.keys:
+        return []
+    _quick(session)
     key = _person_key()
     rows = session.execute(
         select(
@@ -457,7 +609,7 @@ def devices_of(
         )
         .join(Participant, Participant.participant_id == ParticipantDevice.participant_id)
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .where(_person_clause(who), period.clause())
+        .where(found.clause(), period.clause())
         .group_by(
             key,
             ParticipantDevice.device_type,
@@ -469,7 +621,7 @@ def devices_of(
     if not rows:
         return []
     show = settings.show_phone_numbers
-    matches = people_matching(session, who, period, show_phone_numbers=show)
+    matches = people_matching(session, found, period, show_phone_numbers=show)
     people = {p.person_key: (i, p) for i, p in enumerate(matches)}
     out = [
         DeviceUse(r.person_key, people[r.person_key][1].display_name,
@@ -498,39 +650,88 @@ class OutsideOrganisation:
     examples: list[str]
 
 
+#: ``outside_organisations`` in one statement: the report's classification
+#: (``reporting.report.classify``: ``classify`` with ``KnownOrgIds``) written in SQL, so the
+#: period's rows are counted where they are instead of being carried into Python.
+_ORGS_SQL = r"""
+WITH period AS MATERIALIZED (
+    SELECT p.participant_id, p.org_id, p.email, nullif(p.email_norm, '') AS email_norm,
+           p.display_name, p.meeting_id, (p.state IS NULL OR p.state <> 'lobby') AS admitted,
+           m.complete_at IS NOT NULL AS complete
+    FROM participants p JOIN meetings m ON m.meeting_id = p.meeting_id
+    WHERE (CAST(:start AS timestamptz) IS NULL OR m.start_at >= :start)
+      AND (CAST(:end AS timestamptz) IS NULL OR m.start_at < :end)
+),
+known AS (  -- KnownOrgIds: the one orgId Webex gave for an email in the period's complete meetings
+    SELECT email_norm, min(lower(btrim(org_id, E' \t\n\r\f\x0b'))) AS oid
+    FROM period
+    WHERE complete AND email_norm IS NOT NULL AND btrim(coalesce(org_id, ''), E' \t\n\r\f\x0b') <> ''
+    GROUP BY email_norm
+    HAVING count(DISTINCT lower(btrim(org_id, E' \t\n\r\f\x0b'))) = 1
+),
+rows AS (
+    SELECT coalesce(r.email_norm, 'participant:' || r.participant_id) AS key, r.meeting_id,
+           r.participant_id, r.display_name,
+           CASE WHEN btrim(coalesce(r.org_id, ''), E' \t\n\r\f\x0b') <> ''
+                THEN lower(btrim(r.org_id, E' \t\n\r\f\x0b')) ELSE k.oid END AS oid,
+           CASE WHEN e.email LIKE '%@%' AND e.email !~ '^@[^@]*$'
+                THEN nullif(lower(btrim(btrim(regexp_replace(e.email, '^.*@', ''),
+                                              E' \t\n\r\f\x0b'), '.')), '') END AS domain
+    FROM period r
+    LEFT JOIN known k ON k.email_norm = r.email_norm
+    CROSS JOIN LATERAL (SELECT btrim(r.email, E' \t\n\r\f\x0b') AS email) e
+    WHERE r.admitted
+),
+classified AS (
+    SELECT *, CASE
+        WHEN oid = ANY(CAST(:own_ids AS text[])) OR EXISTS (
+            SELECT 1 FROM unnest(CAST(:own_domains AS text[])) d
+            WHERE rows.domain = d OR rows.domain LIKE '%.' || d) THEN 'internal'
+        WHEN oid IS NOT NULL OR domain IS NOT NULL THEN 'external'
+        ELSE 'unidentified' END AS kind
+    FROM rows
+),
+outside AS (
+    SELECT kind, coalesce(oid, domain) AS org, key, meeting_id,
+           CASE WHEN key NOT LIKE 'participant:%' THEN key
+                WHEN coalesce(display_name, '') = '' THEN key
+                WHEN :show OR regexp_replace(display_name, '\D', '', 'g') = ''
+                     OR NOT EXISTS (
+                         SELECT 1 FROM participant_devices d
+                         WHERE d.participant_id = classified.participant_id
+                           AND regexp_replace(d.phone_number, '\D', '', 'g')
+                               = regexp_replace(display_name, '\D', '', 'g'))
+                THEN display_name
+                WHEN length(regexp_replace(display_name, '\D', '', 'g')) < 5 THEN '••'
+                ELSE regexp_replace(btrim(display_name, E' \t\n\r\f\x0b'),
+                                    '\d(\D*)\d(\D*)$', '•\1•\2')
+           END AS example
+    FROM classified
+    WHERE kind <> 'internal'
+)
+SELECT kind, org, count(DISTINCT meeting_id) AS meetings, count(DISTINCT key) AS people,
+       (array_agg(DISTINCT example COLLATE "C" ORDER BY example COLLATE "C"))[1:3] AS examples
+FROM outside
+GROUP BY kind, org
+"""
+
+
 def outside_organisations(
     session: Session, settings: Settings, period: Period = Period()
 ) -> list[OutsideOrganisation]:
     """Which outside organisations were admitted to meetings of the period, and how often."""
-    conditions = (period.clause(), _admitted())
+    _quick(session)
+    own_ids = sorted({o.strip().lower() for o in settings.org_ids if o.strip()})
+    own_domains = sorted({d.strip().lower().lstrip("@") for d in settings.org_domains if d.strip()})
     rows = session.execute(
-        select(_person_key().label("key"), Participant.org_id, Participant.email,
-               Participant.display_name, Participant.meeting_id)
-        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .where(*conditions)
+        text(_ORGS_SQL),
+        {"start": period.start, "end": period.end, "own_ids": own_ids,
+         "own_domains": own_domains, "show": settings.show_phone_numbers},
     ).all()  # fmt: skip
-    classified = _classifier(session, settings, period)
-    meetings: dict[tuple[str, str | None], set[str]] = defaultdict(set)
-    people: dict[tuple[str, str | None], dict[str, Any]] = defaultdict(dict)
-    for r in rows:
-        kind, org = classified(r.org_id, r.email, _email_of_key(r.key))
-        if kind == "internal":
-            continue
-        meetings[(kind, org)].add(r.meeting_id)
-        people[(kind, org)].setdefault(r.key, r)
-    phones = _phones_by_key(session, *conditions) if people else {}
-
-    def example(key: str, r: Any) -> str:
-        if not key.startswith(PARTICIPANT_KEY):
-            return key
-        name = caller_name(r.display_name, phones.get(key, ()), show=settings.show_phone_numbers)
-        return name or key
-
     out = [
-        OutsideOrganisation(kind, org, len(meetings[(kind, org)]), len(people[(kind, org)]),
-                            sorted({example(k, r) for k, r in people[(kind, org)].items()})[:3])
-        for kind, org in meetings
-    ]  # fmt: skip
+        OutsideOrganisation(r.kind, r.org, r.meetings, r.people, list(r.examples or []))
+        for r in rows
+    ]
     out.sort(key=lambda o: (o.classification != "external", -o.meetings, o.organisation or ""))
     return out
 
@@ -560,7 +761,8 @@ def meeting_ids_like(session: Session, meeting_id: str, limit: int = 10) -> list
     wanted = meeting_id.strip()
     if not wanted:
         return []
-    if session.get(Meeting, wanted) is not None:
+    _quick(session)
+    if session.scalar(select(Meeting.meeting_id).where(Meeting.meeting_id == wanted)):
         return [wanted]
     return list(
         session.scalars(
@@ -576,22 +778,30 @@ def meeting_roster(
     session: Session, meeting_id: str, settings: Settings
 ) -> tuple[Meeting | None, list[RosterLine], list[str]]:
     """A meeting, everyone who joined it, and the invitees who never came."""
-    meeting = session.get(Meeting, meeting_id)
+    _quick(session)
+    meeting = session.get(Meeting, meeting_id, options=[defer(Meeting.raw)])
     if meeting is None:
         return None, [], []
     invitees = {
-        i.email_norm: i.display_name or i.email or ""
-        for i in session.scalars(select(Invitee).where(Invitee.meeting_id == meeting_id))
-        if i.email_norm
+        email: name or shown or ""
+        for email, name, shown in session.execute(
+            select(Invitee.email_norm, Invitee.display_name, Invitee.email).where(
+                Invitee.meeting_id == meeting_id
+            )
+        )
+        if email
     }
     participants = session.scalars(
         select(Participant)
+        .options(defer(Participant.raw))
         .where(Participant.meeting_id == meeting_id)
         .order_by(Participant.display_name)
     ).all()
     devices: dict[str, list[ParticipantDevice]] = defaultdict(list)
     for d in session.scalars(
-        select(ParticipantDevice).where(ParticipantDevice.meeting_id == meeting_id)
+        select(ParticipantDevice)
+        .options(defer(ParticipantDevice.raw))
+        .where(ParticipantDevice.meeting_id == meeting_id)
     ):
         devices[d.participant_id].append(d)
     phones: dict[str, set[str]] = defaultdict(set)
@@ -599,7 +809,8 @@ def meeting_roster(
         phones[_key_of(p)].update(
             d.phone_number for d in devices[p.participant_id] if d.phone_number
         )
-    classified = _classifier(session, settings, _month_of(meeting, settings.zone))
+    classified = _classifier(session, settings, _month_of(meeting, settings.zone),
+                             (p.email_norm for p in participants if p.email_norm))  # fmt: skip
     lines = []
     came: set[str] = set()
     for p in participants:
@@ -625,8 +836,10 @@ def _month_of(meeting: Meeting, zone: dt.tzinfo) -> Period:
     """The calendar month (in ``zone``) of a meeting: the period of the report that holds it."""
     if meeting.start_at is None:
         return Period()
-    window = month_window(f"{meeting.start_at.astimezone(zone):%Y-%m}", zone)
-    return Period(window.start, window.end)
+    local = meeting.start_at.astimezone(zone)
+    first = dt.datetime(local.year, local.month, 1, tzinfo=zone)
+    nxt = dt.datetime(local.year + (local.month == 12), local.month % 12 + 1, 1, tzinfo=zone)
+    return Period(first.astimezone(dt.UTC), nxt.astimezone(dt.UTC))
 
 
 @dataclass
@@ -643,6 +856,24 @@ class MeetingMatch:
     complete: bool
 
 
+def _host_clause(session: Session, host: str) -> ColumnElement[bool]:
+    """A meeting's host as a person is found (:func:`resolve`): whole address, else a fragment."""
+    typed = host.strip()
+    email = func.lower(func.trim(Meeting.host_email))
+    if "@" in typed:
+        address = normalise_email(typed) or ""
+        if session.scalar(select(literal(1)).where(email == address).limit(1)):
+            exact: ColumnElement[bool] = email == address
+            return exact
+    pattern = _like_pattern(typed.lower(), anywhere=True)
+    folded = _like_pattern(_fold(session, typed), anywhere=True)
+    fragment: ColumnElement[bool] = or_(
+        email.like(pattern, escape="\\"),
+        func.meetaudit_fold(Meeting.host_display_name).like(folded, escape="\\"),
+    )
+    return fragment
+
+
 def find_meetings(
     session: Session,
     *,
@@ -654,21 +885,260 @@ def find_meetings(
     """Meetings by title and/or host, newest first.
 
     ``title`` is a fragment matched anywhere in the title, any case (``board`` also finds
-    "Onboarding"); ``host`` is found as a person is (:func:`_who_clause`): the host's whole
+    "Onboarding"); ``host`` is found as a person is (:func:`resolve`): the host's whole
     email address, or a fragment of it or of the host's name.
     """
-    query = select(Meeting).where(period.clause())
+    _quick(session)
+    query = select(Meeting).options(defer(Meeting.raw)).where(period.clause())
     if title:
         pattern = _like_pattern(title.strip().lower(), anywhere=True)
         query = query.where(func.lower(Meeting.title).like(pattern, escape="\\"))
     if host:
-        query = query.where(_host_clause(host))
+        query = query.where(_host_clause(session, host))
     meetings = session.scalars(query.order_by(Meeting.start_at.desc()).limit(limit)).all()
     return [
         MeetingMatch(m.meeting_id, m.title, m.start_at, m.end_at, m.host_email,
                      m.participant_count, m.invitee_count, m.complete_at is not None)
         for m in meetings
     ]  # fmt: skip
+
+
+# -- a phone number, a device, a person's timeline ------------------------------------------------
+
+
+def _digits(value: str | None) -> str:
+    return "".join(ch for ch in value or "" if ch.isdigit())
+
+
+#: The indexed form of a phone number (migration 0112): its digits, last digit first.
+def _reversed_digits(column: Any) -> Any:
+    return func.reverse(func.regexp_replace(column, r"\D", "", "g"))
+
+
+@dataclass
+class PhoneCall:
+    """One session joined from a phone number: who, when, which meeting (number masked)."""
+
+    phone_number: str | None
+    person_key: str
+    display_name: str | None
+    email: str | None
+    meeting_id: str
+    title: str | None
+    start_at: dt.datetime | None
+    joined_at: dt.datetime | None
+    left_at: dt.datetime | None
+    call_type: str | None
+    admitted: bool
+
+
+def _masked_caller(name: str | None, number: str | None, *, show: bool) -> str | None:
+    """A caller's name in a phone answer: masked when it is (a form of) the number searched.
+
+    Stricter than :func:`caller_name`: "0041 44 555 01 88" is the number +41445550188 written
+    another way, so the name cannot show the digits that the number hides.
+    """
+    if show or not name:
+        return name
+    mine, theirs = _digits(name), _digits(number)
+    if mine and theirs and (mine.endswith(theirs) or theirs.endswith(mine)):
+        return mask_phone(name)
+    return caller_name(name, [number] if number else [], show=show)
+
+
+def phone_calls(
+    session: Session, number: str, settings: Settings, period: Period = Period()
+) -> list[PhoneCall]:
+    """Who joined from a phone number — the whole number or its last digits — when, where.
+
+    Only the digits count (``+41 44 555 01 88``, ``0188``); numbers, and names that are a
+    number, are masked unless ``show_phone_numbers``. Oldest session first.
+    """
+    digits = _digits(number)
+    if not digits:
+        return []
+    _quick(session)
+    rows = session.execute(
+        select(ParticipantDevice.phone_number, ParticipantDevice.joined_at,
+               ParticipantDevice.left_at, ParticipantDevice.call_type,
+               _person_key().label("key"), Participant.display_name, Participant.email,
+               Participant.state, Meeting.meeting_id, Meeting.title, Meeting.start_at)
+        .join(Participant, Participant.participant_id == ParticipantDevice.participant_id)
+        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .where(ParticipantDevice.phone_number.is_not(None),
+               _reversed_digits(ParticipantDevice.phone_number).like(
+                   _like_pattern(digits[::-1], anywhere=False), escape="\\"),
+               period.clause())
+        .order_by(Meeting.start_at, ParticipantDevice.joined_at, Participant.participant_id)
+    ).all()  # fmt: skip
+    show = settings.show_phone_numbers
+    return [
+        PhoneCall(mask_phone(r.phone_number, show=show), r.key,
+                  _masked_caller(r.display_name, r.phone_number, show=show), r.email,
+                  r.meeting_id, r.title, r.start_at, r.joined_at, r.left_at, r.call_type,
+                  r.state != "lobby")
+        for r in rows
+    ]  # fmt: skip
+
+
+@dataclass
+class DeviceSessions:
+    """A person's sessions from one device (a correlationId) or one client type."""
+
+    person_key: str
+    display_name: str | None
+    email: str | None
+    device_type: str | None
+    call_type: str | None
+    correlation_id: str | None
+    sessions: int
+    meetings: int
+    first_joined: dt.datetime | None
+    last_left: dt.datetime | None
+    meeting_ids: list[str] = field(default_factory=list)
+
+
+#: A client type names many sessions: a person's meetings are listed up to this many.
+MEETINGS_LISTED = 20
+
+
+def device_sessions(
+    session: Session, device: str, settings: Settings, period: Period = Period()
+) -> list[DeviceSessions]:
+    """Who joined from a device: its correlationId exactly, else a client type (``mac``, ``tp``).
+
+    One row per person (and correlationId), most sessions first; a person's meetings are listed
+    (up to :data:`MEETINGS_LISTED`, oldest first).
+    """
+    wanted = device.strip()
+    if not wanted:
+        return []
+    _quick(session)
+    d = ParticipantDevice
+    if session.scalar(select(literal(1)).where(d.correlation_id == wanted).limit(1)):
+        which: ColumnElement[bool] = d.correlation_id == wanted
+        correlation: Any = d.correlation_id
+    else:
+        which = func.lower(d.device_type) == wanted.lower()
+        correlation = literal(None, Text)
+    key = _person_key()
+    rows = session.execute(
+        select(key.label("key"), func.min(_c(Participant.display_name)).label("name"),
+               func.min(_c(Participant.email)).label("email"),
+               func.min(_c(d.device_type)).label("device_type"),
+               func.min(_c(d.call_type)).label("call_type"), correlation.label("correlation"),
+               func.count().label("sessions"),
+               func.count(func.distinct(d.meeting_id)).label("meetings"),
+               func.min(d.joined_at).label("first"), func.max(d.left_at).label("last"),
+               func.array_agg(aggregate_order_by(d.meeting_id, Meeting.start_at))
+               .label("meeting_ids"))
+        .join(Participant, Participant.participant_id == d.participant_id)
+        .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .where(which, period.clause())
+        .group_by(key, correlation)
+    ).all()  # fmt: skip
+    show = settings.show_phone_numbers
+    callers = [r.key[len(PARTICIPANT_KEY) :] for r in rows if r.key.startswith(PARTICIPANT_KEY)]
+    phones = _phones_by_key(session, _any(Participant.participant_id, callers)) if callers else {}
+    out = [
+        DeviceSessions(r.key, caller_name(r.name, phones.get(r.key, ()), show=show), r.email,
+                       r.device_type, r.call_type, r.correlation, r.sessions, r.meetings,
+                       r.first, r.last, list(dict.fromkeys(r.meeting_ids))[:MEETINGS_LISTED])
+        for r in rows
+    ]  # fmt: skip
+    out.sort(key=lambda x: (-x.sessions, x.person_key))
+    return out
+
+
+@dataclass
+class TimelineEvent:
+    """One thing in a person's timeline: a meeting attended, a lobby wait, an invitation."""
+
+    at: dt.datetime | None
+    event: str
+    person_key: str
+    display_name: str | None
+    email: str | None
+    meeting_id: str
+    title: str | None
+    attended_minutes: float
+    #: The external organisations among the people admitted with the person (the report's keys).
+    organisations_met: list[str] = field(default_factory=list)
+
+
+#: What a timeline event is.
+ATTENDED, LOBBY_WAIT, INVITED_ABSENT = "attended", "lobby only, never admitted", "invited, absent"
+
+
+def timeline(
+    session: Session, who: str | Who, settings: Settings, period: Period = Period()
+) -> list[TimelineEvent]:
+    """Every meeting a person attended, lobby they waited in, invitation they did not take up.
+
+    In order of time (the meeting's start), person by person; each meeting attended names the
+    outside organisations admitted with them, classified as the report classifies them.
+    """
+    found = _who(session, who)
+    if not found.keys:
+        return []
+    show = settings.show_phone_numbers
+    attended = attendance_of(session, found, period, show_phone_numbers=show)
+    emails = found.emails
+    invitations = (
+        session.execute(
+            select(
+                Invitee.email_norm,
+                Invitee.email,
+                Invitee.display_name,
+                Meeting.meeting_id,
+                Meeting.title,
+                Meeting.start_at,
+            )
+            .join(Meeting, Meeting.meeting_id == Invitee.meeting_id)
+            .where(_any(Invitee.email_norm, emails), period.clause())
+        ).all()
+        if emails
+        else []
+    )
+    # Who else was admitted to the meetings the person was admitted to, and their organisations.
+    met: dict[str, set[str]] = defaultdict(set)
+    mine = {a.meeting_id for a in attended if a.admitted}
+    if mine:
+        others = session.execute(
+            select(Participant.meeting_id, Participant.org_id, Participant.email,
+                   Participant.email_norm)
+            .where(_any(Participant.meeting_id, mine), _admitted(),
+                   ~_any(_person_key(), found.keys))
+        ).all()  # fmt: skip
+        classified = _classifier(session, settings, period, (o.email_norm for o in others))
+        for o in others:
+            kind, org = classified(o.org_id, o.email, o.email_norm)
+            if kind == "external" and org:
+                met[o.meeting_id].add(org)
+    events: list[TimelineEvent] = []
+    seen: set[tuple[str, str]] = set()
+    for a in attended:
+        if (a.meeting_id, a.person_key) in seen:
+            continue  # one event per meeting and person, however many rows
+        seen.add((a.meeting_id, a.person_key))
+        minutes = sum(b.attended_minutes for b in attended
+                      if b.meeting_id == a.meeting_id and b.person_key == a.person_key)  # fmt: skip
+        events.append(
+            TimelineEvent(a.start_at, ATTENDED if a.admitted else LOBBY_WAIT, a.person_key,
+                          a.display_name, a.email, a.meeting_id, a.title, round(minutes, 1),
+                          sorted(met[a.meeting_id]) if a.admitted else [])
+        )  # fmt: skip
+    for i in invitations:
+        if (i.meeting_id, i.email_norm) not in seen:
+            events.append(
+                TimelineEvent(i.start_at, INVITED_ABSENT, i.email_norm, i.display_name, i.email,
+                              i.meeting_id, i.title, 0.0)
+            )  # fmt: skip
+    order = {p.person_key: n for n, p in enumerate(people_matching(session, found, period))}
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    events.sort(key=lambda e: (order.get(e.person_key, len(order)), e.person_key,
+                               e.at or far, e.meeting_id))  # fmt: skip
+    return events
 
 
 # -- the period searched -------------------------------------------------------------------------
@@ -699,15 +1169,20 @@ class PeriodRecords:
     unlisted: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
 
 
-def period_records(session: Session, period: Period) -> PeriodRecords:
-    """How much of the period the records hold, as ``meetaudit gaps`` tells it (read only)."""
-    stored = session.scalar(
+def period_records(session: Session, period: Period, *, count: bool = True) -> PeriodRecords:
+    """How much of the period the records hold, as ``meetaudit gaps`` tells it (read only).
+
+    Without ``count`` the stored meetings are not counted (``stored`` 0): an answer that found
+    something does not say how many meetings the period holds, and counting them all costs.
+    """
+    _quick(session)
+    stored = 0 if not count else session.scalar(
         select(func.count()).select_from(Meeting)
         .where(period.clause(), Meeting.complete_at.is_not(None))
     ) or 0  # fmt: skip
     if period.start is None or period.end is None or period.end <= period.start:
         return PeriodRecords(stored)
-    missing = what_is_missing(session, Window(period.start, period.end))
+    missing = what_is_missing(session, period)  # type: ignore[arg-type] # both ends are set
     open_gaps = [g for g in missing.gaps if g.resolved_at is None and g.superseded_at is None]
     return PeriodRecords(stored, len(missing.unstored), len(open_gaps), missing.unlisted)
 

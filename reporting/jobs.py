@@ -147,7 +147,7 @@ def run(
 def _run_report(
     settings: Settings, db: Database, job_id: int, parameters: dict[str, Any]
 ) -> dict[str, Any]:
-    from reporting.harvest import month_window
+    from reporting.periods import month_window
     from reporting.report import generate_report
 
     month = str(parameters["month"])

@@ -796,3 +796,141 @@ def test_meetings_by_a_fragment_of_the_host_and_a_literal_title(
     assert listing.exit_code == 0 and all(i in listing.stdout for i in hosted)
     helped = _investigate(harvested, tmp_path, "meetings", "--help")
     assert "Onboarding" in helped.output
+
+
+# -- more questions: a phone number, a device, a name however typed, a person's timeline -----------
+
+
+def test_a_phone_number_finds_its_caller_and_stays_masked(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from reporting.investigate import phone_calls
+    from reporting.report import mask_phone
+
+    meeting_id, caller = _caller_named_by_number(org)
+    number = caller["displayName"]
+    digits = "".join(ch for ch in number if ch.isdigit())
+    with db.session() as session:
+        whole = phone_calls(session, number, harvested)
+        tail = phone_calls(session, digits[-4:], harvested)
+        other_format = phone_calls(session, " ".join(digits), harvested)
+    assert meeting_id in {c.meeting_id for c in whole}
+    assert {c.person_key for c in whole} >= {_key(caller)}
+    assert [c.meeting_id for c in whole] == [c.meeting_id for c in other_format]
+    assert {(c.meeting_id, c.person_key) for c in whole} <= {
+        (c.meeting_id, c.person_key) for c in tail
+    }
+    assert all(c.phone_number and c.phone_number.endswith("••") for c in tail)
+    masked = mask_phone(number)
+    assert masked is not None
+    for fmt in ("table", "csv", "json"):
+        result = _investigate(harvested, tmp_path, "phone", digits[-4:], "--format", fmt,
+                              columns=250)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert number not in result.output and masked in result.output, fmt
+        assert meeting_id in result.stdout
+    shown = _investigate(harvested, tmp_path, "phone", digits[-4:], show_phone_numbers=True,
+                         columns=250)  # fmt: skip
+    assert number in shown.stdout
+    refused = _investigate(harvested, tmp_path, "phone", "12")
+    assert refused.exit_code == 2 and "last 3 digits" in refused.output
+
+
+def test_a_device_by_correlation_id_and_by_client_type(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from reporting.investigate import device_sessions
+
+    meeting = org.meetings[0]
+    person = next(p for p in org.participants[meeting["id"]] if p.get("devices") and p.get("email"))
+    device = person["devices"][0]
+    with db.session() as session:
+        one = device_sessions(session, device["correlationId"], harvested)
+        kind = device_sessions(session, device["deviceType"].upper(), harvested)
+    assert [(d.person_key, d.correlation_id) for d in one] == [
+        (_key(person), device["correlationId"])
+    ]
+    assert meeting["id"] in one[0].meeting_ids
+    expected = sum(1 for m in org.meetings for p in org.participants[m["id"]]
+                   for d in p.get("devices", []) if d.get("deviceType") == device["deviceType"])  # fmt: skip
+    assert sum(d.sessions for d in kind) == expected
+    assert _key(person) in {d.person_key for d in kind}
+    result = _investigate(
+        harvested, tmp_path, "device", device["correlationId"], "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["person_key"] == _key(person)
+
+
+def test_names_are_found_whatever_the_accents_case_and_small_typos(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from reporting.db.models import Participant
+    from reporting.investigate import resolve
+
+    email = _busiest_email(org)
+    with db.session() as session:
+        session.execute(update(Participant).where(Participant.email_norm == email)
+                        .values(display_name="José Ångström"))  # fmt: skip
+        session.commit()
+    with db.session() as session:
+        for typed in ("Jose Angstrom", "JOSÉ ÅNGSTRÖM", "angstr", "josé"):
+            found = resolve(session, typed)
+            assert email in found.keys and not found.close, typed
+        typo = resolve(session, "Jose Angstrem")
+        assert typo.close and email in typo.keys
+        assert [p.person_key for p in people_matching(session, "Jose Angstrem")][:1] == [email]
+        assert resolve(session, "Qwxyz Zzkv").keys == ()
+    result = _investigate(harvested, tmp_path, "person", "Jose Angstrem")
+    assert result.exit_code == 0, result.output
+    assert "No name or address contains 'Jose Angstrem'" in result.stdout
+    assert f"<{email}>" in result.stdout
+
+
+def test_a_timeline_lists_meetings_lobby_waits_and_invitations_in_order(
+    harvested: Settings, org: SimulatedOrg, db: Database, tmp_path: Path
+) -> None:
+    from reporting.investigate import ATTENDED, INVITED_ABSENT, LOBBY_WAIT, timeline
+
+    email = _busiest_email(org)
+    mine = [m["id"] for m in org.meetings
+            if any(_key(p) == email for p in _admitted_in(org, m["id"]))]  # fmt: skip
+    _lobby_only(db, email, mine[0])
+    joined = {
+        m["id"] for m in org.meetings if any(_key(p) == email for p in org.participants[m["id"]])
+    }
+    invited = {m["id"] for m in org.meetings
+               if any((i.get("email") or "").strip().lower() == email for i in org.invitees[m["id"]])}  # fmt: skip
+    with db.session() as session:
+        events = timeline(session, email, harvested)
+        outside = {o.organisation for o in outside_organisations(session, harvested)
+                   if o.classification == "external"}  # fmt: skip
+    by_kind: dict[str, set[str]] = {}
+    for e in events:
+        by_kind.setdefault(e.event, set()).add(e.meeting_id)
+    assert by_kind.get(LOBBY_WAIT) == {mine[0]}
+    assert by_kind.get(ATTENDED, set()) == set(mine[1:])
+    assert by_kind.get(INVITED_ABSENT, set()) == invited - joined
+    starts = [e.at for e in events]
+    assert starts == sorted(starts)  # type: ignore[type-var]
+    met = {org_key for e in events for org_key in e.organisations_met}
+    assert met and met <= outside
+    assert all(not e.organisations_met for e in events if e.event != ATTENDED)
+    result = _investigate(harvested, tmp_path, "timeline", email, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == len(events)
+
+
+def test_importing_the_command_line_loads_no_pdf_stack_harvester_or_alembic() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("weasyprint", "pikepdf", "reporting.harvest", "alembic")
+    loaded = subprocess.run(
+        [sys.executable, "-c",
+         f"import sys, reporting.cli; print([m for m in {heavy!r} if m in sys.modules])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

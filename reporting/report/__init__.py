@@ -8,11 +8,27 @@ CLI calls are :func:`generate_report` (``api``), :func:`verify_file` and :func:`
 (``verify``).
 """
 
-from reporting.report.api import FORMATS, ReportFile, ReportResult, generate_report
-from reporting.report.classify import classify, mask_phone
-from reporting.report.context import ReportContext, ReportParameters, build_context
-from reporting.report.render import ReportMeta, render_pdf, write_pdf
-from reporting.report.verify import LedgerCheck, VerifyResult, verify_file, verify_ledger
+from typing import Any
+
+# Names are imported when first used (PEP 562), so that importing one part of the package (the
+# classification rules, for `meetaudit investigate`) does not load WeasyPrint and pikepdf.
+_WHERE = {
+    "FORMATS": "api", "ReportFile": "api", "ReportResult": "api", "generate_report": "api",
+    "LedgerCheck": "verify", "VerifyResult": "verify", "verify_file": "verify",
+    "verify_ledger": "verify",
+    "classify": "classify", "mask_phone": "classify",
+    "ReportContext": "context", "ReportParameters": "context", "build_context": "context",
+    "ReportMeta": "render", "render_pdf": "render", "write_pdf": "render",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "FORMATS",

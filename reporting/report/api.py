@@ -42,7 +42,7 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import ReportRun
 from reporting.errors import DatabaseError, ReportError
-from reporting.harvest import Window
+from reporting.periods import Window
 from reporting.report import ledger, signing, timestamps, witness
 from reporting.report.context import ReportContext, ReportParameters
 from reporting.report.diff import build_report_context, predecessor

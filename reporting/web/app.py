@@ -381,8 +381,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.post("/reports/generate", openapi_extra={"x-action": "reports.generate"},
               include_in_schema=False)  # fmt: skip
     async def generate(request: Request) -> Response:
-        from reporting.harvest import month_window
         from reporting.jobs import enqueue
+        from reporting.periods import month_window
 
         form = await request.form()
         month = str(form.get("month", "")).strip()
@@ -629,8 +629,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.post("/api/v1/reports/generate", openapi_extra={"x-action": "reports.generate"})
     async def api_generate(request: Request) -> dict[str, Any]:
         """Queue the report of a closed month: ``{"month": "2026-10", "formats": ["pdf"]}``."""
-        from reporting.harvest import month_window
         from reporting.jobs import enqueue
+        from reporting.periods import month_window
 
         try:
             body = await request.json()

@@ -20,7 +20,7 @@ from reporting.config import Settings
 from reporting.coverage import what_is_missing
 from reporting.db.models import HarvestRun, ReportRun
 from reporting.errors import ConfigError
-from reporting.harvest import Window, month_window
+from reporting.periods import Window, month_window
 
 MONTHS_SHOWN = 6
 
