@@ -41,6 +41,7 @@ from reporting.report.classify import (
 )
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS, CsvSink
 from reporting.report.spool import Spool
+from reporting.webex.plausibility import CHECKS, plausible_org_id
 
 PLACEHOLDER_EPOCH = PLACEHOLDER_BEFORE.timestamp()
 
@@ -210,6 +211,13 @@ class ReportContext:
     meetings_csv: Attachment
     rows: Spool | None
     daily: list[dict[str, Any]]
+    # The harvest's plausibility checks: per check, how many items of the period it refused (open
+    # gaps) and flagged (stored meetings); and the stored flags, listed. Apart from the report's
+    # own row flags (``flag_counts``), which the report derives.
+    plausibility: list[dict[str, Any]] = field(default_factory=list)
+    quality_flags: ExceptionList = field(
+        default_factory=lambda: ExceptionList("quality", "Plausibility flags from the harvest")
+    )
 
     @property
     def complete(self) -> bool:
@@ -279,7 +287,7 @@ _HARVEST_RUNS_SQL = text(
 _GAPS_SQL = text(
     """
     SELECT g.id, g.harvest_run_id, g.scope, g.meeting_id, g.window_from, g.window_to,
-           g.http_status, g.tracking_id, g.reason, g.occurred_at,
+           g.http_status, g.tracking_id, g.reason, g.occurred_at, g.plausibility_check,
            m.title, m.start_at, tries.attempts, tries.first_occurred_at
     FROM harvest_gaps g
     LEFT JOIN meetings m ON m.meeting_id = g.meeting_id
@@ -296,9 +304,20 @@ _GAPS_SQL = text(
     WHERE g.occurred_at <= :as_of AND (g.resolved_at IS NULL OR g.resolved_at > :as_of)
       AND (g.superseded_at IS NULL OR g.superseded_at > :as_of)
       AND ((m.start_at >= :start AND m.start_at < :end)
-           OR (g.meeting_id IS NULL AND g.window_from < :end AND g.window_to > :start))
+           -- A listing window's gap, also one naming a meeting the listing returned for that
+           -- window and a check refused (its own start may lie anywhere): as in coverage.
+           OR (g.window_from < :end AND g.window_to > :start))
     ORDER BY m.start_at NULLS FIRST, g.occurred_at, g.id
     """
+)
+
+_QUALITY_FLAGS_SQL = text(
+    f"""
+    SELECT f.meeting_id, f.subject_kind, f.subject_id, f.check_name, f.detail, m.title, m.start_at
+    FROM data_quality_flags f JOIN meetings m ON m.meeting_id = f.meeting_id
+    {_COMPLETE_MEETINGS.replace("FROM meetings m", "", 1)}
+    ORDER BY m.start_at, m.meeting_id, f.check_name, f.subject_id NULLS FIRST, f.id
+    """  # noqa: S608 - constant SQL, no user input
 )
 
 
@@ -536,7 +555,8 @@ class _Builder:
         person.participant_ids.append(pid)
         person.display_name = person.display_name or name
         person.email = person.email or email
-        person.org_id = person.org_id or org_id
+        # A word string is not an organisation (flagged by the harvest): never classify by it.
+        person.org_id = person.org_id or (org_id if plausible_org_id(org_id) else None)
         person.host = person.host or bool(host)
         person.co_host = person.co_host or bool(co_host)
         person.invitee_flag = person.invitee_flag or bool(invitee)
@@ -830,13 +850,15 @@ def known_org_ids(session: Session, *conditions: ColumnElement[bool]) -> KnownOr
     """The orgIds Webex gave per person (see ``KnownOrgIds``) in the complete meetings that
     meet ``conditions`` on ``meetings``: the report's period, or an investigator's."""
     return KnownOrgIds.from_pairs(
-        session.execute(
+        (email, org_id)
+        for email, org_id in session.execute(
             select(Participant.email_norm, Participant.org_id)
             .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
             .where(Meeting.complete_at.is_not(None), *conditions)
             .where(Participant.org_id.is_not(None), Participant.email_norm.is_not(None))
             .distinct()
         )
+        if plausible_org_id(org_id)
     )
 
 
@@ -900,10 +922,31 @@ def build_context(
                          UNCOVERED_REASON)
         )  # fmt: skip
     gap_meetings: set[str] = set()
+    refused: dict[str, int] = dict.fromkeys(CHECKS, 0)
     for g in session.execute(_GAPS_SQL, q).mappings():
         gaps.append(_gap_dict(g, b))
         if g["meeting_id"]:
             gap_meetings.add(g["meeting_id"])
+        if g["plausibility_check"] in refused:
+            refused[g["plausibility_check"]] += 1
+    flagged: dict[str, int] = dict.fromkeys(CHECKS, 0)
+    quality = ExceptionList("quality", "Plausibility flags from the harvest")
+    for f in session.execute(_QUALITY_FLAGS_SQL, q).mappings():
+        flagged[f["check_name"]] = flagged.get(f["check_name"], 0) + 1
+        quality.total += 1
+        if len(quality.rows) < params.exception_row_limit:
+            quality.rows.append(
+                {"meeting_id": f["meeting_id"], "start": b.short(f["start_at"]),
+                 "title": f["title"], "subject_kind": f["subject_kind"],
+                 "subject_id": f["subject_id"], "check": f["check_name"],
+                 "label": CHECKS[f["check_name"]].label if f["check_name"] in CHECKS
+                 else f["check_name"], "detail": f["detail"]}
+            )  # fmt: skip
+    plausibility = [
+        {"check": c.name, "label": c.label, "action": c.action, "applies_to": c.applies_to,
+         "why": c.why, "refused": refused[c.name], "flagged": flagged[c.name]}
+        for c in CHECKS.values()
+    ]  # fmt: skip
     # Meetings listed but not stored, with no gap that says why: the harvest has not reached them.
     for m in b.meetings:
         if m["harvest_status"] != "complete" and m["meeting_id"] not in gap_meetings:
@@ -960,6 +1003,8 @@ def build_context(
         ),
         rows=b.rows,
         daily=[{"day": d, "meetings": v[0], "people": v[1]} for d, v in sorted(b.daily.items())],
+        plausibility=plausibility,
+        quality_flags=quality,
     )  # fmt: skip
 
 
@@ -1001,7 +1046,7 @@ def _derived_gap(
 ) -> dict[str, Any]:
     """A gap the report finds itself (no harvest recorded it): no HTTP status, no attempt."""
     return {"what": what, "meeting_id": meeting_id, "start": start, "scope": scope,
-            "http_status": None, "tracking_id": None, "occurred_at": "", "run_id": None,
+            "http_status": None, "tracking_id": None, "occurred_at": "", "run_id": None, "check": None,
             "attempts": 0, "first_occurred_at": "", "reason": reason}  # fmt: skip
 
 
@@ -1020,6 +1065,7 @@ def _gap_dict(g: Any, b: _Builder) -> dict[str, Any]:
         "occurred_at": b.local(g["occurred_at"]),
         "run_id": g["harvest_run_id"],
         "reason": g["reason"],
+        "check": g["plausibility_check"],
         "attempts": g["attempts"],
         "first_occurred_at": b.local(g["first_occurred_at"]),
     }

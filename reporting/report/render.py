@@ -256,6 +256,7 @@ def front_data(
             if e.toc
         ],
         "attachments": attachments,
+        "plausibility": ctx.plausibility,
         "statuses": [(STATUS_LABELS[s], STATUS_DESCRIPTIONS[s]) for s in STATUS_ORDER],
         "charts": {
             "status": charts.status_bar(ctx),
@@ -271,6 +272,7 @@ FRONT_TOC = (
     TocEntry("method-source", "1.2", "Data source and harvest runs", 2, True),
     TocEntry("method-totals", "1.3", "Control totals", 2, True),
     TocEntry("method-report", "1.4", "This report and its attachments", 2, True),
+    TocEntry("method-plausibility", "1.5", "Plausibility checks", 2, True),
     TocEntry("summary", "2", "Executive summary", 1, True),
 )
 FRONT_SECTIONS = (("contents", "Contents"), ("method", "1  Method and parameters"),
