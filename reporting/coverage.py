@@ -92,7 +92,7 @@ _KNOWN_MEETINGS = """
 _GAPS_SQL = """
     WITH known AS ({known})
     SELECT g.id, g.harvest_run_id, g.scope, g.meeting_id, g.window_from, g.window_to, g.url,
-           g.http_status, g.tracking_id, g.reason, g.occurred_at,
+           g.http_status, g.tracking_id, g.reason, g.plausibility_check, g.occurred_at,
            CASE WHEN g.resolved_at <= :as_of THEN g.resolved_at END AS resolved_at,
            CASE WHEN g.resolved_at <= :as_of THEN g.resolved_by_run_id END AS resolved_by_run_id,
            CASE WHEN g.superseded_at <= :as_of THEN g.superseded_at END AS superseded_at,
@@ -180,6 +180,7 @@ class Gap:
     http_status: int | None
     tracking_id: str | None
     reason: str
+    plausibility_check: str | None  # the check that refused the item, when one did
     occurred_at: dt.datetime
     resolved_at: dt.datetime | None
     resolved_by_run_id: int | None

@@ -67,7 +67,7 @@ from reporting.errors import (
     WebexUnreachable,
 )
 from reporting.periods import Window, month_window, previous_month  # noqa: F401 - re-exported
-from reporting.webex import schemas
+from reporting.webex import plausibility, schemas
 from reporting.webex.auth import OAuthRefresher, StaticToken, TokenProvider
 from reporting.webex.client import DEFAULT_RETRY_AFTER, Listing, WebexClient
 
@@ -201,6 +201,8 @@ class _Gap:
     http_status: int | None = None
     tracking_id: str | None = None
     window: Window | None = None
+    # The plausibility check that refused the item, when one did.
+    check: str | None = None
 
     @classmethod
     def from_error(cls, scope: str, exc: WebexError, **kw: Any) -> _Gap:
@@ -404,6 +406,25 @@ class _AttendeeReports:
                                 data={"tracking_id": exc.tracking_id}))  # fmt: skip
 
 
+class _PlausibilityTally:
+    """How many items each plausibility check refused or flagged in one run (for its record)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def _add(self, check: str, what: str) -> None:
+        entry = self.counts.setdefault(check, {"refused": 0, "flagged": 0})
+        entry[what] += 1
+
+    def refused(self, check: str) -> None:
+        """Count an item ``check`` refused."""
+        self._add(check, "refused")
+
+    def flagged(self, check: str) -> None:
+        """Count an item ``check`` flagged."""
+        self._add(check, "flagged")
+
+
 class Harvester:
     """One harvest run over one window; see the module docstring."""
 
@@ -427,6 +448,7 @@ class Harvester:
         self._backoff_base = backoff_base
         # Listed items not in state ``ended`` (meeting id -> state), for the run's counts.
         self._not_ended: dict[str, str] = {}
+        self._plausibility = _PlausibilityTally()
 
     # -- run bookkeeping -----------------------------------------------------------------
 
@@ -520,6 +542,7 @@ class Harvester:
     ) -> HarvestSummary:
         started = time.monotonic()
         self._not_ended = {}
+        self._plausibility = _PlausibilityTally()
         parameters = self._parameters(window, refresh)
         if dry_run:
             summary = HarvestSummary(run_id=0, status="running", window=window)
@@ -652,6 +675,10 @@ class Harvester:
             if summary.attendee_backfill_planned:
                 reports.notes["added_to_stored_meetings"] = summary.attendee_backfilled
             summary.notes["attendee_report"] = reports.notes
+            summary.notes["plausibility"] = {
+                name: self._plausibility.counts.get(name, {"refused": 0, "flagged": 0})
+                for name in plausibility.CHECKS
+            }
 
     def _settled(self, meeting: schemas.Meeting, now: dt.datetime) -> bool:
         settle = dt.timedelta(minutes=self.settings.settle_minutes)
@@ -678,10 +705,12 @@ class Harvester:
         self._not_ended[meeting.id] = str(meeting.state)
         if meeting.state in NEVER_HELD_STATES:
             return None
+        self._plausibility.refused("meeting_not_ended")
         return _Gap(
             "meeting", f"Webex listed this meeting as {meeting.state!r}, not ended: its "
             "participants are not final, so it is not counted yet — run the harvest again after "
             "it has ended", meeting_id=meeting.id, window=chunk, tracking_id=tracking_id,
+            check="meeting_not_ended",
         )  # fmt: skip
 
     def _unsettled_gap(self, meeting: schemas.Meeting) -> _Gap:
@@ -863,6 +892,16 @@ class Harvester:
                     if still_on is not None:
                         chunk_gaps.append(still_on)
                     continue
+                refusal = plausibility.check_listed_meeting(meeting, chunk.start, chunk.end)
+                if refusal is not None:
+                    # Refused for this window: its gap carries the window, so the window's
+                    # report shows it whatever the meeting's own (implausible) start.
+                    chunk_gaps.append(_Gap("meeting_list", refusal.reason, meeting_id=meeting.id,
+                                           window=chunk, tracking_id=listing.tracking_id(index),
+                                           check=refusal.check))  # fmt: skip
+                    self._plausibility.refused(refusal.check)
+                    complete = False
+                    continue
                 if meeting.id in found:
                     continue
                 found[meeting.id] = (meeting, raw)
@@ -927,11 +966,19 @@ class Harvester:
             except schemas.InvalidItems as exc:
                 return _Gap(scope, exc.reason, meeting_id=meeting.id,
                             tracking_id=listing.tracking_id(exc.index))  # fmt: skip
+        refusal, flags = plausibility.check_content(meeting, checked[0], checked[1])
+        if refusal is not None:
+            self._plausibility.refused(refusal.check)
+            scope = "invitees" if refusal.check == "invitee_of_other_meeting" else "participants"
+            return _Gap(scope, refusal.reason, meeting_id=meeting.id, check=refusal.check)
+        for flag in flags:
+            self._plausibility.flagged(flag.check)
         return MeetingRecord(
             meeting.id,
             list(zip(checked[0], participants.items, strict=True)),
             list(zip(checked[1], invitees.items, strict=True)),
             report,
+            flags,
         )
 
     async def _pipeline(
@@ -1221,6 +1268,7 @@ class Harvester:
             http_status=gap.http_status,
             tracking_id=gap.tracking_id,
             window=(gap.window.start, gap.window.end) if gap.window else None,
+            plausibility_check=gap.check,
         )
 
 

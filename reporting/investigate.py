@@ -655,9 +655,15 @@ class OutsideOrganisation:
 #: period's rows are counted where they are instead of being carried into Python.
 _ORGS_SQL = r"""
 WITH period AS MATERIALIZED (
-    SELECT p.participant_id, p.org_id, p.email, nullif(p.email_norm, '') AS email_norm,
+    SELECT p.participant_id, p.email, nullif(p.email_norm, '') AS email_norm,
            p.display_name, p.meeting_id, (p.state IS NULL OR p.state <> 'lobby') AS admitted,
-           m.complete_at IS NOT NULL AS complete
+           m.complete_at IS NOT NULL AS complete,
+           -- An orgId the harvest flagged as no Webex organisation id (org_id_not_uuid) is no
+           -- orgId here, as in the report (reporting.report.classify.KnownOrgIds).
+           CASE WHEN EXISTS (SELECT 1 FROM data_quality_flags f
+                             WHERE f.meeting_id = p.meeting_id AND f.check_name = 'org_id_not_uuid'
+                               AND f.subject_id = p.participant_id)
+                THEN NULL ELSE p.org_id END AS org_id
     FROM participants p JOIN meetings m ON m.meeting_id = p.meeting_id
     WHERE (CAST(:start AS timestamptz) IS NULL OR m.start_at >= :start)
       AND (CAST(:end AS timestamptz) IS NULL OR m.start_at < :end)

@@ -128,13 +128,17 @@ def test_items_listed_in_another_state_are_counted_and_a_live_one_is_a_gap(
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     org = generate_org(seed=7, start=start, end=OCT.end, meetings=4, participants_per_meeting=2)
     sim = Simulator(org, token=TOKEN, now=NOW)
+    # Each with every field the spec requires of a list item, so only its state is unusual.
     extra = [
-        {"id": "live-1", "state": "inProgress", "meetingType": "meeting",
-         "start": "2026-10-09T09:00:00Z", "title": "Still going"},
-        {"id": "sched-1", "state": "scheduled", "meetingType": "meeting",
-         "start": "2026-10-09T11:00:00Z", "title": "Never held"},
-        {"id": "ready-1", "state": "ready", "meetingType": "meeting",
-         "start": "2026-10-09T12:00:00Z", "title": "Ready"},
+        {"id": "live-1", "meetingSeriesId": "s-live", "state": "inProgress",
+         "meetingType": "meeting", "start": "2026-10-09T09:00:00Z",
+         "end": "2026-10-09T10:00:00Z", "title": "Still going"},
+        {"id": "sched-1", "meetingSeriesId": "s-sched", "state": "scheduled",
+         "meetingType": "meeting", "start": "2026-10-09T11:00:00Z",
+         "end": "2026-10-09T12:00:00Z", "title": "Never held"},
+        {"id": "ready-1", "meetingSeriesId": "s-ready", "state": "ready",
+         "meetingType": "meeting", "start": "2026-10-09T12:00:00Z",
+         "end": "2026-10-09T13:00:00Z", "title": "Ready"},
     ]  # fmt: skip
 
     async def handle(request: httpx.Request) -> httpx.Response:

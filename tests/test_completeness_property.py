@@ -180,10 +180,19 @@ def _build(db: Database, runs: Runs, meetings: Meetings, ops: Ops) -> _Model:
             listed_id, start = f"m{n}", STARTS[start_index]
             run_index %= len(run_ids)
             raw: dict[str, object] = {"id": listed_id, "title": f"Meeting {n}", "state": "ended",
-                                      "meetingType": "meeting"}  # fmt: skip
+                                      "meetingType": "meeting", "meetingSeriesId": f"s{n}"}  # fmt: skip
             if start is not None:
                 raw["start"] = start.isoformat()
-            listed.append((run_ids[run_index], (schemas.Meeting.model_validate(raw), raw)))
+                raw["end"] = (start + dt.timedelta(hours=1)).isoformat()
+                item = schemas.Meeting.model_validate(raw)
+            else:
+                # A meeting stored without a start: the harvest refuses such items now, but rows
+                # stored before it did are still in databases, and must still be counted.
+                item = schemas.Meeting.model_construct(
+                    id=listed_id, meeting_series_id=f"s{n}", title=f"Meeting {n}",
+                    meeting_type="meeting", state="ended", start=None, end=None,
+                )  # fmt: skip
+            listed.append((run_ids[run_index], (item, raw)))
             model.starts[listed_id] = start
             model.listed_by[listed_id] = run_index
         for run_id, item in listed:

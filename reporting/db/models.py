@@ -15,6 +15,7 @@ Tables, in the order data flows:
     breakout_attendance one row per ``breakoutSessionsAttended`` item
     invitees            ``GetInviteeObject`` per meeting
     attendee_reports    optional enrichment from ``/meetingReports/attendees``
+    data_quality_flags  plausibility flags on stored meetings, participants and invitees
     meeting_revisions   history: what changed when a complete meeting was harvested again
     report_runs         the append-only report ledger, hash-chained
     investigation_cases why personal data is looked at: one row per case
@@ -164,6 +165,8 @@ class HarvestGap(Base):
     superseded_by_gap_id: Mapped[int | None] = mapped_column(
         ForeignKey("harvest_gaps.id", ondelete="SET NULL")
     )
+    # The plausibility check that refused the item (``reporting.webex.plausibility``), if any.
+    plausibility_check: Mapped[str | None] = mapped_column(Text)
 
 
 class Meeting(Base):
@@ -331,6 +334,32 @@ class AttendeeReport(Base):
     company: Mapped[str | None] = mapped_column(Text)
     duration_minutes: Mapped[float | None] = mapped_column(Double)
     raw: Mapped[dict[str, Any]]
+
+
+FLAG_SUBJECTS = ("meeting", "participant", "invitee")
+
+
+class DataQualityFlag(Base):
+    """A plausibility check's flag on a stored item (``reporting.webex.plausibility``).
+
+    Replaced with the meeting's items, in the same transaction. Not the report's own row flags
+    (short attendance, no email…), which the report derives and never stores.
+    """
+
+    __tablename__ = "data_quality_flags"
+    __table_args__ = (CheckConstraint(f"subject_kind IN {FLAG_SUBJECTS!r}", name="subject_kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("meetings.meeting_id", ondelete="CASCADE"), index=True
+    )
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str | None] = mapped_column(Text)
+    check_name: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    harvest_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL")
+    )
 
 
 class MeetingRevision(Base):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from reporting.db.models import HarvestGap, Invitee, Meeting, MeetingRevision, Participant
 from reporting.webex import schemas
+from reporting.webex.plausibility import Flag
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class MeetingRecord:
     participants: Sequence[tuple[schemas.Participant, dict[str, Any]]]
     invitees: Sequence[tuple[schemas.Invitee, dict[str, Any]]]
     attendee_report: Sequence[tuple[schemas.AttendeeReportItem, dict[str, Any]]] | None = None
+    # Data-quality flags of the plausibility checks, stored with the items.
+    flags: Sequence[Flag] = ()
 
     @property
     def digest(self) -> str:
@@ -375,6 +378,20 @@ def store_meetings(session: Session, run_id: int, records: Sequence[MeetingRecor
     _copy(session, "breakout_attendance", _BREAKOUT_COLUMNS, breakouts)
     _copy(session, "invitees", _INVITEE_COLUMNS, invitees)
     _copy(session, "attendee_reports", _ATTENDEE_COLUMNS, attendees)
+    # The plausibility flags go with the items they describe: replaced, never accumulated.
+    session.execute(
+        text("DELETE FROM data_quality_flags WHERE meeting_id = ANY(:ids)"), {"ids": ids}
+    )
+    _copy(
+        session,
+        "data_quality_flags",
+        ("meeting_id", "subject_kind", "subject_id", "check_name", "detail", "harvest_run_id"),
+        [
+            (r.meeting_id, f.subject_kind, f.subject_id, f.check, f.detail, run_id)
+            for r in records
+            for f in r.flags
+        ],
+    )
     now = dt.datetime.now(dt.UTC)
     reported = set(with_report)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -419,6 +436,7 @@ def record_gap(
     http_status: int | None = None,
     tracking_id: str | None = None,
     window: tuple[dt.datetime, dt.datetime] | None = None,
+    plausibility_check: str | None = None,
 ) -> None:
     """Record something the run could not fetch; it stays open until a later run stores it.
 
@@ -437,6 +455,7 @@ def record_gap(
         reason=reason,
         window_from=window[0] if window else None,
         window_to=window[1] if window else None,
+        plausibility_check=plausibility_check,
     )
     session.add(gap)
     session.flush()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reporting.config import Settings
+from reporting.webex.plausibility import plausible_org_id
 
 Classification = Literal["internal", "external", "unidentified"]
 
@@ -98,7 +99,7 @@ class KnownOrgIds:
         domains: dict[str, set[str]] = {}
         for email, org_id in pairs:
             oid = org_id.strip().lower() if org_id else ""
-            if not email or not oid:
+            if not email or not oid or not plausible_org_id(org_id):
                 continue
             seen.setdefault(email, set()).add(oid)
             domain = email_domain(email)
@@ -110,8 +111,10 @@ class KnownOrgIds:
         )
 
     def org_id(self, given: str | None, email_norm: str | None) -> str | None:
-        """The orgId to classify a person by: the one Webex gave here, else the person's own."""
-        if given and given.strip():
+        """The orgId to classify a person by: the one Webex gave here, else the person's own.
+        A value that is no Webex organisation id (plausibility check ``org_id_not_uuid``: a
+        word, a name) is never one: the person is classified as if Webex had given none."""
+        if given and given.strip() and plausible_org_id(given):
             return given
         return self.by_email.get(email_norm) if email_norm else None
 

@@ -41,6 +41,7 @@ from reporting.report.classify import (
 )
 from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS, CsvSink
 from reporting.report.spool import Spool
+from reporting.webex.plausibility import CHECKS, plausible_org_id
 
 PLACEHOLDER_EPOCH = PLACEHOLDER_BEFORE.timestamp()
 
@@ -239,6 +240,13 @@ class ReportContext:
     # were checked against the digest recorded at harvest, and those that no longer match.
     stored_checked: int = 0
     altered_meetings: list[dict[str, Any]] = field(default_factory=list)
+    # The harvest's plausibility checks: per check, how many items of the period it refused (open
+    # gaps) and flagged (stored meetings); and the stored flags, listed. Apart from the report's
+    # own row flags (``flag_counts``), which the report derives.
+    plausibility: list[dict[str, Any]] = field(default_factory=list)
+    quality_flags: ExceptionList = field(
+        default_factory=lambda: ExceptionList("quality", "Plausibility flags from the harvest")
+    )
 
     @property
     def complete(self) -> bool:
@@ -306,6 +314,15 @@ _HARVEST_RUNS_SQL = text(
     WHERE window_from < :end AND window_to > :start AND started_at <= :as_of
     ORDER BY id
     """
+)
+
+_QUALITY_FLAGS_SQL = text(
+    f"""
+    SELECT f.meeting_id, f.subject_kind, f.subject_id, f.check_name, f.detail, m.title, m.start_at
+    FROM data_quality_flags f JOIN meetings m ON m.meeting_id = f.meeting_id
+    {_COMPLETE_MEETINGS.replace("FROM meetings m", "", 1)}
+    ORDER BY m.start_at, m.meeting_id, f.check_name, f.subject_id NULLS FIRST, f.id
+    """  # noqa: S608 - constant SQL, no user input
 )
 
 
@@ -543,7 +560,8 @@ class _Builder:
         person.participant_ids.append(pid)
         person.display_name = person.display_name or name
         person.email = person.email or email
-        person.org_id = person.org_id or org_id
+        # A word string is not an organisation (flagged by the harvest): never classify by it.
+        person.org_id = person.org_id or (org_id if plausible_org_id(org_id) else None)
         person.host = person.host or bool(host)
         person.co_host = person.co_host or bool(co_host)
         person.invitee_flag = person.invitee_flag or bool(invitee)
@@ -840,16 +858,19 @@ def known_org_ids(session: Session, *conditions: ColumnElement[bool]) -> KnownOr
 
 
 def _org_id_pairs(session: Session, *conditions: ColumnElement[bool]) -> list[Any]:
-    """The distinct (normalised email, orgId) pairs of :func:`known_org_ids`."""
-    return list(
-        session.execute(
+    """The distinct (normalised email, orgId) pairs of :func:`known_org_ids`; an orgId that is
+    no Webex organisation id (a word, a name) is never taken as one."""
+    return [
+        (email, org_id)
+        for email, org_id in session.execute(
             select(Participant.email_norm, Participant.org_id)
             .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
             .where(Meeting.complete_at.is_not(None), *conditions)
             .where(Participant.org_id.is_not(None), Participant.email_norm.is_not(None))
             .distinct()
         )
-    )
+        if plausible_org_id(org_id)
+    ]
 
 
 def build_context(
@@ -894,7 +915,9 @@ def build_context(
             Meeting.start_at < params.period_to,
             Meeting.complete_at <= params.as_of,
         )
-        pairs += [(p[3], p[5]) for parts, _ in restored.values() for p in parts]
+        pairs += [
+            (p[3], p[5]) for parts, _ in restored.values() for p in parts if plausible_org_id(p[5])
+        ]
         known = KnownOrgIds.from_pairs(pairs)
         b = _Builder(params, workdir, recon_fh, meetings_fh, keep_rows, known)
         participants = _Lookahead(_stream(session, _PARTICIPANTS_SQL, q))
@@ -920,6 +943,28 @@ def build_context(
     gaps = Spool(workdir / "gaps.spool")
     for row in gap_rows(missing, b.short, b.local):
         gaps.append(row)
+    refused: dict[str, int] = dict.fromkeys(CHECKS, 0)
+    for g in missing.open_gaps:
+        if g.plausibility_check in refused:
+            refused[g.plausibility_check] += 1
+    flagged: dict[str, int] = dict.fromkeys(CHECKS, 0)
+    quality = ExceptionList("quality", "Plausibility flags from the harvest")
+    for f in session.execute(_QUALITY_FLAGS_SQL, q).mappings():
+        flagged[f["check_name"]] = flagged.get(f["check_name"], 0) + 1
+        quality.total += 1
+        if len(quality.rows) < params.exception_row_limit:
+            quality.rows.append(
+                {"meeting_id": f["meeting_id"], "start": b.short(f["start_at"]),
+                 "title": f["title"], "subject_kind": f["subject_kind"],
+                 "subject_id": f["subject_id"], "check": f["check_name"],
+                 "label": CHECKS[f["check_name"]].label if f["check_name"] in CHECKS
+                 else f["check_name"], "detail": f["detail"]}
+            )  # fmt: skip
+    plausibility = [
+        {"check": c.name, "label": c.label, "action": c.action, "applies_to": c.applies_to,
+         "why": c.why, "refused": refused[c.name], "flagged": flagged[c.name]}
+        for c in CHECKS.values()
+    ]  # fmt: skip
     gaps.close()
     b.totals.gaps = missing.open_count
     b.meetings.close()
@@ -971,6 +1016,8 @@ def build_context(
         ),
         rows=b.rows,
         daily=[{"day": d, "meetings": v[0], "people": v[1]} for d, v in sorted(b.daily.items())],
+        plausibility=plausibility,
+        quality_flags=quality,
     )  # fmt: skip
 
 
@@ -1048,7 +1095,7 @@ def _derived_gap(
 ) -> dict[str, Any]:
     """A gap the report finds itself (no harvest recorded it): no HTTP status, no attempt."""
     return {"what": what, "meeting_id": meeting_id, "start": start, "scope": scope,
-            "http_status": None, "tracking_id": None, "occurred_at": "", "run_id": None,
+            "http_status": None, "tracking_id": None, "occurred_at": "", "run_id": None, "check": None,
             "attempts": 0, "first_occurred_at": "", "reason": reason}  # fmt: skip
 
 
@@ -1070,6 +1117,7 @@ def _gap_dict(
         "occurred_at": local(g.occurred_at),
         "run_id": g.harvest_run_id,
         "reason": g.reason,
+        "check": g.plausibility_check,
         "attempts": g.attempts,
         "first_occurred_at": local(g.first_occurred_at),
     }

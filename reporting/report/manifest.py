@@ -76,6 +76,12 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
         "listed_not_ended": ctx.listed_not_ended,
         "control_totals": asdict(ctx.totals),
         "flag_counts": ctx.flag_counts,
+        # The harvest's plausibility checks (apart from the report's row flags above): items of
+        # the period each refused (open gaps) and flagged (stored with a data-quality flag).
+        "plausibility_checks": {
+            c["check"]: {"action": c["action"], "refused": c["refused"], "flagged": c["flagged"]}
+            for c in ctx.plausibility
+        },
         "harvest_run_ids": [r["id"] for r in ctx.harvest_runs],
         "harvest_runs": ctx.harvest_runs,
         "signing_key": meta.signing_key,

@@ -265,6 +265,7 @@ def front_data(
         "change_labels": CHANGE_KINDS,
         "stored_checked": ctx.stored_checked,
         "altered": ctx.altered_meetings,
+        "plausibility": ctx.plausibility,
         "statuses": [(STATUS_LABELS[s], STATUS_DESCRIPTIONS[s]) for s in STATUS_ORDER],
         "charts": {
             "status": charts.status_bar(ctx),
@@ -280,6 +281,7 @@ FRONT_TOC = (
     TocEntry("method-source", "1.2", "Data source and harvest runs", 2, True),
     TocEntry("method-totals", "1.3", "Control totals", 2, True),
     TocEntry("method-report", "1.4", "This report and its attachments", 2, True),
+    TocEntry("method-plausibility", "1.5", "Plausibility checks", 2, True),
     TocEntry("summary", "2", "Executive summary", 1, True),
 )
 
@@ -290,9 +292,9 @@ def front_toc(ctx: ReportContext) -> tuple[TocEntry, ...]:
     extra = []
     if ctx.params.supersedes is not None:
         since = ctx.params.supersedes["report_id"]
-        extra.append(TocEntry("method-changes", "1.5", f"What changed since {since}", 2, True))
+        extra.append(TocEntry("method-changes", "1.6", f"What changed since {since}", 2, True))
     if ctx.altered_meetings:
-        num = f"1.{5 + len(extra)}"
+        num = f"1.{6 + len(extra)}"
         extra.append(TocEntry("method-altered", num, "Stored data no longer as harvested", 2, True))
     return (*FRONT_TOC[:-1], *extra, FRONT_TOC[-1])
 

@@ -55,7 +55,7 @@ def _h(kind: str, num: str, title: str, anchor: str, toc: bool = True) -> dict[s
 def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
     """The body of the report, in reading order: exceptions, meetings, rosters, gaps."""
     limit = ctx.params.exception_row_limit
-    exc = ctx.exceptions
+    exc = {**ctx.exceptions, "quality": ctx.quality_flags}
     yield _h("h1", "3", "Exceptions", "exceptions")
     yield {
         "kind": "p",
@@ -86,6 +86,12 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
         ("3.7", "flags", "flags", "Data-quality flags",
          "Placeholder times (1970), missing emails, participants Webex marks as invitees with no "
          "matching invitation, short attendance, meetings without an invitee list."),
+        ("3.8", "quality", "quality", "Plausibility flags from the harvest",
+         "Details Webex gave that cannot be true (a session leaving before it joined, a negative "
+         "duration, a session far outside its meeting, more minutes than the meeting lasted, an "
+         "email that is not an address, an orgId that is not an organisation id). The meeting "
+         "is stored and counted as Webex gave it; each flag names the check (see section 1.5). "
+         "Items a check refused are gaps (appendix), not listed here."),
     ]  # fmt: skip
     # Cross-references are looked up, not typed: a section added later cannot leave one stale.
     numbers = {table: num for num, table, *_ in specs}
@@ -114,7 +120,11 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
                 "kind": "note",
                 "cls": "warn",
                 "text": f"{total - len(shown):,} more of {total:,} are not printed; "
-                "every one is in the attached reconciliation.csv.",
+                + (
+                    "the manifest counts them per check."
+                    if key == "quality"
+                    else "every one is in the attached reconciliation.csv."
+                ),
             }
         else:
             yield {"kind": "p", "cls": "muted small", "text": f"{total:,} in total."}

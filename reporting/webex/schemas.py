@@ -150,19 +150,27 @@ class Invitee(_Item):
 
 
 class Meeting(_Item):
-    """An ended meeting instance (the fields of ``MeetingObjectForListMeeting`` a harvest uses)."""
+    """An ended meeting instance (the fields of ``MeetingObjectForListMeeting`` a harvest uses).
+
+    The spec requires ``id``, ``meetingSeriesId``, ``meetingType``, ``state``, ``start`` and
+    ``end``, and so does this model: without them an item cannot be placed in a period or known
+    to be an ended instance. The spec also requires title, host, site, link, timezone, telephony,
+    ``enabledBreakoutSessions``, ``password`` and ``hostKey``; they are kept when sent but not
+    demanded — none of them is evidence of attendance, ``password`` and ``hostKey`` are secrets
+    never stored, and servers leave several of them out of ended instances.
+    """
 
     id: str
-    meeting_series_id: str | None = Field(None, alias="meetingSeriesId")
+    meeting_series_id: str = Field(alias="meetingSeriesId")
     scheduled_meeting_id: str | None = Field(None, alias="scheduledMeetingId")
     meeting_number: str | None = Field(None, alias="meetingNumber")
     title: str | None = None
-    meeting_type: str | None = Field(None, alias="meetingType")
+    meeting_type: str = Field(alias="meetingType")
     scheduled_type: str | None = Field(None, alias="scheduledType")
-    state: str | None = None
+    state: str
     timezone: str | None = None
-    start: ApiTime | None = None
-    end: ApiTime | None = None
+    start: ApiTime
+    end: ApiTime
     host_user_id: str | None = Field(None, alias="hostUserId")
     host_display_name: str | None = Field(None, alias="hostDisplayName")
     host_email: str | None = Field(None, alias="hostEmail")

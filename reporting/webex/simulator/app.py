@@ -48,6 +48,12 @@ from reporting.webex.simulator.faults import (
     error_body,
     tracking_id,
 )
+from reporting.webex.simulator.implausible import (
+    MEETING_FAULTS,
+    spoil_invitees,
+    spoil_meeting,
+    spoil_participants,
+)
 from reporting.webex.simulator.org import SimulatedOrg
 
 JSON = dict[str, Any]
@@ -524,7 +530,16 @@ class Simulator:
                 if m["hostEmail"].lower() == wanted or wanted in self.org.invitee_emails(m["id"])
             ]
         # Like the real API: beyond the cap, instances are simply not listed.
-        return _Listing(found[: self.listing_cap], min(requested_max, 100), JSON_UTF8)
+        found = found[: self.listing_cap]
+        if self.faults.implausible & set(MEETING_FAULTS):
+            found = [self._implausible_meeting(m) for m in found]
+        return _Listing(found, min(requested_max, 100), JSON_UTF8)
+
+    def _implausible_meeting(self, meeting: JSON) -> JSON:
+        if not self.faults.implausible_target(meeting["id"]):
+            return meeting
+        self._count_fault("implausible_meeting")
+        return spoil_meeting(meeting, self.faults.implausible)
 
     def _meeting_for(self, params: httpx.QueryParams) -> JSON:
         """The meeting named by ``meetingId`` (400 missing, injected status, 404 unknown)."""
@@ -551,6 +566,8 @@ class Simulator:
         items = self._replaced.get(("participants", meeting["id"]))
         if items is None:
             items = self.org.participants[meeting["id"]]
+        if self.faults.implausible and self.faults.implausible_target(meeting["id"]):
+            items = spoil_participants(items, meeting, self.faults.implausible)
         breakout = params.get("breakoutSessionId")
         if breakout is not None:
             items = [
@@ -568,6 +585,8 @@ class Simulator:
         items = self._replaced.get(("invitees", meeting["id"]))
         if items is None:
             items = self.org.invitees[meeting["id"]]
+        if self.faults.implausible and self.faults.implausible_target(meeting["id"]):
+            items = spoil_invitees(items, self.faults.implausible)
         panelist = params.get("panelist")
         if panelist is not None:
             if panelist not in ("true", "false"):

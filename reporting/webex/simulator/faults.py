@@ -11,7 +11,7 @@ decided before authentication and routing, like a gateway in front of the API; `
 comes first of all (every call 401, nothing counted). One plan carries one counter: give each
 ``Simulator`` its own plan.
 
-Meeting-specific knobs (``status_for``, ``invalid_items_for``), ``revoked``,
+Meeting-specific knobs (``status_for``, ``invalid_items_for``, ``implausible``), ``revoked``,
 ``gateway_timeout_above_max`` and ``attendee_report_forbidden`` do not use the counter.
 
 Every error answer has the spec's body ``{"message", "errors": [{"description"}],
@@ -125,6 +125,10 @@ class FaultPlan:
     attendee_report_forbidden: bool = True
     #: Endpoint paths (e.g. ``"/meetingParticipants"``) the counted knobs apply to; empty = all.
     paths: frozenset[str] = frozenset()
+    #: Implausible but schema-valid data to serve (names in ``simulator.implausible``), for the
+    #: meetings ``implausible_target`` picks: about one in ``implausible_every``.
+    implausible: frozenset[str] = frozenset()
+    implausible_every: int = 4
 
     _counter: int = field(default=0, init=False, repr=False, compare=False)
     _rate_limited: int = field(default=0, init=False, repr=False, compare=False)
@@ -200,6 +204,13 @@ class FaultPlan:
     def hostile_link(self, n: int) -> bool:
         """Whether request ``n``'s successful page links to another host."""
         return self._hits(n, self.hostile_link_every)
+
+    def implausible_target(self, meeting_id: str) -> bool:
+        """Whether the implausibility faults apply to ``meeting_id`` (a stable hash of the id)."""
+        if not self.implausible or self.implausible_every <= 0:
+            return False
+        digest = hashlib.sha256(f"implausible:{meeting_id}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") % self.implausible_every == 0
 
     def gateway_timeout(self, requested_max: int) -> bool:
         """Whether a list request asking for ``requested_max`` items times out (504)."""
