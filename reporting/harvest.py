@@ -892,7 +892,7 @@ class Harvester:
                     if still_on is not None:
                         chunk_gaps.append(still_on)
                     continue
-                refusal = plausibility.check_listed_meeting(meeting, chunk.start, chunk.end)
+                refusal = plausibility.check_listed_meeting(meeting, window.start, window.end)
                 if refusal is not None:
                     # Refused for this window: its gap carries the window, so the window's
                     # report shows it whatever the meeting's own (implausible) start.

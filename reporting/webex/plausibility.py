@@ -27,9 +27,6 @@ from reporting.webex import schemas
 
 Action = Literal["refuse", "flag"]
 
-#: How far a meeting may start outside the listing window asked for: Webex meetings last at most
-#: 24 hours, so a meeting overlapping the window starts at most that long before it.
-WINDOW_SLACK = dt.timedelta(hours=24)
 #: How far a join session may lie outside its meeting's actual start and end (people join the
 #: lobby early, the last device may be recorded leaving late).
 SESSION_SLACK = dt.timedelta(hours=1)
@@ -64,10 +61,11 @@ CHECKS: dict[str, Check] = {
               "the meeting's times are what places it in a period and bounds its attendance; "
               "impossible times cannot do either"),
         Check("meeting_start_outside_window", "refuse", "meeting list item",
-              "Meeting starts far outside the window it was listed for",
-              "listed for one window but starting more than 24 hours outside it: the listing or "
-              "the time is wrong; refused as a gap of that window, so its report shows it "
-              "instead of filing it silently under another month"),
+              "Meeting starts outside the window it was listed for",
+              "Webex returns the meetings that start in the window asked for; one starting "
+              "outside the harvest's window is not filed silently under another month: it is "
+              "a gap of the window it was listed for, so that window's report shows it, until "
+              "a harvest of the period it starts in stores it"),
         Check("participant_of_other_meeting", "refuse", "participant",
               "Participant of another meeting",
               "a participant whose meetingId names another meeting means the list is not this "
@@ -168,7 +166,8 @@ def _real(moment: dt.datetime | None) -> dt.datetime | None:
 def check_listed_meeting(
     meeting: schemas.Meeting, window_start: dt.datetime, window_end: dt.datetime
 ) -> Refusal | None:
-    """The refusal of a meeting-list item listed for ``[window_start, window_end)``, if any."""
+    """The refusal of a meeting-list item a harvest of ``[window_start, window_end)`` listed,
+    if any."""
     if meeting.state != "ended":
         return Refusal("meeting_not_ended", f"listed as an ended meeting but its state is "
                        f"{meeting.state!r}; it is not stored until Webex lists it as ended — "
@@ -194,11 +193,12 @@ def check_listed_meeting(
         return Refusal("meeting_end_before_start", f"ends ({_utc(meeting.end)}) before it starts "
                        f"({_utc(meeting.start)}); it is not stored — ask Webex support to correct "
                        "the meeting's times")  # fmt: skip
-    if meeting.start < window_start - WINDOW_SLACK or meeting.start >= window_end + WINDOW_SLACK:
+    if meeting.start < window_start or meeting.start >= window_end:
         return Refusal("meeting_start_outside_window", f"listed for {_utc(window_start)} – "
-                       f"{_utc(window_end)} but starts {_utc(meeting.start)}, more than 24 hours "
-                       "outside that window; it is not stored — ask Webex support whether the "
-                       "listing or the meeting's start is wrong")  # fmt: skip
+                       f"{_utc(window_end)} but starts {_utc(meeting.start)}, outside that "
+                       "window; it is not stored with it. If it really starts then, a harvest "
+                       "of the period it starts in stores it and closes this gap; otherwise ask "
+                       "Webex support whether the listing or the meeting's start is wrong")  # fmt: skip
     return None
 
 

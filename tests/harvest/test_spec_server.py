@@ -181,7 +181,6 @@ def test_harvest_of_random_spec_data_ends_cleanly(harvested: Harvested) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="until one definition of what is missing lands")
 def test_report_is_complete_exactly_when_gaps_finds_nothing(
     harvested: Harvested, tmp_path: Path
 ) -> None:
@@ -195,7 +194,6 @@ def test_report_is_complete_exactly_when_gaps_finds_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="until plausibility checks land")
 def test_every_row_stored_from_random_spec_data_is_plausible(harvested: Harvested) -> None:
     with harvested.db.sessions() as session:
         assert_stored_rows_plausible(session, WINDOW)
