@@ -904,6 +904,14 @@ def simulator_group() -> None:
     "--port", default=8765, show_default=True, help="Loopback port to listen on (0: any free one)."
 )
 @click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME",
+    help="Misbehave like a faulty server, to see what meetaudit does: endless paging, or "
+    "implausible data. Repeat for several; `--fault list` lists them.",
+)
 @pass_state
 @handle_errors
 def simulator_serve(
@@ -914,10 +922,22 @@ def simulator_serve(
     participants: int,
     port: int,
     latency: float,
+    faults: tuple[str, ...] = (),
 ) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
     from reporting.periods import month_window, previous_month
-    from reporting.webex.simulator import Simulator, generate_org, serve
+    from reporting.webex.simulator import HAND_FAULTS, Simulator, generate_org, hand_faults, serve
+
+    if "list" in faults:
+        for name, (what, _) in HAND_FAULTS.items():
+            click.echo(f"{name:34} {what}")
+        return
+    unknown = [f for f in faults if f not in HAND_FAULTS]
+    if unknown:
+        raise click.UsageError(
+            f"unknown fault {', '.join(unknown)}; `meetaudit simulator serve --fault list` "
+            "lists them"
+        )
 
     settings = state.settings()
     window = month_window(
@@ -930,8 +950,11 @@ def simulator_serve(
         meetings=meetings,
         participants_per_meeting=participants,
     )
-    with serve(Simulator(org, token=DEMO_TOKEN, latency=latency), port=port) as base_url:
+    simulator = Simulator(org, token=DEMO_TOKEN, latency=latency, faults=hand_faults(faults))
+    with serve(simulator, port=port) as base_url:
         click.echo(f"Simulated Webex API for {org.org_name} ({meetings} meetings) at {base_url}")
+        for name in faults:
+            click.echo(f"  fault on: {name} — {HAND_FAULTS[name][0]}")
         click.echo("Harvest it from another terminal with:")
         click.echo(f"  MEETAUDIT_WEBEX_BASE_URL={base_url} MEETAUDIT_WEBEX_TOKEN={DEMO_TOKEN} \\")
         click.echo(

@@ -11,7 +11,8 @@ secret (tokens and database passwords are redacted before a message is built).
     │   ├── WebexAuthError         401 (token missing, expired or revoked; refresh failed)
     │   ├── WebexHTTPError         any other non-success answer after retries (status, trackingId)
     │   ├── WebexPayloadError      a 200 answer whose body is not what the spec promises
-    │   └── UnsafeLinkError        a paging link that leaves the configured API origin, or loops
+    │   ├── UnsafeLinkError        a paging link that leaves the configured API origin or listing
+    │   └── EndlessListing         a listing that makes no progress or outgrows its documented bound
     ├── HarvestIncomplete          the harvest finished but some meetings are gaps; exit status 3
     ├── ReportError                a report cannot be built or written
     ├── WitnessError               a report was recorded, but its ledger head was not published
@@ -74,7 +75,16 @@ class WebexNotJson(WebexPayloadError):
 
 
 class UnsafeLinkError(WebexError):
-    """A paging ``Link`` pointed away from the configured API origin, or repeated itself."""
+    """A paging ``Link`` pointed away from the configured API origin or the listing's path."""
+
+
+class EndlessListing(WebexError):
+    """Webex kept paging one listing without end: a link or page it had sent before, or more
+    pages or items than the listing can hold; paging was stopped. ``pages`` were fetched."""
+
+    def __init__(self, message: str, *, pages: int = 0, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.pages = pages
 
 
 class HarvestIncomplete(MeetauditError):

@@ -9,7 +9,12 @@ stopped at any moment — Ctrl-C, ``kill -9``, the database going away — leave
 meetings, and running the same command again skips them (unless ``refresh``) and fetches the rest.
 
 Listing runs in day chunks per site (``siteUrl``) and, when configured, per host (``hostEmail``);
-a chunk that reaches the API's 10,000-instance cap is split in halves until none does. Meetings
+a chunk that reaches the API's 10,000-instance cap is cut there at once and split in halves until
+none does (down to ``MIN_LISTING_CHUNK``). Each scope's listing of the window shares a page budget
+(:func:`listing_page_budget`), so a server that pages without end — also in every half — costs a
+bounded number of requests: what it could not list ends as a ``meeting_list`` gap naming the site,
+host and window. Participants and invitees of one meeting are bounded by
+``MEETING_ITEMS_CAP``; a listing of them that runs away makes that meeting a gap. Meetings
 that ended less than ``settle_minutes`` ago are left for the next run (Webex has not finalised
 them).
 
@@ -69,7 +74,15 @@ from reporting.errors import (
 from reporting.periods import Window, month_window, previous_month  # noqa: F401 - re-exported
 from reporting.webex import plausibility, schemas
 from reporting.webex.auth import OAuthRefresher, StaticToken, TokenProvider
-from reporting.webex.client import DEFAULT_RETRY_AFTER, Listing, WebexClient
+from reporting.webex.client import (
+    DEFAULT_RETRY_AFTER,
+    PAGE_MARGIN,
+    EndlessListing,
+    Listing,
+    ListingLimit,
+    PageBudget,
+    WebexClient,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -77,6 +90,16 @@ _log = logging.getLogger(__name__)
 HARVEST_LOCK_KEY = 0x6D656574  # "meet"
 LISTING_CHUNK = dt.timedelta(days=1)
 MIN_LISTING_CHUNK = dt.timedelta(minutes=15)
+# One scope's listing of a window may take this many full queries' worth of pages per day of it
+# (at least LISTING_MIN_QUERIES): room for splitting days of about 15,000 meetings on average,
+# while a server that never stops paging costs a bounded number of requests.
+LISTING_QUERIES_PER_DAY = 4
+LISTING_MIN_QUERIES = 8
+# Participants, and invitees, one meeting may have: ten times the 1,000 people a Webex meeting
+# holds, and Webex's own limit of one listing query (10,000).
+MEETING_ITEMS_CAP = 10_000
+# Rows of one site's attendee report for one day (100 pages of 1,000).
+REPORT_ROWS_CAP = 100_000
 WRITE_BATCH_MEETINGS = 200
 WRITE_BATCH_ROWS = 20_000
 # Requests one meeting has in flight at once: its participants and its invitees.
@@ -364,13 +387,17 @@ class _AttendeeReports:
         }
         try:
             if self._probed:
-                items = await self._client.get_all("meetingReports/attendees", params)
+                items = await self._client.get_all(
+                    "meetingReports/attendees", params, limit=_REPORT
+                )
             else:
                 async with self._probe:
                     if not self.enabled:
                         return None
                     try:
-                        items = await self._client.get_all("meetingReports/attendees", params)
+                        items = await self._client.get_all(
+                            "meetingReports/attendees", params, limit=_REPORT
+                        )
                     finally:
                         self._probed = True
         except WebexAuthError:
@@ -835,8 +862,25 @@ class Harvester:
         # Windows listed completely for every scope: they close listing gaps of earlier runs.
         complete_for: Counter[Window] = Counter()
         cap = self.settings.window_cap
+        scopes = self._listing_scopes()
+        days = list(window.chunks(LISTING_CHUNK))
+        budgets = [
+            PageBudget(listing_page_budget(cap, self.settings.page_size, len(days))) for _ in scopes
+        ]
 
-        async def list_chunk(chunk: Window, scope: dict[str, str], *, first: bool = False) -> bool:
+        async def gap_for(chunk: Window, gap: _Gap) -> bool:
+            gaps.append(gap)
+            if on_chunk is not None:
+                await on_chunk([], [gap])
+            return False
+
+        async def list_chunk(
+            chunk: Window, scope: dict[str, str], budget: PageBudget, *, first: bool = False
+        ) -> bool:
+            what = f"The meeting list of {_scope_words(scope)} for {_span(chunk)}"
+            if budget.spent:
+                return await gap_for(chunk, _Gap("meeting_list", _budget_spent(what, budget),
+                                                 window=chunk))  # fmt: skip
             params = {
                 "meetingType": "meeting",
                 "state": "ended",
@@ -845,26 +889,29 @@ class Harvester:
                 "max": self.settings.page_size,
                 **scope,
             }
+            limit = ListingLimit(items=cap, cut=True, budget=budget, what="meetings")
             try:
                 async with limiter:
-                    listing = await client.get_listing("meetings", params)
+                    listing = await client.get_listing("meetings", params, limit=limit)
                 items = listing.items
             except WebexAuthError:
                 raise
+            except EndlessListing as exc:
+                gap = _Gap.from_error("meeting_list", exc, window=chunk)
+                gap.reason = _budget_spent(what, budget) if budget.spent else _runaway(what, exc)
+                return await gap_for(chunk, gap)
             except WebexError as exc:
                 fatal = self._unusable_api(exc, scope) if first else None
                 if fatal is not None:
                     raise fatal from None
-                gap = _Gap.from_error("meeting_list", exc, window=chunk)
-                gaps.append(gap)
-                if on_chunk is not None:
-                    await on_chunk([], [gap])
-                return False
+                return await gap_for(chunk, _Gap.from_error("meeting_list", exc, window=chunk))
             chunk_gaps: list[_Gap] = []
             if len(items) >= cap:
                 if chunk.end - chunk.start > MIN_LISTING_CHUNK:
                     # Webex lists at most 10,000 instances per query: split until below the cap.
-                    halves = await asyncio.gather(*(list_chunk(h, scope) for h in chunk.halves()))
+                    halves = await asyncio.gather(
+                        *(list_chunk(h, scope, budget) for h in chunk.halves())
+                    )
                     return all(halves)
                 chunk_gaps.append(
                     _Gap("meeting_list", f"Webex listed {len(items)} meetings for "
@@ -913,17 +960,21 @@ class Harvester:
                                     data={"pages": client.stats.pages}))  # fmt: skip
             return complete
 
-        async def list_day(chunk: Window, scope: dict[str, str], *, first: bool = False) -> None:
-            if await list_chunk(chunk, scope, first=first):
+        async def list_day(
+            chunk: Window, scope: dict[str, str], budget: PageBudget, *, first: bool = False
+        ) -> None:
+            if await list_chunk(chunk, scope, budget, first=first):
                 complete_for[chunk] += 1
 
-        scopes = self._listing_scopes()
-        days = list(window.chunks(LISTING_CHUNK))
-        todo = [(day, scope) for scope in scopes for day in days]
+        todo = [
+            (day, scope, budget)
+            for scope, budget in zip(scopes, budgets, strict=True)
+            for day in days
+        ]
         # The first day alone: when Webex cannot be reached at all, one clear error, not a gap
         # for every day of the window.
         await list_day(*todo[0], first=True)
-        await asyncio.gather(*(list_day(day, scope) for day, scope in todo[1:]))
+        await asyncio.gather(*(list_day(*one) for one in todo[1:]))
         listed_ok = [day for day in days if complete_for[day] == len(scopes)]
         meetings = sorted(
             found.values(), key=lambda pair: (pair[0].start or window.start, pair[0].id)
@@ -941,8 +992,8 @@ class Harvester:
             # Listed through hostEmail: an admin reads the meeting on behalf of its host.
             params["hostEmail"] = meeting.host_email
         participants, invitees, report = await asyncio.gather(
-            client.get_listing("meetingParticipants", params),
-            client.get_listing("meetingInvitees", params),
+            client.get_listing("meetingParticipants", params, limit=_PARTICIPANTS),
+            client.get_listing("meetingInvitees", params, limit=_INVITEES),
             reports.for_meeting(meeting) if reports.enabled else _none(),
             return_exceptions=True,
         )
@@ -950,6 +1001,10 @@ class Harvester:
                                ("attendee_report", report)):  # fmt: skip
             if isinstance(outcome, WebexAuthError):
                 raise outcome
+            if isinstance(outcome, EndlessListing):
+                gap = _Gap.from_error(scope, outcome, meeting_id=meeting.id)
+                gap.reason = _runaway(f"The {scope.replace('_', ' ')} of this meeting", outcome)
+                return gap
             if isinstance(outcome, WebexError):
                 return _Gap.from_error(scope, outcome, meeting_id=meeting.id)
             if isinstance(outcome, BaseException):
@@ -1270,6 +1325,49 @@ class Harvester:
             window=(gap.window.start, gap.window.end) if gap.window else None,
             plausibility_check=gap.check,
         )
+
+
+def listing_page_budget(cap: int, page_size: int, days: int) -> int:
+    """Pages one scope (site, host) may spend listing a window of ``days`` day chunks.
+
+    One query lists at most ``cap`` meetings in ``ceil(cap / page_size)`` pages (plus
+    :data:`PAGE_MARGIN`); the window may spend :data:`LISTING_QUERIES_PER_DAY` such queries a day
+    (at least :data:`LISTING_MIN_QUERIES`), which leaves room for splitting busy days.
+    """
+    per_query = -(-cap // max(1, page_size)) + PAGE_MARGIN
+    return per_query * max(LISTING_MIN_QUERIES, LISTING_QUERIES_PER_DAY * days)
+
+
+_PARTICIPANTS = ListingLimit(items=MEETING_ITEMS_CAP, what="participants")
+_INVITEES = ListingLimit(items=MEETING_ITEMS_CAP, what="invitees")
+_REPORT = ListingLimit(items=REPORT_ROWS_CAP, what="attendee report rows")
+
+
+def _scope_words(scope: dict[str, str]) -> str:
+    """A listing scope as an officer reads it: the site and, when listed per host, the host."""
+    site = f"site {scope['siteUrl']}" if "siteUrl" in scope else "the token's default site"
+    return f"{site}, host {scope['hostEmail']}" if "hostEmail" in scope else site
+
+
+def _span(window: Window) -> str:
+    return f"{window.start:%Y-%m-%d %H:%M}–{window.end:%Y-%m-%d %H:%M} UTC"
+
+
+def _runaway(what: str, exc: EndlessListing) -> str:
+    return (
+        f"{what} could not be read to the end. {str(exc).rstrip('.')}. Nothing it listed was "
+        "kept as complete; run the harvest again later, and if this recurs give Webex support "
+        "the trackingId"
+    )
+
+
+def _budget_spent(what: str, budget: PageBudget) -> str:
+    return (
+        f"{what} was not listed: Webex kept sending further pages, and the {budget.pages:,} pages "
+        "allowed for listing this site (and host) in this harvest were used up, so listing it "
+        "was stopped. Meetings of this window may be missing; run the harvest again later, and "
+        "if this recurs report it to Webex support"
+    )
 
 
 def harvest_running(db: Database) -> bool:

@@ -22,9 +22,18 @@ What it does with each answer (the Webex contract, see ``webex-api-notes.md``):
 * ``401``: ask the token provider to refresh once; if it cannot, :class:`WebexAuthError`.
 * anything else (``400`` ``403`` ``404`` ``410``…): :class:`WebexHTTPError` with the status and
   Webex's ``trackingid``, for the caller to record as a gap.
-* Paging follows ``Link: <…>; rel="next"`` only, and only to the configured API origin: a link to
-  another host would hand the bearer token to a stranger (:class:`UnsafeLinkError`), and so is a
-  link already visited (a loop).
+* Paging follows ``Link: <…>; rel="next"`` only, and only to the configured API origin and the
+  listing's own path: a link to another host would hand the bearer token to a stranger
+  (:class:`UnsafeLinkError`).
+* Every listing is bounded (:class:`ListingLimit`): Webex lists at most 10,000 instances per query
+  and at most ``max`` (≤ 100) per page, so a listing may hold ``items`` and take about
+  ``ceil(items / max)`` pages plus :data:`PAGE_MARGIN`. A listing that makes no progress — a
+  ``next`` link equal to the page just read or one sent before, a page whose items all came
+  before, more pages than its bound needs, or the pages of a shared :class:`PageBudget` spent —
+  ends with :class:`EndlessListing` at once. One that reaches ``items`` while Webex still offers
+  more is cut there (``Listing.cut``), for the caller to split. What a listing remembers to see
+  this is bounded too (the last :data:`SEEN_LINKS` links and :data:`SEEN_ITEMS` items, as 64-bit
+  hashes), so memory does not grow with the pages a server sends.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import random
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -47,6 +57,7 @@ import orjson
 
 from reporting import __version__
 from reporting.errors import (
+    EndlessListing,
     UnsafeLinkError,
     WebexAuthError,
     WebexError,
@@ -67,6 +78,15 @@ RATE_LIMIT_RETRIES = 50
 CONNECTIONS_PER_POOL = 4
 # After a rate-limit pause, requests leave the governor at most this often (seconds).
 COOLDOWN_SPACING = 0.05
+# Webex's documented most instances one listing query returns, even when paging.
+WEBEX_LISTING_CAP = 10_000
+# The page size Webex uses when a request (or a next link) names no ``max``.
+WEBEX_DEFAULT_MAX = 10
+# Pages a listing may take beyond ``ceil(items / max)``: a last empty page, and one to spare.
+PAGE_MARGIN = 2
+# How many of its latest links and items one listing remembers to recognise a repeat.
+SEEN_LINKS = 2_048
+SEEN_ITEMS = 20_000
 # A JSON ``\u0000`` escape not itself escaped (an even number of backslashes before it).
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
@@ -247,11 +267,152 @@ class Page:
 
 
 @dataclass
+class PageBudget:
+    """Pages that several listings together may still fetch (e.g. one site's listing of a
+    window, split in ever smaller chunks). Shared by concurrent listings of one event loop."""
+
+    pages: int
+    used: int = 0
+
+    @property
+    def spent(self) -> bool:
+        return self.used >= self.pages
+
+    def take(self) -> bool:
+        """Count one page; ``False`` (and nothing counted) when the budget is spent."""
+        if self.spent:
+            return False
+        self.used += 1
+        return True
+
+
+@dataclass(frozen=True)
+class ListingLimit:
+    """How far one listing may go.
+
+    ``items``: the most items it can hold (Webex's 10,000 per query for the meeting list; a
+    stated bound elsewhere). Pages are counted by the room they offer: each page uses up its
+    ``max`` (or the items it carried, if more), and the listing ends as :class:`EndlessListing`
+    once that passes ``items`` plus :data:`PAGE_MARGIN` pages. ``cut``: on reaching ``items`` with
+    more pages offered, stop and return the listing marked ``cut`` (the caller splits the query);
+    otherwise that too is :class:`EndlessListing`. ``budget``: pages shared with other listings.
+    """
+
+    items: int = WEBEX_LISTING_CAP
+    cut: bool = False
+    budget: PageBudget | None = None
+    what: str = "items"
+
+
+DEFAULT_LIMIT = ListingLimit()
+
+
+class _Bounded:
+    """A set of 64-bit hashes that forgets its oldest entries beyond ``size``."""
+
+    __slots__ = ("_order", "_set", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._set: set[int] = set()
+        self._order: deque[int] = deque()
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def add(self, key: int) -> None:
+        if key in self._set:
+            return
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self._size:
+            self._set.discard(self._order.popleft())
+
+
+def _item_key(item: dict[str, Any]) -> int:
+    """A 64-bit hash naming an item: its ``id``, else its whole content."""
+    ident = item.get("id")
+    if isinstance(ident, str) and ident:
+        return hash(("id", ident))
+    return hash(orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
+
+
+def _page_room(url: str) -> int:
+    """The items a page asked for with ``url`` may hold: its ``max``, else Webex's default."""
+    raw = httpx.URL(url).params.get("max")
+    try:
+        return max(1, int(raw)) if raw is not None else WEBEX_DEFAULT_MAX
+    except ValueError:
+        return WEBEX_DEFAULT_MAX
+
+
+class _PagingWatch:
+    """What one listing has seen, to stop it when it makes no progress (bounded memory)."""
+
+    def __init__(self, client: WebexClient, url: str, limit: ListingLimit) -> None:
+        self.client = client
+        self.limit = limit
+        self.path = httpx.URL(url).path
+        self.links = _Bounded(SEEN_LINKS)
+        self.items = _Bounded(SEEN_ITEMS)
+        self.pages = 0
+        self.used = 0  # room of the pages fetched so far
+        self.links.add(hash(url))
+
+    def _stop(self, why: str, page: Page | None) -> EndlessListing:
+        where = page.url if page is not None else None
+        return EndlessListing(
+            f"Webex kept paging this listing without end ({why}); paging was stopped after "
+            f"{self.pages} pages",
+            pages=self.pages, tracking_id=page.tracking_id if page else None,
+            url=_safe(httpx.URL(where)) if where else None,
+        )  # fmt: skip
+
+    def before_request(self, url: str, last: Page | None) -> None:
+        """Refuse to fetch ``url`` when the listing's bound or shared budget is spent."""
+        room = _page_room(url)
+        if self.used + room > self.limit.items + PAGE_MARGIN * room and self.pages > 0:
+            raise self._stop(
+                f"more pages than a listing of at most {self.limit.items:,} {self.limit.what} "
+                "needs", last,
+            )  # fmt: skip
+        budget = self.limit.budget
+        if budget is not None and not budget.take():
+            raise self._stop(f"the {budget.pages:,} pages allowed for it are used up", last)
+        self.used += room
+
+    def after_page(self, page: Page) -> None:
+        """Check a page just read: its items and its ``next`` link."""
+        self.pages += 1
+        self.used += max(0, len(page.items) - _page_room(page.url))
+        if page.next_url is not None:
+            self.client._check_link(page.next_url, self.path, page.tracking_id)
+            if page.next_url == page.url:
+                raise self._stop("the next page's link is the page just read", page)
+            link = hash(page.next_url)
+            if link in self.links:
+                raise self._stop("a paging link it had sent before", page)
+            self.links.add(link)
+        keys = [_item_key(item) for item in page.items]
+        if page.next_url is not None and keys and all(k in self.items for k in keys):
+            raise self._stop(f"a page repeated {len(keys)} {self.limit.what} already sent", page)
+        for key in keys:
+            self.items.add(key)
+
+
+@dataclass
 class Listing:
-    """All items of a listing; ``pages`` holds (index of the page's first item, trackingId)."""
+    """All items of a listing; ``pages`` holds (index of the page's first item, trackingId).
+
+    ``cut``: the listing reached its limit's ``items`` while Webex still offered more pages.
+    """
 
     items: list[dict[str, Any]]
     pages: list[tuple[int, str | None]]
+    cut: bool = False
 
     def tracking_id(self, index: int) -> str | None:
         """The trackingId of the page that carried item ``index``."""
@@ -336,7 +497,7 @@ class WebexClient:
             url = f"{url}?{query}"
         return url
 
-    def _check_link(self, next_url: str, seen: set[str], tracking: str | None) -> None:
+    def _check_link(self, next_url: str, path: str, tracking: str | None) -> None:
         target = httpx.URL(next_url)
         if _origin(target) != _origin(self.base_url):
             raise UnsafeLinkError(
@@ -344,34 +505,63 @@ class WebexClient:
                 "because following it would send the access token there",
                 url=_safe(target), tracking_id=tracking,
             )  # fmt: skip
-        if next_url in seen:
+        if target.path != path:
             raise UnsafeLinkError(
-                "Webex sent the same paging link twice; paging stopped",
+                f"Webex sent a paging link to another listing ({target.path!r} instead of "
+                f"{path!r}); it was not followed",
                 url=_safe(target), tracking_id=tracking,
             )  # fmt: skip
 
-    async def pages(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Page]:
-        """Every page of a listing, following ``rel="next"`` links safely."""
+    async def pages(
+        self, path: str, params: Mapping[str, Any], *, limit: ListingLimit = DEFAULT_LIMIT
+    ) -> AsyncIterator[Page]:
+        """Every page of a listing, following ``rel="next"`` links safely, within ``limit``
+        (see the module docstring); remembers a bounded number of links and items only."""
         url: str | None = self.url_for(path, params)
-        seen: set[str] = set()
+        assert url is not None
+        watch = _PagingWatch(self, url, limit)
+        last: Page | None = None
         while url is not None:
-            seen.add(url)
+            watch.before_request(url, last)
             page = await self.get_page(url)
+            watch.after_page(page)
             yield page
-            if page.next_url is not None:
-                self._check_link(page.next_url, seen, page.tracking_id)
+            last = page
             url = page.next_url
 
-    async def get_all(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def get_all(
+        self, path: str, params: Mapping[str, Any], *, limit: ListingLimit = DEFAULT_LIMIT
+    ) -> list[dict[str, Any]]:
         """Every item of a listing, all pages joined."""
-        return (await self.get_listing(path, params)).items
+        return (await self.get_listing(path, params, limit=limit)).items
 
-    async def get_listing(self, path: str, params: Mapping[str, Any]) -> Listing:
-        """Every item of a listing, with the trackingId of the page each item came on."""
+    async def get_listing(
+        self, path: str, params: Mapping[str, Any], *, limit: ListingLimit = DEFAULT_LIMIT
+    ) -> Listing:
+        """Every item of a listing, with the trackingId of the page each item came on.
+
+        Reaching ``limit.items`` with more pages offered ends it at once: cut (``limit.cut``)
+        or :class:`EndlessListing`.
+        """
         listing = Listing([], [])
-        async for page in self.pages(path, params):
-            listing.pages.append((len(listing.items), page.tracking_id))
-            listing.items.extend(page.items)
+        pages = self.pages(path, params, limit=limit)
+        try:
+            async for page in pages:
+                listing.pages.append((len(listing.items), page.tracking_id))
+                listing.items.extend(page.items)
+                if len(listing.items) >= limit.items and page.next_url is not None:
+                    if limit.cut:
+                        listing.cut = True
+                        break
+                    raise EndlessListing(
+                        f"Webex kept paging this listing beyond {limit.items:,} {limit.what}, "
+                        f"more than it can hold; paging was stopped after {len(listing.pages)} "
+                        "pages",
+                        pages=len(listing.pages), tracking_id=page.tracking_id,
+                        url=_safe(httpx.URL(page.url)),
+                    )  # fmt: skip
+        finally:
+            await pages.aclose()
         return listing
 
     async def get_page(self, url: str) -> Page:
@@ -579,8 +769,11 @@ def _sentences(parts: list[str]) -> str:
 
 __all__ = [
     "ClientStats",
+    "EndlessListing",
     "Listing",
+    "ListingLimit",
     "Page",
+    "PageBudget",
     "RateGovernor",
     "WebexClient",
     "WebexError",

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gc
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+import reporting.webex.client as client_module
 from reporting.errors import (
+    EndlessListing,
     UnsafeLinkError,
     WebexAuthError,
     WebexHTTPError,
@@ -19,7 +23,15 @@ from reporting.errors import (
     WebexUnreachable,
 )
 from reporting.webex.auth import OAuthRefresher, StaticToken
-from reporting.webex.client import RateGovernor, WebexClient, parse_body, parse_retry_after
+from reporting.webex.client import (
+    Listing,
+    ListingLimit,
+    PageBudget,
+    RateGovernor,
+    WebexClient,
+    parse_body,
+    parse_retry_after,
+)
 
 BASE = "https://webexapis.com/v1"
 TOKEN = "client-test-token-4b1d"
@@ -256,10 +268,155 @@ def test_a_link_to_another_origin_is_refused_and_never_requested(link: str) -> N
     assert caught.value.tracking_id == "ROUTER_TEST" and TOKEN not in str(caught.value)
 
 
-def test_a_repeated_link_stops_paging() -> None:
-    loop = f"{BASE}/meetingInvitees?meetingId=m1&max=100&after=same"
-    with pytest.raises(UnsafeLinkError, match="same paging link twice"):
-        _run(_client(lambda r: _page([{"id": 1}], loop)))
+def _endless(kind: str, per_page: int = 100) -> tuple[Handler, list[str]]:
+    """A server whose paging never ends, in one of the ways seen from real and mock servers."""
+    urls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        urls.append(str(request.url))
+        n = len(urls)
+        fresh = [{"id": f"p{n}-{k}"} for k in range(per_page)]
+        after = f"{BASE}/meetingInvitees?meetingId=m1&max={per_page}&after=c{n}"
+        if kind == "same-link":  # the next link is the page just read
+            return _page(fresh, str(request.url))
+        if kind == "cycle":  # A -> B -> A
+            return _page(fresh, f"{BASE}/meetingInvitees?meetingId=m1&after={'AB'[n % 2]}")
+        if kind == "new-link-same-items":  # the cursor is ignored: page one again, a new link
+            return _page([{"id": f"p-{k}"} for k in range(per_page)], after)
+        if kind == "empty-pages":
+            return _page([], after)
+        if kind == "other-listing":
+            return _page(fresh, f"{BASE}/people?after=c{n}")
+        return _page(fresh, after)  # "fresh-items": forever onward with new items
+
+    return handler, urls
+
+
+@pytest.mark.parametrize(
+    ("kind", "why", "most_requests"),
+    [
+        ("same-link", "link is the page just read", 1),
+        ("cycle", "paging link it had sent before", 3),
+        ("new-link-same-items", "a page repeated 100 items already sent", 2),
+        ("empty-pages", "more pages than a listing of at most 10,000 items needs", 102),
+        ("fresh-items", "beyond 10,000 items", 100),
+    ],
+)
+def test_a_listing_that_makes_no_progress_stops_at_once(
+    kind: str, why: str, most_requests: int
+) -> None:
+    handler, urls = _endless(kind)
+    started = time.monotonic()
+    with pytest.raises(EndlessListing, match=why) as caught:
+        _run(_client(handler))
+    assert len(urls) <= most_requests and time.monotonic() - started < 10
+    assert caught.value.tracking_id == "ROUTER_TEST" and caught.value.pages == len(urls)
+    assert "paging was stopped" in str(caught.value)
+
+
+def test_a_link_to_another_listing_is_refused() -> None:
+    handler, urls = _endless("other-listing")
+    with pytest.raises(UnsafeLinkError, match="another listing"):
+        _run(_client(handler))
+    assert len(urls) == 1
+
+
+def test_a_listing_at_the_cap_is_cut_at_once_for_the_caller_to_split() -> None:
+    handler, urls = _endless("fresh-items")
+
+    async def go() -> Listing:
+        async with _client(handler) as client:
+            return await client.get_listing(
+                "meetingInvitees", {"meetingId": "m1", "max": 100}, limit=ListingLimit(cut=True)
+            )
+
+    listing = asyncio.run(go())
+    assert listing.cut and len(listing.items) == 10_000 and len(urls) == 100
+
+
+def test_a_long_listing_near_the_cap_completes() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params.get("after", "0"))
+        nxt = f"{BASE}/meetingInvitees?meetingId=m1&max=100&after={n + 1}" if n < 99 else None
+        return _page([{"id": f"i{n}-{k}"} for k in range(100)], nxt)
+
+    async def go() -> Listing:
+        async with _client(handler) as client:
+            return await client.get_listing(
+                "meetingInvitees", {"meetingId": "m1", "max": 100}, limit=ListingLimit(cut=True)
+            )
+
+    listing = asyncio.run(go())
+    assert not listing.cut and len(listing.items) == 10_000 and len(listing.pages) == 100
+    # Short pages are allowed up to the listing's room plus a small margin.
+    short = _client(lambda r: _page([{"id": r.url.params.get("after", "0")}], None))
+    assert _run(short) == [{"id": "0"}]
+
+
+def test_listings_sharing_a_page_budget_stop_when_it_is_spent() -> None:
+    handler, urls = _endless("fresh-items")
+    budget = PageBudget(pages=30)
+
+    async def go() -> list[BaseException | Listing]:
+        async with _client(handler) as client:
+            return await asyncio.gather(
+                *(client.get_listing("meetingInvitees", {"meetingId": f"m{k}", "max": 100},
+                                     limit=ListingLimit(cut=True, budget=budget))
+                  for k in range(3)),
+                return_exceptions=True,
+            )  # fmt: skip
+
+    outcomes = asyncio.run(go())
+    assert all(isinstance(o, EndlessListing) and "30 pages allowed" in str(o) for o in outcomes)
+    assert len(urls) == 30 and budget.spent
+
+
+def test_memory_does_not_grow_with_the_pages_a_server_sends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Streaming pages of an endless server with no practical item bound: the client keeps only
+    # hashes of its latest links and items (windows made small here), so what it holds after
+    # 900 pages is what it held after 300 — not what a server like the one that filled 288 MB
+    # adds with every page.
+    monkeypatch.setattr(client_module, "SEEN_LINKS", 50)
+    monkeypatch.setattr(client_module, "SEEN_ITEMS", 100)
+    handler, urls = _endless("fresh-items", per_page=5)
+    client = _client(handler)
+    held: dict[int, int] = {}
+    mine = [tracemalloc.Filter(True, client_module.__file__)]
+
+    async def go() -> None:
+        async with client:
+            pages = client.pages("meetingInvitees", {"meetingId": "m1", "max": 5},
+                                 limit=ListingLimit(items=10**9))  # fmt: skip
+            async for _ in pages:
+                if len(urls) in (300, 900):
+                    gc.collect()
+                    snapshot = tracemalloc.take_snapshot().filter_traces(mine)
+                    held[len(urls)] = sum(stat.size for stat in snapshot.statistics("filename"))
+                if len(urls) == 900:
+                    break
+            await pages.aclose()
+
+    tracemalloc.start(1)
+    try:
+        asyncio.run(go())
+    finally:
+        tracemalloc.stop()
+    # 600 more pages of 5 items and a link each would add well over 100 kB if they were kept.
+    assert held[900] - held[300] < 20_000, held
+
+
+def test_a_runaway_listing_ends_within_bounded_memory() -> None:
+    handler, urls = _endless("fresh-items")
+    tracemalloc.start()
+    try:
+        with pytest.raises(EndlessListing):
+            _run(_client(handler))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(urls) == 100 and peak < 60_000_000
 
 
 def test_the_token_goes_in_the_header_and_only_there() -> None:

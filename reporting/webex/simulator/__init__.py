@@ -14,7 +14,7 @@ Typical use::
 """
 
 from reporting.webex.simulator.app import OAuthIntegration, SimResponse, SimStats, Simulator
-from reporting.webex.simulator.faults import ConnectionReset, FaultPlan
+from reporting.webex.simulator.faults import HAND_FAULTS, ConnectionReset, FaultPlan, hand_faults
 from reporting.webex.simulator.org import (
     PLACEHOLDER_TIME,
     SimulatedOrg,
@@ -24,6 +24,7 @@ from reporting.webex.simulator.org import (
 from reporting.webex.simulator.server import serve
 
 __all__ = [
+    "HAND_FAULTS",
     "PLACEHOLDER_TIME",
     "ConnectionReset",
     "FaultPlan",
@@ -33,6 +34,7 @@ __all__ = [
     "SimulatedOrg",
     "Simulator",
     "generate_org",
+    "hand_faults",
     "hostile_names",
     "serve",
 ]

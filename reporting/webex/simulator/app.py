@@ -154,8 +154,11 @@ def _fingerprint(params: httpx.QueryParams) -> str:
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:12]
 
 
-def _encode_cursor(offset: int, params: httpx.QueryParams) -> str:
-    raw = json.dumps({"o": offset, "q": _fingerprint(params)}, separators=(",", ":"))
+def _encode_cursor(offset: int, params: httpx.QueryParams, nonce: int | None = None) -> str:
+    data: dict[str, Any] = {"o": offset, "q": _fingerprint(params)}
+    if nonce is not None:
+        data["n"] = nonce  # a cursor that differs each time but points at the same offset
+    raw = json.dumps(data, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -173,11 +176,24 @@ def _decode_cursor(cursor: str, params: httpx.QueryParams) -> int:
     return offset
 
 
-def _next_query(params: httpx.QueryParams, offset: int) -> str:
+def _next_query(params: httpx.QueryParams, offset: int, nonce: int | None = None) -> str:
     """The original query, every parameter kept in order, with ``after`` pointing at ``offset``."""
     kept = [(k, v) for k, v in params.multi_items() if k != "after"]
-    kept.append(("after", _encode_cursor(offset, params)))
+    kept.append(("after", _encode_cursor(offset, params, nonce)))
     return urlencode(kept, quote_via=quote)
+
+
+def _fresh_items(items: list[JSON], start: int, count: int) -> list[JSON]:
+    """``count`` made-up items for positions ``start``… past the end of a listing of ``items``:
+    copies of its own items (in turn) under new ids, so each page of an endless listing is new."""
+    if not items or count <= 0:
+        return []
+    made = []
+    for position in range(start, start + count):
+        item = dict(items[position % len(items)])
+        item["id"] = f"{item.get('id', 'item')}_endless{position}"
+        made.append(item)
+    return made
 
 
 @dataclass
@@ -406,7 +422,14 @@ class Simulator:
         params = url.params
         cursor = params.get("after")
         offset = _decode_cursor(cursor, params) if cursor is not None else 0
+        endless = self.faults.endless(endpoint, params.get("meetingId"))
+        if endless == "new-link":
+            offset = 0  # the cursor is ignored
         page = listing.items[offset : offset + listing.page_size]
+        if endless == "fresh-items" and offset + listing.page_size > len(listing.items):
+            page = page + _fresh_items(
+                listing.items, offset + len(page), listing.page_size - len(page)
+            )
         end = offset + len(page)
         if endpoint == "/meetingParticipants" and params.get("meetingId") in (
             self.faults.invalid_items_for
@@ -422,6 +445,17 @@ class Simulator:
         next_url: str | None = None
         if end < len(listing.items):
             next_url = f"{url.scheme}://{url.netloc}{url.path}?{_next_query(params, end)}"
+        if endless == "fresh-items":
+            end = max(end, offset + listing.page_size)
+            next_url = f"{url.scheme}://{url.netloc}{url.path}?{_next_query(params, end)}"
+        elif endless == "same-link":
+            query = urlencode(list(params.multi_items()), quote_via=quote)
+            next_url = f"{url.scheme}://{url.netloc}{url.path}?{query}"
+        elif endless == "new-link":
+            nonce = self._count_fault("endless_paging")
+            next_url = f"{url.scheme}://{url.netloc}{url.path}?{_next_query(params, 0, nonce)}"
+        if endless is not None and endless != "new-link":
+            self._count_fault("endless_paging")
         if self.faults.hostile_link(n):
             self._count_fault("hostile_link")
             next_url = f"https://evil.example{url.path}?{_next_query(params, end)}"
@@ -452,9 +486,10 @@ class Simulator:
     def _fault(self, fault: ErrorFault, tracking: str) -> SimResponse:
         return self._error(fault.status, fault.description, tracking, fault.headers)
 
-    def _count_fault(self, kind: str) -> None:
+    def _count_fault(self, kind: str) -> int:
         with self._lock:
             self._stats.faults[kind] += 1
+            return self._stats.faults[kind]
 
     def _to_httpx(self, request: httpx.Request) -> httpx.Response:
         try:

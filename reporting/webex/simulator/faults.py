@@ -12,7 +12,10 @@ comes first of all (every call 401, nothing counted). One plan carries one count
 ``Simulator`` its own plan.
 
 Meeting-specific knobs (``status_for``, ``invalid_items_for``, ``implausible``), ``revoked``,
-``gateway_timeout_above_max`` and ``attendee_report_forbidden`` do not use the counter.
+``gateway_timeout_above_max``, ``attendee_report_forbidden`` and ``endless_paging`` do not use
+the counter.
+
+``HAND_FAULTS`` names the faults ``meetaudit simulator serve --fault NAME`` can switch on.
 
 Every error answer has the spec's body ``{"message", "errors": [{"description"}],
 "trackingId"}``; the app adds the ``trackingid`` header.
@@ -30,6 +33,8 @@ from email.utils import format_datetime
 from typing import Literal
 
 RetryAfterForm = Literal["seconds", "http-date", "malformed", "absent", "cycle"]
+# How a listing's paging never ends (see ``FaultPlan.endless_paging``).
+EndlessForm = Literal["new-link", "same-link", "fresh-items"]
 
 # The Retry-After a real server once sent: never assume an integer.
 MALFORMED_RETRY_AFTER = "rand(30),add(30)"
@@ -129,6 +134,15 @@ class FaultPlan:
     #: meetings ``implausible_target`` picks: about one in ``implausible_every``.
     implausible: frozenset[str] = frozenset()
     implausible_every: int = 4
+    #: Paging never ends. "new-link": the cursor is ignored — every page is the first page again,
+    #: with a new same-host ``next`` link each time; "same-link": every page's ``next`` link is
+    #: the page itself; "fresh-items": the listing goes on forever past its end, each page with
+    #: new items (copies of the listing's own under new ids) and a new link. None: off.
+    endless_paging: EndlessForm | None = None
+    #: Endpoint paths whose listings never end (e.g. ``"/meetings"``); empty = every listing.
+    endless_paths: frozenset[str] = frozenset()
+    #: Only these meetings' participant and invitee listings never end; empty = every meeting's.
+    endless_meetings: frozenset[str] = frozenset()
 
     _counter: int = field(default=0, init=False, repr=False, compare=False)
     _rate_limited: int = field(default=0, init=False, repr=False, compare=False)
@@ -211,11 +225,77 @@ class FaultPlan:
             return False
         digest = hashlib.sha256(f"implausible:{meeting_id}".encode()).digest()
         return int.from_bytes(digest[:4], "big") % self.implausible_every == 0
+    def endless(self, endpoint: str, meeting_id: str | None) -> EndlessForm | None:
+        """How the listing of ``endpoint`` (for ``meeting_id``, if any) never ends, if it does."""
+        if self.endless_paging is None:
+            return None
+        if self.endless_paths and endpoint not in self.endless_paths:
+            return None
+        if self.endless_meetings and endpoint in ("/meetingParticipants", "/meetingInvitees"):
+            if meeting_id not in self.endless_meetings:
+                return None
+        return self.endless_paging
 
     def gateway_timeout(self, requested_max: int) -> bool:
         """Whether a list request asking for ``requested_max`` items times out (504)."""
         limit = self.gateway_timeout_above_max
         return limit is not None and requested_max > limit
+
+
+#: Faults ``meetaudit simulator serve --fault NAME`` switches on: name -> (what it does, the
+#: ``FaultPlan`` settings). Several names combine; register new knobs here.
+HAND_FAULTS: dict[str, tuple[str, dict[str, object]]] = {
+    "endless-paging": (
+        "every listing pages forever: each page is the first again, with a new next link",
+        {"endless_paging": "new-link"},
+    ),
+    "endless-paging-same-link": (
+        "every listing pages forever: each page links to itself",
+        {"endless_paging": "same-link"},
+    ),
+    "endless-paging-fresh-items": (
+        "every listing pages forever past its end, each page with new items and a new link",
+        {"endless_paging": "fresh-items"},
+    ),
+    "endless-participants": (
+        "the participant lists of meetings page forever with new items (the meeting list ends)",
+        {"endless_paging": "fresh-items", "endless_paths": frozenset({"/meetingParticipants"})},
+    ),
+}
+
+
+def _implausible_faults() -> dict[str, tuple[str, dict[str, object]]]:
+    from reporting.webex.plausibility import CHECKS
+    from reporting.webex.simulator.implausible import IMPLAUSIBLE_FAULTS
+
+    own = {
+        "missing_start": "Meeting listed without a start",
+        "scheduled_as_instance": "A scheduled meeting listed as an instance",
+    }
+    return {
+        name.replace("_", "-"): (
+            f"about one meeting in four: {CHECKS[name].label if name in CHECKS else own[name]}",
+            {"implausible": frozenset({name})},
+        )
+        for name in IMPLAUSIBLE_FAULTS
+    }
+
+
+HAND_FAULTS.update(_implausible_faults())
+
+
+def hand_faults(names: list[str] | tuple[str, ...]) -> FaultPlan:
+    """The fault plan for the ``HAND_FAULTS`` ``names`` (combined: implausibilities add up,
+    other settings of later names win a clash)."""
+    settings: dict[str, object] = {}
+    implausible: set[str] = set()
+    for name in names:
+        knobs = dict(HAND_FAULTS[name][1])
+        implausible |= set(knobs.pop("implausible", frozenset()))  # type: ignore[call-overload]
+        settings.update(knobs)
+    if implausible:
+        settings["implausible"] = frozenset(implausible)
+    return FaultPlan(**settings)  # type: ignore[arg-type]
 
 
 def corrupt_participants(items: list[dict[str, object]]) -> list[dict[str, object]]:
