@@ -313,6 +313,8 @@ class _AttendeeReports:
         self._waiting: Counter[tuple[str, dt.date]] = Counter()
         self.rows = 0
         self._too_old = 0
+        # What happened to each (site, UTC day) asked for: the run record says it day by day.
+        self.days: dict[str, dict[str, Any]] = {}
         # Until one report request has answered, the others wait: a token without the report
         # scope then costs one 403, not one per day and site.
         self._probe = asyncio.Lock()
@@ -403,6 +405,9 @@ class _AttendeeReports:
         except WebexAuthError:
             raise
         except WebexHTTPError as exc:
+            if exc.status == 403:
+                self.days[f"{site} {day}"] = {"status": "refused", "http_status": 403,
+                                              "tracking_id": exc.tracking_id}  # fmt: skip
             if exc.status == 403 and self.enabled:
                 self.enabled = False
                 self.notes.update(
@@ -423,9 +428,33 @@ class _AttendeeReports:
             mid = item.get("meetingId")
             if isinstance(mid, str):
                 by_meeting.setdefault(mid, []).append(item)
+        self.days[f"{site} {day}"] = {"status": "fetched", "rows": len(items)}
         return by_meeting
 
+    def final_notes(self) -> dict[str, Any]:
+        """The run record's account of the attendee report: per (site, UTC day) asked for,
+        fetched (with its rows), failed or refused (with the HTTP status and trackingId); and an
+        overall status that says so — "fetched" only when every day asked for was."""
+        notes = dict(self.notes)
+        if self.days:
+            notes["days"] = dict(sorted(self.days.items()))
+        fetched = sum(1 for d in self.days.values() if d["status"] == "fetched")
+        failed = sum(1 for d in self.days.values() if d["status"] == "failed")
+        refused = sum(1 for d in self.days.values() if d["status"] == "refused")
+        if fetched and (failed or refused):
+            notes["status"] = (
+                f"partly: fetched for {fetched} of {len(self.days)} site-days; "
+                f"{failed + refused} not (see days)"
+            )
+        elif failed and not refused:
+            notes["status"] = f"failed: none of the {failed} site-days asked for could be fetched"
+        elif not self.days and notes.get("status") == "fetched":
+            notes["status"] = "not needed: no meeting of the run was asked for it"
+        return notes
+
     def _record_failure(self, site: str, day: dt.date, exc: WebexError) -> None:
+        self.days[f"{site} {day}"] = {"status": "failed", "http_status": exc.status,
+                                      "tracking_id": exc.tracking_id, "reason": str(exc)}  # fmt: skip
         failures = self.notes.setdefault("failures", [])
         failures.append({"site": site, "day": day.isoformat(), "reason": str(exc),
                          "http_status": exc.status, "tracking_id": exc.tracking_id})  # fmt: skip
@@ -701,7 +730,7 @@ class Harvester:
             summary.attendee_rows = reports.rows
             if summary.attendee_backfill_planned:
                 reports.notes["added_to_stored_meetings"] = summary.attendee_backfilled
-            summary.notes["attendee_report"] = reports.notes
+            summary.notes["attendee_report"] = reports.final_notes()
             summary.notes["plausibility"] = {
                 name: self._plausibility.counts.get(name, {"refused": 0, "flagged": 0})
                 for name in plausibility.CHECKS

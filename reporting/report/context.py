@@ -309,7 +309,8 @@ _HARVEST_RUNS_SQL = text(
     SELECT id, run_uuid, started_at, finished_at, operator, hostname, meetaudit_version,
            api_base_url, window_from, window_to, status, meetings_listed, meetings_complete,
            meetings_skipped, meetings_unsettled, participants, invitees, gaps, error,
-           parameters -> 'listed_not_ended' AS listed_not_ended
+           parameters -> 'listed_not_ended' AS listed_not_ended,
+           parameters -> 'attendee_report' ->> 'status' AS attendee_report
     FROM harvest_runs
     WHERE window_from < :end AND window_to > :start AND started_at <= :as_of
     ORDER BY id
@@ -1054,6 +1055,9 @@ def _run_dict(r: Any) -> dict[str, Any]:
         # Items listed in a state other than ``ended``, per state (absent before meetaudit
         # counted them: then none is known).
         "listed_not_ended": dict(sorted((r["listed_not_ended"] or {}).items())),
+        # What happened to Webex's attendee report in the run (fetched, partly, failed, not
+        # available with the HTTP status); its record lists each site and day.
+        "attendee_report": r["attendee_report"],
     }
 
 

@@ -370,10 +370,36 @@ def test_attendee_report_failures_are_noted_with_tracking_id_and_keep_earlier_ro
     with db.sessions() as session:
         run = session.scalars(select(HarvestRun).order_by(HarvestRun.id.desc())).first()
     assert run is not None
-    failures = run.parameters["attendee_report"]["failures"]
+    note = run.parameters["attendee_report"]
+    failures = note["failures"]
     assert failures and all(
         f["tracking_id"] and f["http_status"] in (500, 502, 503) for f in failures
     )
+    # The run record says what happened, day by day: never "fetched" when nothing was.
+    assert note["status"].startswith("failed: none of the")
+    assert note["days"] and all(
+        d["status"] == "failed" and d["http_status"] in (500, 502, 503) and d["tracking_id"]
+        for d in note["days"].values()
+    )
+
+
+def test_attendee_report_status_says_partly_when_some_days_failed(
+    settings: Settings, db: Database, org: SimulatedOrg
+) -> None:
+    # Every other report request fails (retries off): some days are fetched, some are not.
+    flaky = FaultPlan(attendee_report_forbidden=False, server_error_every=2,
+                      paths=frozenset({"/meetingReports/attendees"}))  # fmt: skip
+    harvest_org(settings, org, WINDOW, now=NOW, db=db, faults=flaky, max_retries=0)
+    with db.sessions() as session:
+        note = session.scalars(select(HarvestRun)).one().parameters["attendee_report"]
+    states = [d["status"] for d in note["days"].values()]
+    assert "fetched" in states and "failed" in states
+    fetched = states.count("fetched")
+    assert note["status"] == (
+        f"partly: fetched for {fetched} of {len(states)} site-days; {len(states) - fetched} not "
+        "(see days)"
+    )
+    assert all("rows" in d for d in note["days"].values() if d["status"] == "fetched")
 
 
 def test_hostile_text_is_stored_as_given_and_nul_characters_repaired(

@@ -173,3 +173,11 @@ def test_implausible_details_are_stored_with_a_named_flag_the_report_counts(
     assert _run_counts(db)[fault]["flagged"] == len(flags)
     if fault == "org_id_not_uuid":
         assert not [r for r in ctx.org_table if "Globex Corporation" in r["label"]]
+
+
+def test_the_readme_says_what_each_check_does_with_an_item() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for check in CHECKS.values():
+        row = next((line for line in readme.splitlines() if f"| `{check.name}` |" in line), None)
+        assert row is not None, f"the README's plausibility table lacks {check.name}"
+        assert ("**refused**" if check.action == "refuse" else "**flagged**") in row
