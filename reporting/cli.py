@@ -825,7 +825,7 @@ def verify_cmd(
             if not result.ok:
                 failed.append(str(path))
         if ledger:
-            check = verify_ledger(db, witness_=witness, expect_head=expect_head)
+            check = verify_ledger(db, witness_=witness, expect_head=expect_head, pins=pins)
             for line in check.lines():
                 click.echo(line)
             if not check.ok:

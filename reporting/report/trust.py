@@ -319,3 +319,59 @@ def check_detached(
         return check
     _judge(status, check, signers, tsas)
     return check
+
+
+@dataclass
+class TokenCheck:
+    """What checking one RFC 3161 timestamp token (a ledger head's) against the pinned TSA roots
+    found: ``state`` as for signatures; ``anchor`` the pinned root it chains to."""
+
+    state: str
+    tsa: str | None = None
+    anchor: str | None = None
+    at: dt.datetime | None = None
+    problem: str | None = None
+
+
+def check_timestamp_token(token: bytes, digest: bytes, tsas: list[Anchor]) -> TokenCheck:
+    """The timestamp token ``token`` (DER) over the SHA-256 ``digest``, against ``tsas``: the
+    token must be over that digest, intact, and signed by a TSA certificate chaining to a pinned
+    root (with the timeStamping key usage); nothing else makes its time trusted."""
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+    from pyhanko.sign.validation.status import TimestampSignatureStatus
+
+    try:
+        signed = cms.ContentInfo.load(token)["content"]
+        others = [
+            c.chosen
+            for c in (signed["certificates"] or [])
+            if isinstance(c.chosen, asn1_x509.Certificate)
+        ]
+        kwargs = asyncio.run(
+            validate_tst_signed_data(signed, _context(tsas, others), lambda _algo: digest)
+        )
+        status = TimestampSignatureStatus(**kwargs)
+    except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
+        return TokenCheck(INVALID, problem=f"it cannot be validated ({exc})")
+    cert = status.signing_cert
+    check = TokenCheck(UNCHECKED, tsa=describe_cert(cert) if cert is not None else None,
+                       at=status.timestamp)  # fmt: skip
+    if not (status.intact and status.valid):
+        check.state = INVALID
+        check.problem = "it is not over this entry's SHA-256, or it was altered"
+    elif not tsas:
+        check.problem = (
+            "no trusted time-stamping authority is configured, so its time cannot be confirmed: "
+            "pin the TSA's root certificate (TRUSTED_TSA_CERTS)"
+        )
+    elif not status.trusted:
+        check.state = UNTRUSTED
+        check.problem = (
+            f"it is from {check.tsa}, which is not a time-stamping authority you trust "
+            "(TRUSTED_TSA_CERTS)"
+        )
+    else:
+        check.state = VALID
+        check.anchor = _anchor_of(status.validation_path, tsas)
+    return check

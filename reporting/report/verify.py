@@ -516,7 +516,8 @@ def verify_file(
         chain = ledger.check_chain(session)
         if witness_ is not None:
             doubts = ledger.trigger_problems(session)
-            result.ledger_doubts = doubts + witness.compare(chain.hashes, witness_.read()).problems
+            held = witness.compare(chain.hashes, witness_.read(), tsas=pins.tsas)
+            result.ledger_doubts = doubts + held.problems
     result.chain_ok = not chain.problems
     if not result.chain_ok:
         result.problems.append(
@@ -856,7 +857,11 @@ def _file_finding(entry: dict[str, Any], state: str, detail: str | None) -> str:
 
 
 def verify_ledger(
-    db: Database, *, witness_: witness.Witness | None = None, expect_head: str | None = None
+    db: Database,
+    *,
+    witness_: witness.Witness | None = None,
+    expect_head: str | None = None,
+    pins: trust.Pins | None = None,
 ) -> LedgerCheck:
     """Check every report file recorded, at the place it was written, then the whole hash
     chain: every entry's hash, every link, no missing sequence number; then that the database
@@ -888,7 +893,10 @@ def verify_ledger(
     check.problems.extend(chain.problems)
     check.problems.extend(trigger)
     held = witness.compare(
-        chain.hashes, witness_.read() if witness_ is not None else None, expect_head
+        chain.hashes,
+        witness_.read() if witness_ is not None else None,
+        expect_head,
+        tsas=(pins or trust.Pins()).tsas,
     )
     check.problems.extend(held.problems)
     check.warnings.extend(held.warnings)

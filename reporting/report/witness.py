@@ -308,20 +308,27 @@ class Comparison:
 
 
 def compare(
-    hashes: dict[int, str], witnessed: Witnessed | None, expect_head: str | None = None
+    hashes: dict[int, str],
+    witnessed: Witnessed | None,
+    expect_head: str | None = None,
+    *,
+    tsas: list[Any] | None = None,
 ) -> Comparison:
     """Hold the ledger (``hashes``: entry number → entry SHA-256) against the witnessed heads
-    and against ``expect_head`` (a head SHA-256 noted elsewhere)."""
+    and against ``expect_head`` (a head SHA-256 noted elsewhere). Each head's timestamp token is
+    checked against ``tsas``, the TSA roots the verifier pins (``reporting.report.trust``)."""
     out = Comparison()
     head_seq = max(hashes) if hashes else 0
     if witnessed is not None:
-        _against_witness(out, hashes, head_seq, witnessed)
+        _against_witness(out, hashes, head_seq, witnessed, tsas or [])
     if expect_head is not None:
         _against_expected(out, hashes, head_seq, expect_head.strip().lower())
     return out
 
 
-def _against_witness(out: Comparison, hashes: dict[int, str], head_seq: int, w: Witnessed) -> None:
+def _against_witness(
+    out: Comparison, hashes: dict[int, str], head_seq: int, w: Witnessed, tsas: list[Any]
+) -> None:
     for name in w.unreadable:
         out.problems.append(
             f"{w.where} holds something that is not a ledger head meetaudit wrote ({name}): the "
@@ -379,7 +386,7 @@ def _against_witness(out: Comparison, hashes: dict[int, str], head_seq: int, w: 
             f"witness: {w.where} holds {len(w.heads)} head(s); every one is in the ledger, "
             f"unchanged (newest: {newest.named()})"
         )
-        _check_tokens(out, [h for h in w.heads if h.timestamp_token])
+        _check_tokens(out, [h for h in w.heads if h.timestamp_token], tsas)
     if newest.seq < head_seq:
         out.warnings.append(
             f"entries {newest.seq + 1}–{head_seq} are newer than the newest head in {w.where} "
@@ -388,8 +395,12 @@ def _against_witness(out: Comparison, hashes: dict[int, str], head_seq: int, w: 
         )
 
 
-def _check_tokens(out: Comparison, heads: list[Head]) -> None:
-    """Each timestamp token must be over the head it came with."""
+def _check_tokens(out: Comparison, heads: list[Head], tsas: list[Any]) -> None:
+    """Each timestamp token must be over the head it came with, and signed by a time-stamping
+    authority the verifier pins; without pinned roots its time is reported as unconfirmed."""
+    from reporting.report import trust
+
+    unconfirmed = 0
     for h in heads:
         try:
             imprint, _ = token_facts(h.timestamp_token or "")
@@ -401,12 +412,33 @@ def _check_tokens(out: Comparison, heads: list[Head]) -> None:
                 f"the timestamp token of witnessed {h.named()} is over another hash ({imprint}): "
                 "the witness was altered"
             )
+            continue
+        checked = trust.check_timestamp_token(
+            base64.b64decode(h.timestamp_token or ""), bytes.fromhex(h.entry_sha256), tsas
+        )
+        if checked.state in (trust.INVALID, trust.UNTRUSTED):
+            out.problems.append(
+                f"the timestamp token of witnessed {h.named()} is {checked.state}: "
+                f"{checked.problem}"
+            )
+        elif checked.state == trust.UNCHECKED:
+            unconfirmed += 1
     if heads:
         newest = max(heads, key=lambda h: h.seq)
         _, when = token_facts(newest.timestamp_token or "")
         out.notes.append(
             f"witness: {len(heads)} head(s) carry an RFC 3161 timestamp over their SHA-256; the "
             f"newest, entry {newest.seq}, timestamped {_iso(when)} by {newest.tsa_url}"
+        )
+    if unconfirmed:
+        out.warnings.append(
+            f"the timestamps of {unconfirmed} witnessed head(s) are not confirmed: no trusted "
+            "time-stamping authority is configured (TRUSTED_TSA_CERTS), so who stamped them "
+            "cannot be checked"
+        )
+    elif heads and tsas:
+        out.notes.append(
+            "witness: every head's timestamp is signed by a time-stamping authority you trust"
         )
 
 

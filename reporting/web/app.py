@@ -343,9 +343,12 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/reports", openapi_extra={"x-action": "reports.view"}, include_in_schema=False)
     def reports(request: Request) -> Response:
         from reporting.report import verify_ledger
+        from reporting.report.trust import pins_from
         from reporting.report.witness import Witness
 
-        check = verify_ledger(app.state.db, witness_=Witness.from_settings(settings))
+        check = verify_ledger(
+            app.state.db, witness_=Witness.from_settings(settings), pins=pins_from(settings)
+        )
         return page(request, "reports.html", check=check, zone=settings.zone,
                     timezone=settings.timezone)  # fmt: skip
 
@@ -555,9 +558,12 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     def api_reports(request: Request) -> dict[str, Any]:
         """The report ledger, oldest first: every entry, its file's state, the chain's verdict."""
         from reporting.report import verify_ledger
+        from reporting.report.trust import pins_from
         from reporting.report.witness import Witness
 
-        check = verify_ledger(app.state.db, witness_=Witness.from_settings(settings))
+        check = verify_ledger(
+            app.state.db, witness_=Witness.from_settings(settings), pins=pins_from(settings)
+        )
         return {
             "ok": check.ok,
             "entries": check.entries,

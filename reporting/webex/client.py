@@ -46,7 +46,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -514,7 +514,7 @@ class WebexClient:
 
     async def pages(
         self, path: str, params: Mapping[str, Any], *, limit: ListingLimit = DEFAULT_LIMIT
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Every page of a listing, following ``rel="next"`` links safely, within ``limit``
         (see the module docstring); remembers a bounded number of links and items only."""
         url: str | None = self.url_for(path, params)

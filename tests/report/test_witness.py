@@ -137,6 +137,21 @@ def test_with_a_tsa_every_head_carries_a_timestamp_over_its_hash(
     result = meetaudit(env, "verify", "--ledger")
     assert result.exit_code == 0, result.output
     assert f"timestamped {when:%Y-%m-%dT%H:%M:%SZ} by {url}" in result.output
+    # Nothing pinned: the time is not called confirmed.
+    assert "timestamps of 1 witnessed head(s) are not confirmed" in result.output
+    # Pinned: only the TSA the verifier chose makes the time trusted.
+    pinned = meetaudit({**env, "MEETAUDIT_TRUSTED_TSA_CERTS": str(tsa.root_pem)}, "verify",
+                       "--ledger")  # fmt: skip
+    assert pinned.exit_code == 0, pinned.output
+    assert "signed by a time-stamping authority you trust" in pinned.output
+    with running_tsa(tmp_path / "stranger", name="Stranger TSA") as stranger:
+        other_root = stranger.root_pem
+    untrusted = meetaudit({**env, "MEETAUDIT_TRUSTED_TSA_CERTS": str(other_root)}, "verify",
+                          "--ledger")  # fmt: skip
+    assert untrusted.exit_code == 4, untrusted.output
+    assert "is NOT TRUSTED" in untrusted.output and "not a time-stamping authority you trust" in (
+        untrusted.output
+    )
 
     # A token swapped for one over another hash is caught.
     with running_tsa(tmp_path / "tsa2") as other_tsa:
