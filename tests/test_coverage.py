@@ -53,7 +53,8 @@ def _run(session: object, status: str, window: Window) -> int:
 
 def _meeting(n: int) -> tuple[schemas.Meeting, dict[str, object]]:
     raw: dict[str, object] = {
-        "id": f"m{n}", "title": f"Meeting {n}", "meetingType": "meeting", "state": "ended",
+        "id": f"m{n}", "meetingSeriesId": f"s{n}", "title": f"Meeting {n}",
+        "meetingType": "meeting", "state": "ended",
         "start": f"2026-10-{n + 1:02d}T09:00:00Z", "end": f"2026-10-{n + 1:02d}T10:00:00Z",
     }  # fmt: skip
     return schemas.Meeting.model_validate(raw), raw
