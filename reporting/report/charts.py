@@ -47,10 +47,12 @@ def status_bar(ctx: ReportContext, width: float = 600.0) -> dict[str, Any]:
 
 
 def class_bars(ctx: ReportContext, width: float = 600.0) -> dict[str, Any]:
-    """Attended minutes by classification, as horizontal bars."""
-    minutes: dict[str, int] = {"internal": 0, "external": 0, "unidentified": 0}
+    """Attended minutes by classification, as horizontal bars: each the class's unrounded
+    seconds summed, then rounded once to whole minutes (never a sum of rounded rows)."""
+    seconds: dict[str, float] = {"internal": 0.0, "external": 0.0, "unidentified": 0.0}
     for row in ctx.org_table:
-        minutes[row["classification"]] += row["minutes"]
+        seconds[row["classification"]] += row["seconds"]
+    minutes = {cls: round(value / 60) for cls, value in seconds.items()}
     top = max(minutes.values()) or 1
     label_w = 110.0
     bars = []
@@ -65,7 +67,9 @@ def class_bars(ctx: ReportContext, width: float = 600.0) -> dict[str, Any]:
                 "value": value,
             }
         )
-    return {"width": width, "height": 24 * len(bars), "bars": bars, "label_w": label_w}
+    total = round(sum(seconds.values()) / 60)
+    return {"width": width, "height": 24 * len(bars), "bars": bars, "label_w": label_w,
+            "total": total}  # fmt: skip
 
 
 def daily_columns(

@@ -1158,6 +1158,8 @@ def _org_table(b: _Builder, params: ReportParameters) -> list[dict[str, Any]]:
                 "meetings": meetings,
                 "people": len(people),
                 "minutes": round(seconds / 60),
+                # Unrounded, so totals are summed before rounding (they tie with the CSVs).
+                "seconds": seconds,
             }
         )
     rows.sort(key=lambda r: (order[r["classification"]], -r["minutes"], r["label"]))

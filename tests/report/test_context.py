@@ -211,3 +211,16 @@ def test_rosters_dropped_above_the_limit(db: Database, tmp_path: Path) -> None:
         ctx = build_context(session, _params(roster_row_limit=5), workdir=tmp_path)
     assert ctx.rosters is None
     assert ctx.totals.reconciliation_rows == 9 + 1 + 7
+
+
+def test_class_totals_are_rounded_once_from_unrounded_seconds() -> None:
+    # Three external organisations of 20.4 minutes each: 61.2 minutes, shown as 61 — the sum of
+    # the rounded rows (20 + 20 + 20 = 60) would not tie with the CSVs.
+    from types import SimpleNamespace
+
+    from reporting.report.charts import class_bars
+
+    rows = [{"classification": "external", "minutes": 20, "seconds": 20.4 * 60} for _ in range(3)]
+    bars = class_bars(SimpleNamespace(org_table=rows))  # type: ignore[arg-type]
+    external = next(b for b in bars["bars"] if b["label"] == "External")
+    assert external["value"] == 61 and bars["total"] == 61
