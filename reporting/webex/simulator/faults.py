@@ -225,6 +225,7 @@ class FaultPlan:
             return False
         digest = hashlib.sha256(f"implausible:{meeting_id}".encode()).digest()
         return int.from_bytes(digest[:4], "big") % self.implausible_every == 0
+
     def endless(self, endpoint: str, meeting_id: str | None) -> EndlessForm | None:
         """How the listing of ``endpoint`` (for ``meeting_id``, if any) never ends, if it does."""
         if self.endless_paging is None:
