@@ -418,6 +418,7 @@ def test_lookup_keys_are_mutually_exclusive(client: httpx.Client, org: Simulated
     params = {"meetingNumber": "123456789", "webLink": meeting["webLink"]}
     assert "mutually exclusive" in _refused(client.get("/meetings", params=params), 400)
     _refused(client.get("/meetings", params={"meetingNumber": "1", "current": "maybe"}), 400)
+    _refused(client.get("/meetings", params={**ALL, "current": "maybe"}), 400)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -687,6 +687,9 @@ class Simulator:
     def _meetings_in_window(self, params: httpx.QueryParams) -> tuple[list[JSON], int]:
         meeting_type = _enum_param(params, "meetingType", _MEETING_TYPES)
         state = _enum_param(params, "state", _MEETING_STATES)
+        # ``current`` picks a series' current occurrence in a meetingNumber / webLink lookup; a
+        # window lists every occurrence anyway, but a malformed value is still refused.
+        _bool_param(params, "current")
         requested_max = _parse_max(params, 10)
         instances_only = meeting_type == "meeting"
         frm, to = self._window(params, span=timedelta(days=7), forward=not instances_only)
