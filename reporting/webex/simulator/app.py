@@ -1,8 +1,13 @@
 """The simulated Webex API's HTTP behaviour, independent of any transport.
 
 ``Simulator.respond`` turns (method, URL, headers) into a ``SimResponse`` the way
-``https://webexapis.com/v1`` answers the four calls a harvest makes (``/meetings``,
-``/meetingParticipants``, ``/meetingInvitees``, ``/meetingReports/attendees``): bearer auth,
+``https://webexapis.com/v1`` answers the four list calls a harvest makes (``/meetings``,
+``/meetingParticipants``, ``/meetingInvitees``, ``/meetingReports/attendees``) and the two
+single-item reads (``/meetings/{meetingId}``, ``/meetingParticipants/{participantId}``).
+Every query parameter and header the official spec defines for them is honoured or refused
+with a 400, never ignored: meeting series and scheduled occurrences (``meetingType``,
+``meetingSeriesId``, series / occurrence ids as ``meetingId``) are derived from the instances
+(``schedule``), and a ``timezone`` header renders times in its zone. Bearer auth,
 parameter validation, RFC 5988 ``Link`` paging with opaque ``after`` cursors, the 10,000
 instance cap, per-endpoint content types, the spec's error body and a ``trackingid`` header on
 every answer, plus whatever the ``FaultPlan`` injects. It is synchronous, pure apart from its
@@ -36,7 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -54,7 +60,19 @@ from reporting.webex.simulator.implausible import (
     spoil_meeting,
     spoil_participants,
 )
-from reporting.webex.simulator.org import SimulatedOrg
+from reporting.webex.simulator.org import PLACEHOLDER_TIME, SimulatedOrg
+from reporting.webex.simulator.schedule import (
+    LIST_ONLY_FIELDS,
+    Group,
+    group_instances,
+    meeting_renderer,
+    occurrence_object,
+    parse_zone,
+    participant_renderer,
+    report_renderer,
+    scheduled_start,
+    series_object,
+)
 
 JSON = dict[str, Any]
 
@@ -121,11 +139,19 @@ class SimStats:
 
 @dataclass(frozen=True, slots=True)
 class _Listing:
-    """What a list handler found: all matching items, the page size, the content type."""
+    """What a list handler found: all matching items, the page size, the content type, and
+    how to render each served item (times in a ``timezone`` header's zone) if at all."""
 
     items: list[JSON]
     page_size: int
     content_type: str
+    render: Callable[[JSON], JSON] | None = None
+
+
+#: A list endpoint's handler: query parameters and lower-cased headers to a listing.
+_ListHandler = Callable[[httpx.QueryParams, Mapping[str, str]], _Listing]
+#: A single-item endpoint's handler: (path id, query parameters, headers) to the item.
+_ItemHandler = Callable[[str, httpx.QueryParams, Mapping[str, str]], JSON]
 
 
 def _parse_time(name: str, value: str) -> datetime:
@@ -261,11 +287,25 @@ class Simulator:
         self._replaced: dict[tuple[str, str], list[JSON]] = {}
         # Meetings are sorted by start: a window query is two bisections, not a scan.
         self._starts = [datetime.fromisoformat(m["start"]).timestamp() for m in org.meetings]
-        self._routes: dict[str, Callable[[httpx.QueryParams], _Listing]] = {
+        # Series and scheduled occurrences, derived from the instances that belong to them.
+        self._groups = group_instances(org)
+        self._occurrence_groups = sorted(
+            (g for g in self._groups.values() if g.kind == "scheduledMeeting"),
+            key=lambda g: (scheduled_start(g.id), g.id),
+        )
+        self._occurrences_by_series: dict[str, list[Group]] = {}
+        for occurrence in self._occurrence_groups:
+            series_id = occurrence.instances[0]["meetingSeriesId"]
+            self._occurrences_by_series.setdefault(series_id, []).append(occurrence)
+        self._routes: dict[str, _ListHandler] = {
             "/meetings": self._list_meetings,
             "/meetingParticipants": self._list_participants,
             "/meetingInvitees": self._list_invitees,
             "/meetingReports/attendees": self._list_attendee_reports,
+        }
+        self._item_routes: dict[str, tuple[_ItemHandler, str]] = {
+            "/meetings/": (self._get_meeting, JSON_UTF8),
+            "/meetingParticipants/": (self._get_participant, JSON_PLAIN),
         }
 
     # -- public ---------------------------------------------------------------------------
@@ -363,13 +403,35 @@ class Simulator:
             self._count_fault(f"status_{fault.status}")
             return self._fault(fault, tracking)
         self._authenticate(headers)
-        handler = self._routes.get(endpoint) if url.path.startswith(BASE_PATH + "/") else None
-        if handler is None:
+        under_base = url.path.startswith(BASE_PATH + "/")
+        handler = self._routes.get(endpoint) if under_base else None
+        item = self._item_route(endpoint) if under_base and handler is None else None
+        if handler is None and item is None:
             raise _ApiError(404, f"No resource at '{url.path}'.")
         if method != "GET":
             raise _ApiError(405, f"{method} is not supported here.", {"Allow": "GET"})
-        listing = handler(url.params)
+        if item is not None:
+            item_handler, item_id, content_type = item
+            return self._item(item_handler(item_id, url.params, headers), content_type, tracking)
+        assert handler is not None
+        listing = handler(url.params, headers)
         return self._page(listing, url, endpoint, n, tracking)
+
+    def _item_route(self, endpoint: str) -> tuple[_ItemHandler, str, str] | None:
+        """The single-item handler, decoded path id and content type of ``/meetings/{id}`` or
+        ``/meetingParticipants/{id}``; ``None`` for any other path (deeper ones included)."""
+        for prefix, (handler, content_type) in self._item_routes.items():
+            rest = endpoint[len(prefix) :] if endpoint.startswith(prefix) else ""
+            if rest and "/" not in rest:
+                return handler, unquote(rest), content_type
+        return None
+
+    def _item(self, body: JSON, content_type: str, tracking: str) -> SimResponse:
+        """A 200 answer carrying one object (not a page)."""
+        headers = {"Content-Type": content_type, "trackingid": tracking, "Date": self._date()}
+        with self._lock:
+            self._stats.statuses[200] += 1
+        return SimResponse(200, headers, json.dumps(body, ensure_ascii=False).encode())
 
     def _authenticate(self, headers: Mapping[str, str]) -> None:
         auth = headers.get("authorization")
@@ -436,6 +498,8 @@ class Simulator:
         ):
             page = corrupt_participants(page)
             self._count_fault("invalid_items")
+        if listing.render is not None:
+            page = [listing.render(item) for item in page]
         body = json.dumps({"items": page}, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": listing.content_type,
@@ -506,15 +570,27 @@ class Simulator:
             answer.status, headers=answer.headers, content=answer.body, request=request
         )
 
-    # -- endpoints --------------------------------------------------------------------------
+    # -- shared parameter handling ---------------------------------------------------------
 
-    def _window(self, params: httpx.QueryParams, *, span: timedelta) -> tuple[datetime, datetime]:
-        """``from`` (inclusive) / ``to`` (exclusive), each defaulting from the other or ``now``."""
+    def _zone(self, headers: Mapping[str, str]) -> ZoneInfo | None:
+        """The zone of the ``timezone`` header (400 when unknown), ``None`` without it."""
+        try:
+            return parse_zone(headers.get("timezone"))
+        except ValueError as exc:
+            raise _ApiError(400, str(exc)) from None
+
+    def _window(
+        self, params: httpx.QueryParams, *, span: timedelta, forward: bool = False
+    ) -> tuple[datetime, datetime]:
+        """``from`` (inclusive) / ``to`` (exclusive), each defaulting from the other or ``now``.
+
+        Without either, the window ends now (instances, reports) or, with ``forward``, starts
+        now (series and scheduled meetings look ahead, as the spec says)."""
         raw_from, raw_to = params.get("from"), params.get("to")
         frm = _parse_time("from", raw_from) if raw_from is not None else None
         to = _parse_time("to", raw_to) if raw_to is not None else None
         if frm is None and to is None:
-            to = self.now
+            frm, to = (self.now, self.now + span) if forward else (self.now - span, self.now)
         if frm is None:
             assert to is not None
             frm = to - span
@@ -529,46 +605,225 @@ class Simulator:
         if site is not None and site.strip().lower() != self.org.site_url.lower():
             raise _ApiError(403, f"The token has no access to site '{site}'.")
 
-    def _list_meetings(self, params: httpx.QueryParams) -> _Listing:
-        meeting_type = params.get("meetingType")
-        if meeting_type is None:
+    def _refuse_injected(self, meeting_id: str) -> None:
+        """Answer with the status a ``FaultPlan.status_for`` knob sets for this meeting."""
+        status = self.faults.status_for.get(meeting_id)
+        if status is not None:
+            what = {404: "was not found", 410: "is no longer available"}.get(status, "was refused")
+            raise _ApiError(status, f"Meeting '{meeting_id}' {what} ({status}).")
+
+    def _check_host(self, params: httpx.QueryParams, meeting: JSON, meeting_id: str) -> None:
+        """404 when ``hostEmail`` names someone who does not host the meeting (an admin acting
+        as that user cannot see other users' meetings)."""
+        host_email = params.get("hostEmail")
+        if host_email is not None and host_email.strip().lower() != meeting["hostEmail"].lower():
+            raise _ApiError(404, f"Meeting '{meeting_id}' was not found for that hostEmail.")
+
+    def _resolve(self, params: httpx.QueryParams) -> tuple[str, Group | None, list[JSON]]:
+        """``meetingId`` as (id, its series/occurrence group or ``None``, its instances).
+
+        400 missing, the injected status, 404 unknown or not the ``hostEmail`` user's."""
+        meeting_id = params.get("meetingId")
+        if meeting_id is None or not meeting_id.strip():
+            raise _ApiError(400, "'meetingId' is required.")
+        self._refuse_injected(meeting_id)
+        meeting = self.org.get_meeting(meeting_id)
+        group = None
+        if meeting is not None:
+            instances = [meeting]
+        else:
+            group = self._groups.get(meeting_id)
+            if group is None:
+                raise _ApiError(404, f"Meeting '{meeting_id}' was not found.")
+            instances = list(group.instances)
+        self._check_host(params, instances[0], meeting_id)
+        return meeting_id, group, instances
+
+    def _meeting_for(self, params: httpx.QueryParams) -> JSON:
+        """The ended or running instance named by ``meetingId``; 400 for a series or
+        occurrence id where only instance ids are supported (attendee reports)."""
+        meeting_id, group, instances = self._resolve(params)
+        if group is not None:
             raise _ApiError(
                 400,
-                "'meetingType' is required: the simulator lists meeting "
-                "instances only (meetingType=meeting).",
+                f"'{meeting_id}' is a {group.kind} id; only meeting instance ids are supported.",
             )
-        if meeting_type not in _MEETING_TYPES:
-            raise _ApiError(400, f"Invalid 'meetingType': '{meeting_type}'.")
-        if meeting_type != "meeting":
-            raise _ApiError(
-                400, "The simulator lists meeting instances only (meetingType=meeting)."
-            )
-        state = params.get("state")
-        if state is not None and state not in _MEETING_STATES:
-            raise _ApiError(400, f"Invalid 'state': '{state}'.")
+        return instances[0]
+
+    def _participants_of(self, meeting: JSON) -> list[JSON]:
+        """An instance's participants as served: replaced by a test, spoiled by a fault."""
+        items = self._replaced.get(("participants", meeting["id"]))
+        if items is None:
+            items = self.org.participants[meeting["id"]]
+        if self.faults.implausible and self.faults.implausible_target(meeting["id"]):
+            items = spoil_participants(items, meeting, self.faults.implausible)
+        return items
+
+    def _invitees_of(self, meeting: JSON) -> list[JSON]:
+        """An instance's invitees as served: replaced by a test, spoiled by a fault."""
+        items = self._replaced.get(("invitees", meeting["id"]))
+        if items is None:
+            items = self.org.invitees[meeting["id"]]
+        if self.faults.implausible and self.faults.implausible_target(meeting["id"]):
+            items = spoil_invitees(items, self.faults.implausible)
+        return items
+
+    # -- /meetings ---------------------------------------------------------------------------
+
+    def _list_meetings(self, params: httpx.QueryParams, headers: Mapping[str, str]) -> _Listing:
+        """List instances, scheduled occurrences or series, by window or by a lookup key."""
+        zone = self._zone(headers)
+        found = self._looked_up(params)
+        if found is not None:
+            # The spec: max, from, to, meetingType and state are ignored for a lookup.
+            self._check_site(params)
+            found = self._filter_meetings(found, params)
+            page_size = max(1, len(found))
+        else:
+            found, page_size = self._meetings_in_window(params)
+        render = meeting_renderer(zone) if zone is not None else None
+        return _Listing(found, page_size, JSON_UTF8, render)
+
+    def _meetings_in_window(self, params: httpx.QueryParams) -> tuple[list[JSON], int]:
+        meeting_type = _enum_param(params, "meetingType", _MEETING_TYPES)
+        state = _enum_param(params, "state", _MEETING_STATES)
+        # ``current`` picks a series' current occurrence in a meetingNumber / webLink lookup; a
+        # window lists every occurrence anyway, but a malformed value is still refused.
+        _bool_param(params, "current")
         requested_max = _parse_max(params, 10)
-        frm, to = self._window(params, span=timedelta(days=7))
+        instances_only = meeting_type == "meeting"
+        frm, to = self._window(params, span=timedelta(days=7), forward=not instances_only)
         self._check_site(params)
         if self.faults.gateway_timeout(requested_max):
             raise _ApiError(504, "Listing timed out; reduce 'max'.")
-        lo = bisect.bisect_left(self._starts, frm.timestamp())
-        hi = bisect.bisect_left(self._starts, to.timestamp())
-        found = self.org.meetings[lo:hi]
+        found = self._meetings_of_type(meeting_type, params.get("meetingSeriesId"), frm, to)
         if state is not None:
             found = [m for m in found if m["state"] == state]
-        host_email = params.get("hostEmail")
-        if host_email is not None:
-            wanted = host_email.strip().lower()
-            found = [
-                m
-                for m in found
-                if m["hostEmail"].lower() == wanted or wanted in self.org.invitee_emails(m["id"])
-            ]
-        # Like the real API: beyond the cap, instances are simply not listed.
+        found = self._filter_meetings(found, params)
+        # Like the real API: beyond the cap, meetings are simply not listed.
         found = found[: self.listing_cap]
         if self.faults.implausible & set(MEETING_FAULTS):
             found = [self._implausible_meeting(m) for m in found]
-        return _Listing(found, min(requested_max, 100), JSON_UTF8)
+        return found, min(requested_max, 100)
+
+    def _meetings_of_type(
+        self, meeting_type: str | None, series_id: str | None, frm: datetime, to: datetime
+    ) -> list[JSON]:
+        """What a window lists: without ``meetingType`` series, or with ``meetingSeriesId``
+        that series' occurrences and instances (the spec's defaults)."""
+        if meeting_type == "meeting":
+            return self._instances_between(frm, to, series_id)
+        if meeting_type == "scheduledMeeting":
+            return self._occurrences_between(frm, to, series_id)
+        if meeting_type == "meetingSeries" or series_id is None:
+            return self._series_between(frm, to, series_id)
+        both = self._occurrences_between(frm, to, series_id)
+        both += self._instances_between(frm, to, series_id)
+        return sorted(both, key=lambda m: (datetime.fromisoformat(m["start"]), m["id"]))
+
+    def _instances_between(self, frm: datetime, to: datetime, series_id: str | None) -> list[JSON]:
+        """Instances whose actual start is in [frm, to): two bisections over sorted starts."""
+        lo = bisect.bisect_left(self._starts, frm.timestamp())
+        hi = bisect.bisect_left(self._starts, to.timestamp())
+        found = self.org.meetings[lo:hi]
+        if series_id is not None:
+            found = [m for m in found if m["meetingSeriesId"] == series_id]
+        return found
+
+    def _occurrences_between(
+        self, frm: datetime, to: datetime, series_id: str | None
+    ) -> list[JSON]:
+        """Scheduled occurrences whose scheduled start is in [frm, to)."""
+        return [
+            occurrence_object(self.org, g, self.now)
+            for g in self._occurrence_groups
+            if frm <= scheduled_start(g.id) < to
+            and (series_id is None or g.instances[0]["meetingSeriesId"] == series_id)
+        ]
+
+    def _series_between(self, frm: datetime, to: datetime, series_id: str | None) -> list[JSON]:
+        """Series with an occurrence scheduled in [frm, to), by their first occurrence."""
+        found = [
+            self._series_object(sid)
+            for sid, occurrences in self._occurrences_by_series.items()
+            if (series_id is None or sid == series_id)
+            and any(frm <= scheduled_start(g.id) < to for g in occurrences)
+        ]
+        return sorted(found, key=lambda m: (datetime.fromisoformat(m["start"]), m["id"]))
+
+    def _series_object(self, series_id: str) -> JSON:
+        return series_object(
+            self.org,
+            self._groups[series_id],
+            self._occurrences_by_series[series_id],
+            self.now,
+        )
+
+    def _current_occurrence(self, series_id: str) -> JSON | None:
+        """The series' occurrence that is running or still to come, if any (``current``)."""
+        for group in self._occurrences_by_series[series_id]:
+            occurrence = occurrence_object(self.org, group, self.now)
+            if occurrence["state"] in ("inProgress", "ready"):
+                return occurrence
+        return None
+
+    def _looked_up(self, params: httpx.QueryParams) -> list[JSON] | None:
+        """Meetings found by ``meetingNumber``, ``webLink`` or ``roomId`` (mutually exclusive);
+        ``None`` when the query names none. ``current`` (default true) asks for the series'
+        running or upcoming occurrence instead of the series."""
+        keys = [k for k in ("meetingNumber", "webLink", "roomId") if params.get(k) is not None]
+        if not keys:
+            return None
+        if len(keys) > 1:
+            raise _ApiError(400, "'meetingNumber', 'webLink' and 'roomId' are mutually exclusive.")
+        current = _bool_param(params, "current", default=True)
+        value = params[keys[0]].strip()
+        if keys[0] == "meetingNumber":
+            hits = [m for m in self.org.meetings if str(self.org.meeting_number(m["id"])) == value]
+        elif keys[0] == "webLink":
+            hits = [m for m in self.org.meetings if m["webLink"] == value]
+        else:
+            hits = []  # no simulated meeting is associated with a Webex space
+        found = []
+        for series_id in dict.fromkeys(m["meetingSeriesId"] for m in hits):
+            item = (
+                self._current_occurrence(series_id) if current else self._series_object(series_id)
+            )
+            if item is not None:
+                found.append(item)
+        return found
+
+    def _filter_meetings(self, found: list[JSON], params: httpx.QueryParams) -> list[JSON]:
+        """The filters every listing honours: scheduledType, instance and occurrence flags,
+        integrationTag and hostEmail."""
+        scheduled_type = _enum_param(params, "scheduledType", _SCHEDULED_TYPES)
+        if scheduled_type is not None:
+            found = [m for m in found if m.get("scheduledType") == scheduled_type]
+        for flag, applies_to in _MEETING_FLAGS.items():
+            wanted = _bool_param(params, flag)
+            if wanted is not None:
+                found = [
+                    m
+                    for m in found
+                    if m["meetingType"] != applies_to or bool(m.get(flag, False)) == wanted
+                ]
+        tag = params.get("integrationTag")
+        if tag is not None:
+            found = [m for m in found if tag in m.get("integrationTags", ())]
+        host_email = params.get("hostEmail")
+        if host_email is not None:
+            wanted_email = host_email.strip().lower()
+            found = [m for m in found if self._hosted_or_invited(m, wanted_email)]
+        return found
+
+    def _hosted_or_invited(self, meeting: JSON, email: str) -> bool:
+        """Whether ``email`` hosts the meeting or is invited to it (or, for a series or an
+        occurrence, to one of its instances)."""
+        if meeting["hostEmail"].lower() == email:
+            return True
+        group = self._groups.get(meeting["id"])
+        instances = group.instances if group is not None else (meeting,)
+        return any(email in self.org.invitee_emails(m["id"]) for m in instances)
 
     def _implausible_meeting(self, meeting: JSON) -> JSON:
         if not self.faults.implausible_target(meeting["id"]):
@@ -576,33 +831,50 @@ class Simulator:
         self._count_fault("implausible_meeting")
         return spoil_meeting(meeting, self.faults.implausible)
 
-    def _meeting_for(self, params: httpx.QueryParams) -> JSON:
-        """The meeting named by ``meetingId`` (400 missing, injected status, 404 unknown)."""
-        meeting_id = params.get("meetingId")
-        if meeting_id is None or not meeting_id.strip():
-            raise _ApiError(400, "'meetingId' is required.")
-        status = self.faults.status_for.get(meeting_id)
-        if status is not None:
-            what = {404: "was not found", 410: "is no longer available"}.get(status, "was refused")
-            raise _ApiError(status, f"Meeting '{meeting_id}' {what} ({status}).")
-        meeting = self.org.get_meeting(meeting_id)
-        if meeting is None:
+    def _get_meeting(
+        self, meeting_id: str, params: httpx.QueryParams, headers: Mapping[str, str]
+    ) -> JSON:
+        """``GET /meetings/{meetingId}``: an instance, occurrence or series as a
+        ``MeetingSeriesObject``; ``current=true`` turns a series into its running or upcoming
+        occurrence (404 when there is none)."""
+        zone = self._zone(headers)
+        current = _bool_param(params, "current", default=False)
+        self._refuse_injected(meeting_id)
+        found = self._meeting_object(meeting_id)
+        if found is None:
             raise _ApiError(404, f"Meeting '{meeting_id}' was not found.")
-        host_email = params.get("hostEmail")
-        if host_email is not None and host_email.strip().lower() != meeting["hostEmail"].lower():
-            raise _ApiError(404, f"Meeting '{meeting_id}' was not found for that hostEmail.")
-        return meeting
+        self._check_host(params, found, meeting_id)
+        if current and found["meetingType"] == "meetingSeries":
+            found = self._current_occurrence(meeting_id)
+            if found is None:
+                raise _ApiError(404, f"Meeting series '{meeting_id}' has no current meeting.")
+        body = {k: v for k, v in found.items() if k not in LIST_ONLY_FIELDS}
+        return meeting_renderer(zone)(body) if zone is not None else body
 
-    def _list_participants(self, params: httpx.QueryParams) -> _Listing:
+    def _meeting_object(self, meeting_id: str) -> JSON | None:
+        meeting = self.org.get_meeting(meeting_id)
+        if meeting is not None:
+            return meeting
+        group = self._groups.get(meeting_id)
+        if group is None:
+            return None
+        if group.kind == "meetingSeries":
+            return self._series_object(meeting_id)
+        return occurrence_object(self.org, group, self.now)
+
+    # -- /meetingParticipants ----------------------------------------------------------------
+
+    def _list_participants(self, params: httpx.QueryParams, headers: Mapping[str, str]) -> _Listing:
+        """Participants of an instance, or of a series' or occurrence's instances that started
+        within ``meetingStartTimeFrom``/``To``; filtered by breakout session and join time."""
+        zone = self._zone(headers)
         requested_max = _parse_max(params, 10)
-        meeting = self._meeting_for(params)
+        _, group, instances = self._resolve(params)
+        instances = self._started_between(params, group, instances)
+        joined = self._join_window(params)
         if self.faults.gateway_timeout(requested_max):
             raise _ApiError(504, "Listing timed out; reduce 'max'.")
-        items = self._replaced.get(("participants", meeting["id"]))
-        if items is None:
-            items = self.org.participants[meeting["id"]]
-        if self.faults.implausible and self.faults.implausible_target(meeting["id"]):
-            items = spoil_participants(items, meeting, self.faults.implausible)
+        items = [p for m in instances for p in self._participants_of(m)]
         breakout = params.get("breakoutSessionId")
         if breakout is not None:
             items = [
@@ -610,18 +882,89 @@ class Simulator:
                 for p in items
                 if any(b.get("id") == breakout for b in p.get("breakoutSessionsAttended", []))
             ]
-        return _Listing(items, min(requested_max, 100), JSON_PLAIN)
+        if joined is not None:
+            items = [p for p in items if _joined_within(p, *joined)]
+        render = participant_renderer(zone) if zone is not None else None
+        return _Listing(items, min(requested_max, 100), JSON_PLAIN, render)
 
-    def _list_invitees(self, params: httpx.QueryParams) -> _Listing:
+    def _started_between(
+        self, params: httpx.QueryParams, group: Group | None, instances: list[JSON]
+    ) -> list[JSON]:
+        """The instances of a series or occurrence that started strictly inside the
+        ``meetingStartTimeFrom``/``To`` window (default: the month before now). The spec has the
+        window only for series and occurrence ids: with an instance id it is refused."""
+        raw_from, raw_to = params.get("meetingStartTimeFrom"), params.get("meetingStartTimeTo")
+        if group is None:
+            if raw_from is not None or raw_to is not None:
+                raise _ApiError(
+                    400,
+                    "'meetingStartTimeFrom'/'meetingStartTimeTo' apply only to a meeting series "
+                    "or scheduled meeting id.",
+                )
+            return instances
+        month = timedelta(days=30)
+        frm = _parse_time("meetingStartTimeFrom", raw_from) if raw_from is not None else None
+        to = _parse_time("meetingStartTimeTo", raw_to) if raw_to is not None else None
+        if frm is None:
+            frm = (to if to is not None else self.now) - month
+        if to is None:
+            to = min(frm + month, self.now)
+        if frm >= to:
+            raise _ApiError(
+                400, "'meetingStartTimeFrom' must be earlier than 'meetingStartTimeTo'."
+            )
+        return [m for m in instances if frm < datetime.fromisoformat(m["start"]) < to]
+
+    def _join_window(self, params: httpx.QueryParams) -> tuple[datetime, datetime] | None:
+        """``joinTimeFrom`` (inclusive) / ``joinTimeTo`` (exclusive), each defaulting to the
+        other ± 7 days, at most 90 days apart; ``None`` when neither is given."""
+        raw_from, raw_to = params.get("joinTimeFrom"), params.get("joinTimeTo")
+        if raw_from is None and raw_to is None:
+            return None
+        week = timedelta(days=7)
+        if raw_from is not None:
+            frm = _parse_time("joinTimeFrom", raw_from)
+            to = _parse_time("joinTimeTo", raw_to) if raw_to is not None else frm + week
+        else:
+            assert raw_to is not None
+            to = _parse_time("joinTimeTo", raw_to)
+            frm = to - week
+        if frm >= to:
+            raise _ApiError(400, "'joinTimeFrom' must be earlier than 'joinTimeTo'.")
+        if to - frm > timedelta(days=90):
+            raise _ApiError(
+                400, "The interval between 'joinTimeFrom' and 'joinTimeTo' must be within 90 days."
+            )
+        return frm, to
+
+    def _get_participant(
+        self, participant_id: str, params: httpx.QueryParams, headers: Mapping[str, str]
+    ) -> JSON:
+        """``GET /meetingParticipants/{participantId}``: the id is ``<instance id>_<uuid>``;
+        404 for an unknown id or a meeting the ``hostEmail`` user does not host."""
+        meeting_id = participant_id.rpartition("_")[0]
+        self._refuse_injected(meeting_id)
+        meeting = self.org.get_meeting(meeting_id)
+        if meeting is not None:
+            self._check_host(params, meeting, meeting_id)
+            for participant in self._participants_of(meeting):
+                if participant.get("id") == participant_id:
+                    return participant
+        raise _ApiError(404, f"Participant '{participant_id}' was not found.")
+
+    # -- /meetingInvitees --------------------------------------------------------------------
+
+    def _list_invitees(self, params: httpx.QueryParams, headers: Mapping[str, str]) -> _Listing:
+        """Invitees of an instance, or (one entry per email) of a series' or occurrence's
+        instances, sorted by email; ``panelist`` filters."""
         requested_max = _parse_max(params, 10)
-        meeting = self._meeting_for(params)
+        meeting_id, group, instances = self._resolve(params)
         if self.faults.gateway_timeout(requested_max):
             raise _ApiError(504, "Listing timed out; reduce 'max'.")
-        items = self._replaced.get(("invitees", meeting["id"]))
-        if items is None:
-            items = self.org.invitees[meeting["id"]]
-        if self.faults.implausible and self.faults.implausible_target(meeting["id"]):
-            items = spoil_invitees(items, self.faults.implausible)
+        if group is None:
+            items = self._invitees_of(instances[0])
+        else:
+            items = _merged_invitees(meeting_id, [self._invitees_of(m) for m in instances])
         panelist = params.get("panelist")
         if panelist is not None:
             if panelist not in ("true", "false"):
@@ -629,12 +972,19 @@ class Simulator:
             items = [i for i in items if i.get("panelist", False) == (panelist == "true")]
         return _Listing(items, min(requested_max, 100), JSON_UTF8)
 
-    def _list_attendee_reports(self, params: httpx.QueryParams) -> _Listing:
+    # -- /meetingReports/attendees -----------------------------------------------------------
+
+    def _list_attendee_reports(
+        self, params: httpx.QueryParams, headers: Mapping[str, str]
+    ) -> _Listing:
+        """Attendee rows of instances started in the window (≤ 30 days, from ≤ 90 days ago),
+        optionally of one instance, meeting number or title; times in the ``timezone`` zone."""
         if self.faults.attendee_report_forbidden:
             raise _ApiError(403, "The token lacks the meeting:admin_config_read scope.")
         if params.get("siteUrl") is None:
             raise _ApiError(400, "'siteUrl' is required.")
         self._check_site(params)
+        zone = self._zone(headers)
         requested_max = _parse_max(params, 10)
         frm, to = self._window(params, span=timedelta(days=7))
         if to - frm > timedelta(days=30):
@@ -643,15 +993,80 @@ class Simulator:
             raise _ApiError(400, "'from' cannot be more than 90 days ago.")
         if self.faults.gateway_timeout(requested_max):
             raise _ApiError(504, "Listing timed out; reduce 'max'.")
-        meeting_id = params.get("meetingId")
-        if meeting_id is not None:
-            meeting = self._meeting_for(params)
-            start = datetime.fromisoformat(meeting["start"])
-            items = list(self.org.attendee_reports[meeting_id]) if frm <= start < to else []
+        if params.get("meetingId") is not None:
+            meetings = [self._meeting_for(params)]
+            meetings = [m for m in meetings if frm <= datetime.fromisoformat(m["start"]) < to]
         else:
-            lo = bisect.bisect_left(self._starts, frm.timestamp())
-            hi = bisect.bisect_left(self._starts, to.timestamp())
-            items = []
-            for meeting in self.org.meetings[lo:hi]:
-                items.extend(self.org.attendee_reports[meeting["id"]])
-        return _Listing(items, min(requested_max, 1000), JSON_UTF8)
+            meetings = self._instances_between(frm, to, None)
+        items = [row for m in meetings for row in self.org.attendee_reports[m["id"]]]
+        items = _filter_report_rows(items, params)
+        render = report_renderer(zone) if zone is not None else None
+        return _Listing(items, min(requested_max, 1000), JSON_UTF8, render)
+
+
+# -- module helpers ----------------------------------------------------------------------------
+
+#: Boolean ``/meetings`` filters and the meeting type each applies to (the spec: the ``has*``
+#: flags only to ended instances, ``isModified`` only to scheduled meetings); items of other
+#: types are not filtered by them.
+_MEETING_FLAGS: dict[str, str] = {
+    "isModified": "scheduledMeeting",
+    "hasChat": "meeting",
+    "hasRecording": "meeting",
+    "hasTranscription": "meeting",
+    "hasSummary": "meeting",
+    "hasClosedCaption": "meeting",
+    "hasPolls": "meeting",
+    "hasQA": "meeting",
+    "hasSlido": "meeting",
+}
+_SCHEDULED_TYPES = frozenset({"meeting", "webinar", "personalRoomMeeting"})
+
+
+def _enum_param(params: httpx.QueryParams, name: str, allowed: frozenset[str]) -> str | None:
+    """A parameter limited to the spec's enum: 400 for any other value."""
+    value: str | None = params.get(name)
+    if value is not None and value not in allowed:
+        raise _ApiError(400, f"Invalid '{name}': '{value}'.")
+    return value
+
+
+def _bool_param(params: httpx.QueryParams, name: str, default: bool | None = None) -> bool | None:
+    """A boolean parameter (``true``/``false``); 400 for anything else."""
+    value: str | None = params.get(name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise _ApiError(400, f"Invalid '{name}': '{value}'. It must be true or false.")
+    return value == "true"
+
+
+def _joined_within(participant: JSON, frm: datetime, to: datetime) -> bool:
+    """Whether the participant's ``joinedTime`` is in [frm, to); an unknown (missing or
+    placeholder) join time is never inside a window."""
+    joined = participant.get("joinedTime")
+    if joined is None or joined == PLACEHOLDER_TIME:
+        return False
+    return frm <= datetime.fromisoformat(joined) < to
+
+
+def _merged_invitees(meeting_id: str, per_instance: list[list[JSON]]) -> list[JSON]:
+    """One invitee per email across a series' or occurrence's instances, naming the asked-for
+    meeting, sorted by email like every invitee listing."""
+    merged: dict[str, JSON] = {}
+    for invitees in per_instance:
+        for invitee in invitees:
+            key = invitee["email"].strip().lower()
+            merged.setdefault(key, {**invitee, "meetingId": meeting_id})
+    return sorted(merged.values(), key=lambda i: (i["email"].strip().lower(), i["id"]))
+
+
+def _filter_report_rows(rows: list[JSON], params: httpx.QueryParams) -> list[JSON]:
+    """Attendee rows of one ``meetingNumber`` and / or ``meetingTitle`` (exact, any case)."""
+    number = params.get("meetingNumber")
+    if number is not None:
+        rows = [r for r in rows if str(r.get("meetingNumber")) == number.strip()]
+    title = params.get("meetingTitle")
+    if title is not None:
+        rows = [r for r in rows if str(r.get("meetingTitle", "")).lower() == title.strip().lower()]
+    return rows
