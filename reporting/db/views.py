@@ -138,6 +138,14 @@ def grant_views(conn: Connection, role: str, *, unmasked_phones: bool = False) -
     who = _ident(conn, role)
     schema = str(conn.execute(text("SELECT quote_ident(current_schema())")).scalar_one())
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {who}")
+    if not conn.execute(
+        text("SELECT has_schema_privilege(:r, current_schema(), 'USAGE')"), {"r": role}
+    ).scalar():
+        raise DatabaseError(
+            f"this connection may not let {role!r} use the schema {schema} the views are in. "
+            "Run the command as the PostgreSQL administrator, or run `meetaudit db roles` "
+            "again first (it lets the owner pass that on). Nothing was changed"
+        )
     masked = [v for v in views if not v.endswith(UNMASKED_SUFFIX)]
     unmasked = [v for v in views if v.endswith(UNMASKED_SUFFIX)]
     for view in masked:
@@ -170,6 +178,27 @@ def revoke_views(conn: Connection, role: str) -> list[str]:
     for view in views:
         conn.exec_driver_sql(f"REVOKE ALL ON {_ident(conn, view)} FROM {who}")
     if not _tables_readable(conn, role):
-        schema = str(conn.execute(text("SELECT quote_ident(current_schema())")).scalar_one())
-        conn.exec_driver_sql(f"REVOKE USAGE ON SCHEMA {schema} FROM {who}")
+        _revoke_schema_usage(conn, role)
     return before
+
+
+def _revoke_schema_usage(conn: Connection, role: str) -> None:
+    """Take back USAGE on the schema from ``role``, whoever granted it (the administrator or the
+    owner): a REVOKE removes only the grants of the role it is issued as."""
+    schema = str(conn.execute(text("SELECT quote_ident(current_schema())")).scalar_one())
+    grantors = conn.execute(
+        text(
+            "SELECT DISTINCT quote_ident(g.rolname) FROM pg_namespace n, "
+            "aclexplode(n.nspacl) a JOIN pg_roles g ON g.oid = a.grantor "
+            "JOIN pg_roles r ON r.oid = a.grantee "
+            "WHERE n.oid = current_schema()::regnamespace AND r.rolname = :r "
+            "AND pg_has_role(current_user, g.oid, 'MEMBER')"
+        ),
+        {"r": role},
+    ).scalars()
+    who = _ident(conn, role)
+    for grantor in list(grantors):
+        # PostgreSQL takes back only the current role's own grants: act as each grantor.
+        conn.exec_driver_sql(f"SET LOCAL ROLE {grantor}")
+        conn.exec_driver_sql(f"REVOKE USAGE ON SCHEMA {schema} FROM {who}")
+        conn.exec_driver_sql("RESET ROLE")
