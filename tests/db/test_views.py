@@ -202,7 +202,7 @@ def test_every_view_and_column_is_documented_in_the_database_and_the_readme(db: 
             assert conn.execute(text("SELECT obj_description(CAST(:v AS regclass), 'pg_class')"),
                                 {"v": view}).scalar(), view  # fmt: skip
             assert f"`{view}`" in section, view
-            listed = re.search(rf"`{view}`[^\n]*\n(?:[^\n]+\n)*?(?:\n|$)", section)
+            listed = re.search(rf"^`{view}`:.*?(?:\n\n|\Z)", section, re.M | re.S)
             assert listed is not None, view
             for column, comment in cols:
                 assert comment, (view, column)
