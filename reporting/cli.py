@@ -1464,3 +1464,6 @@ cli.add_command(keys_group)
 from reporting.cli_roles import db_roles  # noqa: E402 - the command needs the group defined above
 
 db_group.add_command(db_roles)
+from reporting.cli_views import views_group  # noqa: E402 - the command needs the group defined above
+
+db_group.add_command(views_group)

@@ -651,8 +651,10 @@ class OutsideOrganisation:
 
 
 #: ``outside_organisations`` in one statement: the report's classification
-#: (``reporting.report.classify``: ``classify`` with ``KnownOrgIds``) written in SQL, so the
-#: period's rows are counted where they are instead of being carried into Python.
+#: (``reporting.report.classify``: ``classify`` with ``KnownOrgIds``) in SQL, so the period's
+#: rows are counted where they are instead of being carried into Python. The rules themselves
+#: are the SQL functions the analysts' views use too (``meetaudit_classify``,
+#: ``meetaudit_org_key``, ``meetaudit_caller_name``: migration 0114), written once.
 _ORGS_SQL = r"""
 WITH period AS MATERIALIZED (
     SELECT p.participant_id, p.email, nullif(p.email_norm, '') AS email_norm,
@@ -669,48 +671,34 @@ WITH period AS MATERIALIZED (
       AND (CAST(:end AS timestamptz) IS NULL OR m.start_at < :end)
 ),
 known AS (  -- KnownOrgIds: the one orgId Webex gave for an email in the period's complete meetings
-    SELECT email_norm, min(lower(btrim(org_id, E' \t\n\r\f\x0b'))) AS oid
+    SELECT email_norm, min(meetaudit_org_id(org_id)) AS oid
     FROM period
-    WHERE complete AND email_norm IS NOT NULL AND btrim(coalesce(org_id, ''), E' \t\n\r\f\x0b') <> ''
+    WHERE complete AND email_norm IS NOT NULL AND meetaudit_org_id(org_id) IS NOT NULL
     GROUP BY email_norm
-    HAVING count(DISTINCT lower(btrim(org_id, E' \t\n\r\f\x0b'))) = 1
+    HAVING count(DISTINCT meetaudit_org_id(org_id)) = 1
 ),
 rows AS (
     SELECT coalesce(r.email_norm, 'participant:' || r.participant_id) AS key, r.meeting_id,
-           r.participant_id, r.display_name,
-           CASE WHEN btrim(coalesce(r.org_id, ''), E' \t\n\r\f\x0b') <> ''
-                THEN lower(btrim(r.org_id, E' \t\n\r\f\x0b')) ELSE k.oid END AS oid,
-           CASE WHEN e.email LIKE '%@%' AND e.email !~ '^@[^@]*$'
-                THEN nullif(lower(btrim(btrim(regexp_replace(e.email, '^.*@', ''),
-                                              E' \t\n\r\f\x0b'), '.')), '') END AS domain
+           r.participant_id, r.display_name, r.email,
+           CASE WHEN meetaudit_org_id(r.org_id) IS NOT NULL THEN r.org_id ELSE k.oid END AS oid
     FROM period r
     LEFT JOIN known k ON k.email_norm = r.email_norm
-    CROSS JOIN LATERAL (SELECT btrim(r.email, E' \t\n\r\f\x0b') AS email) e
     WHERE r.admitted
 ),
-classified AS (
-    SELECT *, CASE
-        WHEN oid = ANY(CAST(:own_ids AS text[])) OR EXISTS (
-            SELECT 1 FROM unnest(CAST(:own_domains AS text[])) d
-            WHERE rows.domain = d OR rows.domain LIKE '%.' || d) THEN 'internal'
-        WHEN oid IS NOT NULL OR domain IS NOT NULL THEN 'external'
-        ELSE 'unidentified' END AS kind
+classified AS (  -- the report's rule, as the analysts' views apply it (migration 0114)
+    SELECT *, meetaudit_classify(oid, email, CAST(:own_ids AS text[]),
+                              CAST(:own_domains AS text[])) AS kind,
+           meetaudit_org_key(oid, email, CAST(:own_ids AS text[]),
+                             CAST(:own_domains AS text[]), '') AS org
     FROM rows
 ),
 outside AS (
-    SELECT kind, coalesce(oid, domain) AS org, key, meeting_id,
+    SELECT kind, org, key, meeting_id,
            CASE WHEN key NOT LIKE 'participant:%' THEN key
-                WHEN coalesce(display_name, '') = '' THEN key
-                WHEN :show OR regexp_replace(display_name, '\D', '', 'g') = ''
-                     OR NOT EXISTS (
-                         SELECT 1 FROM participant_devices d
-                         WHERE d.participant_id = classified.participant_id
-                           AND regexp_replace(d.phone_number, '\D', '', 'g')
-                               = regexp_replace(display_name, '\D', '', 'g'))
-                THEN display_name
-                WHEN length(regexp_replace(display_name, '\D', '', 'g')) < 5 THEN '••'
-                ELSE regexp_replace(btrim(display_name, E' \t\n\r\f\x0b'),
-                                    '\d(\D*)\d(\D*)$', '•\1•\2')
+                WHEN coalesce(display_name, '') = '' OR :show THEN display_name
+                ELSE meetaudit_caller_name(display_name, ARRAY(
+                    SELECT d.phone_number FROM participant_devices d
+                    WHERE d.participant_id = classified.participant_id))
            END AS example
     FROM classified
     WHERE kind <> 'internal'

@@ -25,6 +25,7 @@ Tables, in the order data flows:
     jobs                background jobs of the console, claimed by any instance
     web_logins          single sign-ons under way (state, nonce, PKCE verifier)
     web_api_tokens      personal API tokens for scripts (hash only)
+    view_settings       the organisation's own domains and orgIds, as the analysts' SQL views use them
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -549,3 +550,21 @@ class WebApiToken(Base):
     created_at: Mapped[dt.datetime]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class ViewSettings(Base):
+    """The organisation's own name, domains and orgIds as the analysts' SQL views classify by
+    (migration 0114): settings copied here by ``meetaudit db views``, since a view cannot read
+    meetaudit's configuration. One row."""
+
+    __tablename__ = "view_settings"
+    __table_args__ = (CheckConstraint("id", name="one_row"),)
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    org_name: Mapped[str] = mapped_column(Text)
+    org_domains: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    org_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    timezone: Mapped[str] = mapped_column(Text)
+    min_attendance_minutes: Mapped[float] = mapped_column(Double)
+    stored_at: Mapped[dt.datetime | None]
+    stored_by: Mapped[str | None] = mapped_column(Text)

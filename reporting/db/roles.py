@@ -121,6 +121,8 @@ def set_up_roles(
 
     run(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {owner}, {writer}, {reader}")
     run(f"GRANT USAGE, CREATE ON SCHEMA {sch} TO {owner}")
+    # ...and may pass the use of the schema on: `meetaudit db views grant`, run as the owner.
+    run(f"GRANT USAGE ON SCHEMA {sch} TO {owner} WITH GRANT OPTION")
     run(f"REVOKE CREATE ON SCHEMA {sch} FROM {writer}, {reader}")
     run(f"GRANT USAGE ON SCHEMA {sch} TO {writer}, {reader}")
 

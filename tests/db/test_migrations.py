@@ -114,3 +114,31 @@ def test_a_schema_from_a_newer_meetaudit_is_left_alone(db: Database) -> None:
     with pytest.raises(DatabaseError, match="Nothing was changed"):
         downgrade(db.engine, "base")
     assert current_revision(db.engine) == "0099"
+
+
+def test_0114_views_go_and_come_back_with_the_records(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """Down to 0113 removes the analysts' views, their functions and settings, and nothing else."""
+
+    def views(db: Database) -> set[str]:
+        with db.engine.connect() as conn:
+            return set(conn.execute(text(
+                "SELECT viewname FROM pg_views WHERE viewname LIKE 'analyst\\_%'"
+            )).scalars())  # fmt: skip
+
+    with Database(empty_database_url, data_dir=tmp_path) as db:
+        upgrade(db.engine, "0114")
+        assert len(views(db)) == 8
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO meetings (meeting_id, raw) VALUES ('M', '{}')"))
+        downgrade(db.engine, "0113")
+        assert views(db) == set()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('view_settings')")).scalar() is None
+            assert conn.execute(text("SELECT to_regproc('meetaudit_mask_phone')")).scalar() is None
+            assert conn.execute(text("SELECT meeting_id FROM meetings")).scalar_one() == "M"
+        upgrade(db.engine, "0114")
+        assert len(views(db)) == 8
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT meeting_id FROM analyst_meetings")).scalar_one() == "M"
