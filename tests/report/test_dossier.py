@@ -24,6 +24,8 @@ from reporting.cli import cli
 from reporting.db.engine import Database
 from reporting.db.models import AccessLogEntry, ReportRun
 from reporting.report import verify_file, verify_ledger
+from reporting.report.signing import create_starter_keys
+from reporting.report.trust import Pins, load_anchors
 from tests.report.conftest import (
     HOSTILE_IMG,
     OWN_ORG_ID,
@@ -229,3 +231,28 @@ def test_a_dossier_is_no_report_to_reproduce_or_compare(compiled: Compiled) -> N
     assert again.exit_code == 1 and "not a report of a period" in again.output
     diff = _run(compiled.env, "report", "diff", dossier_id, dossier_id)
     assert diff.exit_code == 1 and "not a report of a period" in diff.output
+
+
+def test_with_a_signing_certificate_the_dossier_is_signed(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    keys = create_starter_keys(tmp_path / "keys", org_name="Acme Corporation")
+    build_known_month(db)
+    env = {
+        **_env(database_url, tmp_path),
+        "MEETAUDIT_SIGNING_CERT_FILE": str(keys.signing_cert),
+        "MEETAUDIT_SIGNING_KEY_FILE": str(keys.signing_key),
+    }
+    assert _run(env, "case", "open", "INV-9", "--purpose", "signed").exit_code == 0
+    asked = _run(env, "investigate", "orgs", "--case", "INV-9", "--month", "2026-10")
+    assert asked.exit_code == 0, asked.output
+    result = _run(env, "case", "dossier", "INV-9", "-o", str(tmp_path / "dossier.pdf"))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "dossier.pdf"
+    with db.session() as session:
+        row = session.scalars(select(ReportRun)).one()
+        assert row.parameters["signature"]["kind"].startswith("PAdES")
+        assert row.parameters["unsigned_sha256"] != row.file_sha256
+    pins = Pins(signers=load_anchors([str(keys.ca_cert)], setting="TRUSTED_CERTS"))
+    check = verify_file(db, path, pins=pins)
+    assert check.ok and check.signature == "valid", check.lines()
