@@ -65,6 +65,43 @@ def case_close(state: Any, ref: str, note: str | None) -> None:
         click.echo(f"Case {case.ref} closed by {case.closed_by}.")
 
 
+@case_group.command("dossier")
+@click.argument("ref")
+@click.option(
+    "-o", "--output", type=click.Path(),
+    help="File or folder (an existing one, or ending in /) to write; default: the output_dir "
+    "setting. An existing file is never overwritten.",
+)  # fmt: skip
+@pass_state
+@handle_errors
+def case_dossier(state: Any, ref: str, output: str | None) -> None:
+    """Write the dossier of case REF: every question asked in it, asked again, as one PDF/A.
+
+    The access log keeps the questions, not the answers: each recorded question is asked again
+    with the same parameters and printed with today's answer beside what the log recorded then
+    (when, by whom, how many rows); where the number of rows differs, the dossier says so. The
+    answers are attached as CSV. Compiling it is recorded in the access log under the case, the
+    file in the report ledger (check it with `meetaudit verify FILE.pdf`); it is signed when a
+    signing certificate is configured. A closed case gets its dossier too.
+    """
+    from reporting.report.dossier import compile_dossier
+
+    settings = state.settings()
+    with open_database(settings) as db:
+        result = compile_dossier(settings, db, ref, output=output)
+    for line in result.lines():
+        click.echo(line)
+    if result.witness_problems:
+        from reporting.errors import WitnessError
+
+        seq, sha = result.ledger_head or (result.ledger_seq, "")
+        raise WitnessError(
+            f"dossier {result.dossier_id} was written and recorded in the ledger, but the new "
+            f"ledger head was not published as configured: {'; '.join(result.witness_problems)}. "
+            f"The dossier itself is valid. Note this head elsewhere now: entry {seq}, SHA-256 {sha}"
+        )
+
+
 @case_group.command("list")
 @pass_state
 @handle_errors

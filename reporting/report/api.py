@@ -891,6 +891,7 @@ def _entry_to_reproduce(session: Session, report_id: str) -> dict[str, Any]:
     written), else where the ids are listed."""
     row = ledger.find_by_report_id(session, report_id)
     if row is not None:
+        not_a_report(row)
         return ledger.as_dict(row)
     base_id = _base_report_id(report_id)
     same_run = [ledger.as_dict(r) for r in ledger.find_of_report(session, base_id)]
@@ -910,6 +911,17 @@ def _entry_to_reproduce(session: Session, report_id: str) -> dict[str, Any]:
         f"as {n} file{'s' if n > 1 else ''}, each with its own id: {ids}. Give the exact id of "
         f"the one to render again, e.g. meetaudit report --reproduce {same_run[0]['report_id']}"
     )
+
+
+def not_a_report(row: ReportRun) -> None:
+    """Refuse a ledger entry that is not a period's report (a case dossier): it has no report
+    parameters to render again or compare; it is checked with ``meetaudit verify FILE``."""
+    if row.kind != REPORT_KIND:
+        raise ReportError(
+            f"{row.report_id} is a {row.kind} (meetaudit case dossier), not a report of a period: "
+            "it cannot be rendered again or compared with a report. Check its file with "
+            "`meetaudit verify FILE.pdf`"
+        )
 
 
 def _base_report_id(report_id: str) -> str:

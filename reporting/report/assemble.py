@@ -20,6 +20,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as xml_escape
@@ -161,6 +162,34 @@ def _embed(
     return pdf.make_indirect(spec)
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the document information and XMP say about a document besides its id and time.
+
+    A parameter rather than read from the report's context, so any meetaudit document (the
+    monthly report, a case dossier) is assembled by the same code into the same kind of file.
+    ``contents_page``: whether the second page is a contents page (a bookmark points to it).
+    """
+
+    title: str
+    subject: str
+    keywords: str
+    contents_page: bool = True
+
+
+def report_info(ctx: ReportContext, meta: ReportMeta) -> DocumentInfo:
+    """The monthly report's document information."""
+    return DocumentInfo(
+        title=f"{ctx.params.org_name} — Webex meeting audit report, {ctx.period_title}",
+        subject=(
+            f"Invitees against attendees, external and unidentified participants, data quality "
+            f"and completeness of the Webex meetings of {ctx.period_title}. Report "
+            f"{meta.report_id}."
+        ),
+        keywords=f"meetaudit; Webex; audit; {meta.report_id}; {ctx.params.label}",
+    )
+
+
 def assemble(
     target: Path,
     *,
@@ -170,7 +199,7 @@ def assemble(
     toc: list[TocEntry],
     attachments: list[dict[str, Any]],
     manifest_bytes: bytes,
-    ctx: ReportContext,
+    info: DocumentInfo,
     meta: ReportMeta,
 ) -> None:
     """Write the final PDF to ``target``; see the module docstring."""
@@ -197,7 +226,7 @@ def assemble(
         anchors = {e.anchor: e for e in toc}
         for number in range(front_pages):
             _link_contents(pdf, pdf.pages[number], anchors)
-        _outline(pdf, toc)
+        _outline(pdf, toc, contents_page=info.contents_page)
 
         names = Array()
         specs = Array()
@@ -221,7 +250,7 @@ def assemble(
         root.AF = specs
         root.PageMode = Name.UseOutlines
 
-        _metadata(pdf, ctx, meta)
+        _metadata(pdf, info, meta)
         _compress_and_guard_streams(pdf)
         for mode in (pikepdf.ObjectStreamMode.generate, pikepdf.ObjectStreamMode.disable):
             pdf.save(
@@ -321,14 +350,15 @@ def _link_contents(pdf: pikepdf.Pdf, page: pikepdf.Page, anchors: dict[str, TocE
             annot.Dest = _dest(pdf, entry)
 
 
-def _outline(pdf: pikepdf.Pdf, toc: list[TocEntry]) -> None:
+def _outline(pdf: pikepdf.Pdf, toc: list[TocEntry], *, contents_page: bool = True) -> None:
     """Bookmarks: sections, subsections, and one per meeting in the per-meeting section."""
     with pdf.open_outline() as outline:
         outline.root.clear()
         cover = pikepdf.OutlineItem("Cover", 0)
         outline.root.append(cover)
-        contents = pikepdf.OutlineItem("Contents", 1 if len(pdf.pages) > 1 else 0)
-        outline.root.append(contents)
+        if contents_page:
+            contents = pikepdf.OutlineItem("Contents", 1 if len(pdf.pages) > 1 else 0)
+            outline.root.append(contents)
         current: pikepdf.OutlineItem | None = None
         for e in toc:
             title = plain_text(f"{e.num}  {e.title}" if e.num else e.title, 120)
@@ -340,16 +370,11 @@ def _outline(pdf: pikepdf.Pdf, toc: list[TocEntry]) -> None:
                 current.children.append(item)
 
 
-def _metadata(pdf: pikepdf.Pdf, ctx: ReportContext, meta: ReportMeta) -> None:
-    title = plain_text(
-        f"{ctx.params.org_name} — Webex meeting audit report, {ctx.period_title}", 300
-    )
+def _metadata(pdf: pikepdf.Pdf, info: DocumentInfo, meta: ReportMeta) -> None:
+    title = plain_text(info.title, 300)
     author = plain_text(meta.generated_by, 200)
-    subject = (
-        f"Invitees against attendees, external and unidentified participants, data quality and "
-        f"completeness of the Webex meetings of {ctx.period_title}. Report {meta.report_id}."
-    )
-    keywords = f"meetaudit; Webex; audit; {meta.report_id}; {ctx.params.label}"
+    subject = info.subject
+    keywords = info.keywords
     creator = f"meetaudit {meta.meetaudit_version}"
     producer = f"meetaudit {meta.meetaudit_version} (WeasyPrint {meta.weasyprint_version}, pikepdf)"
     xmp = xmp_packet(

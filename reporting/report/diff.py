@@ -324,6 +324,11 @@ def _entry(session: Session, report_id: str) -> ReportRun:
             f"no report {report_id!r} in the ledger; `meetaudit verify --ledger` lists every "
             "report id (a PDF report's looks like MAR-2026-10-ABCD2345)"
         )
+    if row.kind != "monthly":  # a case dossier: no period's rows to compare
+        raise ReportError(
+            f"{row.report_id} is a {row.kind} (meetaudit case dossier), not a report of a period; "
+            "report diff compares two reports of one period"
+        )
     return row
 
 

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from reporting.report.render import ReportMeta
 
 MANIFEST_SCHEMA = "meetaudit-report-manifest/1"
+# A case dossier's manifest (reporting.report.dossier): the same role — it lists the SHA-256 of
+# every other attachment, and names the dossier by ``report_id`` — so it is checked by the same
+# code, but it describes a case, not a period's meetings.
+DOSSIER_MANIFEST_SCHEMA = "meetaudit-dossier-manifest/1"
+_SCHEMAS = frozenset({MANIFEST_SCHEMA, DOSSIER_MANIFEST_SCHEMA})
 # A manifest is a few kilobytes; a larger JSON file is an export, not worth parsing to find out.
 _MANIFEST_MAX_BYTES = 4 << 20
 
@@ -134,7 +139,7 @@ def parse_manifest(data: bytes) -> dict[str, Any] | None:
         manifest = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+    if not isinstance(manifest, dict) or manifest.get("schema") not in _SCHEMAS:
         return None
     return manifest
 
@@ -147,6 +152,8 @@ def recorded_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> lis
     generated (the flag counts and attachment hashes it lists are recorded nowhere else).
     """
     recorded = entry["parameters"] or {}
+    if manifest.get("schema") == DOSSIER_MANIFEST_SCHEMA:
+        return _dossier_differences(manifest, entry)
     facts = (
         ("the report id", manifest.get("report_id"), entry["report_id"]),
         ("the format", manifest.get("format"), entry["format"]),
@@ -166,6 +173,29 @@ def recorded_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> lis
          entry["complete"]),
         ("the control totals", manifest.get("control_totals"), entry["control_totals"]),
         ("the harvest runs", manifest.get("harvest_run_ids"), entry["harvest_run_ids"]),
+    )  # fmt: skip
+    return [name for name, said, was in facts if said != was]
+
+
+def _dossier_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """:func:`recorded_differences` for a dossier's manifest: a dossier has no period or
+    harvest runs of its own, so its case and the questions it answered are compared instead."""
+    recorded = entry["parameters"] or {}
+    dossier = recorded.get("dossier") or {}
+    facts = (
+        ("the dossier id", manifest.get("report_id"), entry["report_id"]),
+        ("the kind of document", "dossier", entry["kind"]),
+        ("the format", manifest.get("format"), entry["format"]),
+        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
+        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
+        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
+        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
+         (recorded.get("renderer") or {}).get("weasyprint")),
+        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+        ("the case", _get(manifest, "case", "ref")[0], dossier.get("case")),
+        ("the access-log entries answered again", manifest.get("access_log_seqs"),
+         dossier.get("access_log_seqs")),
+        ("the row counts", manifest.get("control_totals"), entry["control_totals"]),
     )  # fmt: skip
     return [name for name, said, was in facts if said != was]
 

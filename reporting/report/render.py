@@ -49,6 +49,9 @@ from reporting.resources import templates_dir
 
 A4_HEIGHT_PT = 841.8898
 OVERLAY_PAGES_PER_PART = 250
+# Templates rendered as the base of a final file (PDF/A-3b, /ID from ``f.report_id``): the
+# report's front matter, and a case dossier, which is a single document.
+BASE_TEMPLATES = frozenset({"front.html", "dossier.html"})
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def _render(job: _PartJob) -> _PartDone:
         for name, (_x, y, *_rest) in page.anchors.items():
             anchors.setdefault(name, (number, float(y)))
     options: dict[str, Any] = {"pdf_identifier": f"meetaudit-part-{job.index}".encode()}
-    if job.template == "front.html":
+    if job.template in BASE_TEMPLATES:
         # The front matter is the base of the final file: its /ID (first half) is kept, so
         # derive it from the report id rather than let WeasyPrint pick one.
         options["pdf_variant"] = "pdf/a-3b"
@@ -316,7 +319,7 @@ def write_pdf(
 
     The reconciliation and meetings CSV files and the JSON manifest are embedded as attachments.
     """
-    from reporting.report.assemble import assemble
+    from reporting.report.assemble import assemble, report_info
     from reporting.report.manifest import attachment_rows, build_manifest, manifest_bytes
 
     attachments = attachment_rows(ctx)
@@ -397,7 +400,7 @@ def write_pdf(
             toc=toc,
             attachments=attachments,
             manifest_bytes=manifest,
-            ctx=ctx,
+            info=report_info(ctx, meta),
             meta=meta,
         )
         return PdfInfo(pages=total, parts=len(done) + 1, attachments=attachments)
@@ -439,6 +442,70 @@ def _overlay_pages(
         }
         for n in range(total)
     ]
+
+
+def write_document(
+    target: Path,
+    *,
+    template: str,
+    data: dict[str, Any],
+    meta: ReportMeta,
+    info: Any,
+    attachments: list[dict[str, Any]],
+    manifest: bytes,
+    header: str,
+    footer: str,
+    sections: list[tuple[str, str]],
+) -> int:
+    """Render a single-document PDF (``template`` with ``f=data``, one of
+    :data:`BASE_TEMPLATES`) through the report's pipeline; return its page count.
+
+    For documents short enough to render as one WeasyPrint document, such as a case dossier:
+    the same fonts, stylesheet and URL fetcher as the report, the same page furniture (``header``
+    top left, the section a page is in top right, ``footer`` — naming the document id — and
+    "Page X of Y" below), and
+    the same assembler, so the result is a PDF/A-3b with ``attachments`` and ``manifest``
+    embedded as the report's are. ``sections``: (anchor, title) pairs, in order; each becomes a
+    bookmark and names the pages from its anchor on. ``info`` is an
+    :class:`~reporting.report.assemble.DocumentInfo`.
+    """
+    from reporting.report.assemble import assemble
+
+    if template not in BASE_TEMPLATES:
+        raise ValueError(f"{template} is not rendered as a document of its own")
+    with tempfile.TemporaryDirectory(prefix="meetaudit-pdf-") as tmp, _Renderer(1) as renderer:
+        work = Path(tmp)
+        body = _render_job(_PartJob(-1, template, {"f": data}, work / "document.pdf"))
+        toc = []
+        for anchor, title in sections:
+            page, top = body.anchors.get(anchor, (0, 0.0))
+            toc.append(TocEntry(anchor, "", title, 1, True, page=page + 1, top=top))
+        starts = sorted((body.anchors[a][0], title) for a, title in sections if a in body.anchors)
+        pages = [
+            {
+                "cover": n == 0,
+                "left": header,
+                "section": next((t for start, t in reversed(starts) if start <= n), ""),
+                "report": footer,
+                "label": f"Page {n + 1} of {body.pages}",
+            }
+            for n in range(body.pages)
+        ]
+        overlays = [
+            o.path
+            for o in renderer.run(
+                (
+                    _PartJob(n, "overlay.html", {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
+                    for n, chunk in enumerate(_chunks(pages, OVERLAY_PAGES_PER_PART))
+                ),
+                parallel=False,
+            )
+        ]
+        assemble(
+            target, front=body.path, parts=[], overlays=overlays, toc=toc,
+            attachments=attachments, manifest_bytes=manifest, info=info, meta=meta,
+        )  # fmt: skip
+        return body.pages
 
 
 def render_pdf(ctx: ReportContext, meta: ReportMeta, **kwargs: Any) -> bytes:

@@ -54,6 +54,7 @@ class LedgerEntry:
     meetaudit_version: str | None = None
     harvest_run_ids: list[int] = field(default_factory=list)
     file: str | None = None  # verify --ledger: the file at output_path now (UNCHANGED, CHANGED…)
+    kind: str = "monthly"  # monthly: a period's report; dossier: a case's (`case dossier`)
 
     @property
     def period(self) -> str:
@@ -95,6 +96,14 @@ class LedgerEntry:
         """What the ledger recorded about the file, one line each: when and by whom it was
         generated, of which period, from which harvest runs."""
         runs = ", ".join(str(r) for r in self.harvest_run_ids) or "none"
+        if self.kind == "dossier":
+            return [
+                f"generated {iso_utc(self.generated_at)} by {self.generated_by}, meetaudit "
+                f"{self.meetaudit_version}, ledger entry {self.seq}",
+                f"a case dossier: the questions of an investigation case asked again, the case "
+                f"opened {iso_utc(self.period_from)}"
+                + ("" if self.complete else "; some questions could not be asked again"),
+            ]
         return [
             f"generated {iso_utc(self.generated_at)} by {self.generated_by}, meetaudit "
             f"{self.meetaudit_version}, ledger entry {self.seq}",
@@ -907,4 +916,5 @@ def verify_ledger(
 _LEDGER_ENTRY_FIELDS = (
     "seq", "report_id", "format", "generated_at", "generated_by", "period_from", "period_to",
     "timezone", "complete", "file_sha256", "output_path", "meetaudit_version", "harvest_run_ids",
+    "kind",
 )  # fmt: skip

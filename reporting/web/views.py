@@ -78,7 +78,11 @@ def month_overview(session: Session, settings: Settings) -> list[MonthStatus]:
         reports = list(
             session.scalars(
                 select(ReportRun)
-                .where(ReportRun.period_from == window.start, ReportRun.period_to == window.end)
+                .where(
+                    ReportRun.period_from == window.start,
+                    ReportRun.period_to == window.end,
+                    ReportRun.kind == "monthly",  # the month's reports, never a case dossier
+                )
                 .order_by(ReportRun.seq)
             )
         )
