@@ -42,7 +42,20 @@ MAX_REQUESTS = 1500
 MAX_SECONDS = 20.0
 TOKEN = "spec-token"
 
-# One SQL per invariant: the rows that break it (at most 5, as text for the message).
+# One SQL per invariant: the rows that break it (at most 5, as text for the message). A row the
+# harvest stored with the data-quality flag for exactly that implausibility is not a breach:
+# the promise is "refused or flagged, never silently counted".
+
+
+def _unless_flagged(kind: str, column: str, check: str) -> str:
+    """SQL excluding the rows stored with the data-quality flag ``check``."""
+    return (
+        " AND NOT EXISTS (SELECT 1 FROM data_quality_flags f "
+        f"WHERE f.subject_kind = '{kind}' AND f.subject_id = {column} "
+        f"AND f.check_name = '{check}')"
+    )
+
+
 PLAUSIBILITY_CHECKS: dict[str, str] = {
     "meeting has a start": "SELECT meeting_id FROM meetings WHERE start_at IS NULL",
     "meeting ends at or after its start": (
@@ -60,14 +73,19 @@ PLAUSIBILITY_CHECKS: dict[str, str] = {
     "participant leaves at or after joining": (
         "SELECT participant_id || ' ' || joined_at || ' > ' || left_at FROM participants "
         "WHERE left_at < joined_at AND left_at > 'epoch'::timestamptz"
+        + _unless_flagged("participant", "participants.participant_id", "device_left_before_joined")
     ),
     "device leaves at or after joining": (
         "SELECT participant_id || '#' || seq || ' ' || joined_at || ' > ' || left_at "
         "FROM participant_devices WHERE left_at < joined_at AND left_at > 'epoch'::timestamptz"
+        + _unless_flagged(
+            "participant", "participant_devices.participant_id", "device_left_before_joined"
+        )
     ),
     "no negative device duration": (
         "SELECT participant_id || '#' || seq || ' ' || duration_seconds FROM participant_devices "
         "WHERE duration_seconds < 0"
+        + _unless_flagged("participant", "participant_devices.participant_id", "negative_duration")
     ),
     "no negative attendee-report duration": (
         "SELECT meeting_id || '#' || seq || ' ' || duration_minutes FROM attendee_reports "
@@ -76,10 +94,12 @@ PLAUSIBILITY_CHECKS: dict[str, str] = {
     "participant email is an address": (
         "SELECT participant_id || ' ' || quote_literal(email) FROM participants "
         r"WHERE email IS NOT NULL AND btrim(email) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'"
+        + _unless_flagged("participant", "participants.participant_id", "email_not_address")
     ),
     "invitee email is an address": (
         "SELECT invitee_id || ' ' || quote_literal(email) FROM invitees "
         r"WHERE email IS NOT NULL AND btrim(email) !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'"
+        + _unless_flagged("invitee", "invitees.invitee_id", "email_not_address")
     ),
 }
 
