@@ -53,6 +53,7 @@ from reporting.report.classify import (
 from reporting.report.context import STATUS_LABELS, union_seconds
 from reporting.report.exports import csv_cell
 from reporting.report.templating import DEFAULT_LIMIT, plain_text
+from reporting.webex.plausibility import plausible_org_id
 from reporting.webex.schemas import normalise_email
 
 #: How a person key names a participant without email (``participant:<id>``), as the report does.
@@ -297,6 +298,12 @@ def _classifier(
     return lambda org_id, email, email_norm: classify(
         known.org_id(org_id, email_norm), email, settings
     )
+
+
+def _org_id_missing(org_id: str | None) -> bool:
+    """Whether a row gives no usable orgId, so its email's orgId in the period decides
+    (``KnownOrgIds.org_id``): only such people need :func:`_classifier` to look them up."""
+    return not (org_id and org_id.strip() and plausible_org_id(org_id))
 
 
 @dataclass
@@ -555,7 +562,10 @@ def co_attendees(
         ):
             if number:
                 phones[PARTICIPANT_KEY + pid].add(number)
-    classified = _classifier(session, settings, period, (r.key for r in rows))
+    # Only people without an orgId of their own are looked up (a busy person meets thousands).
+    classified = _classifier(
+        session, settings, period, (r.key for r in rows if _org_id_missing(r.org_id))
+    )
     out = []
     for r in rows:
         kind, org = classified(r.org_id, r.email, _email_of_key(r.key))
@@ -804,7 +814,8 @@ def meeting_roster(
             d.phone_number for d in devices[p.participant_id] if d.phone_number
         )
     classified = _classifier(session, settings, _month_of(meeting, settings.zone),
-                             (p.email_norm for p in participants if p.email_norm))  # fmt: skip
+                             (p.email_norm for p in participants
+                              if p.email_norm and _org_id_missing(p.org_id)))  # fmt: skip
     lines = []
     came: set[str] = set()
     for p in participants:
@@ -1104,7 +1115,10 @@ def timeline(
             .where(_any(Participant.meeting_id, mine), _admitted(),
                    ~_any(_person_key(), found.keys))
         ).all()  # fmt: skip
-        classified = _classifier(session, settings, period, (o.email_norm for o in others))
+        classified = _classifier(
+            session, settings, period,
+            (o.email_norm for o in others if _org_id_missing(o.org_id)),
+        )  # fmt: skip
         for o in others:
             kind, org = classified(o.org_id, o.email, o.email_norm)
             if kind == "external" and org:
