@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import make_url
 
 from reporting.cli import State, handle_errors, open_database
 from reporting.errors import ConfigError
@@ -93,6 +92,8 @@ def db_roles(
     with open_database(state.settings()) as db:
         with db.engine.begin() as conn:
             done = set_up_roles(conn, names, passwords)
+        from sqlalchemy.engine import make_url
+
         url = make_url(db.url)
     click.echo(f"Roles set up in database {url.database} ({db.display_url}):")
     for line in done:

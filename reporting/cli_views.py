@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from sqlalchemy import Connection
 
 from reporting.cli import State, handle_errors, open_database
-from reporting.config import Settings
+
+if TYPE_CHECKING:  # loaded only when a command runs: `meetaudit --help` stays quick
+    from sqlalchemy import Connection
+
+    from reporting.config import Settings
 
 pass_state = click.make_pass_decorator(State)
 

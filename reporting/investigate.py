@@ -1409,9 +1409,11 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
     def header(column: tuple[str, ...]) -> str:
         return " / ".join(_LABEL.get(f, f.replace("_", " ")) for f in column)
 
+    # Each value made safe for the terminal once (it is measured and printed).
+    shown = [{f: lines(rec, f) for f in fields} for rec in records]
     cells = [
-        [Text("\n".join(line for f in column for line in lines(rec, f))) for column in columns]
-        for rec in records
+        [Text("\n".join(line for f in column for line in rec[f])) for column in columns]
+        for rec in shown
     ]
     # Per column: a fixed width if it holds whole values (ids, emails), else a widest (values
     # unwrapped, the header wrapped at its spaces), and what it needs at the least.
@@ -1419,10 +1421,10 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
     widest: list[int | None] = []
     needs: list[int] = []
     for column in columns:
-        whole = max((cell_len(line) for r in records for f in column if f in _WHOLE
-                     for line in lines(r, f)), default=0)  # fmt: skip
-        other = max((cell_len(line) for r in records for f in column if f not in _WHOLE
-                     for line in lines(r, f)), default=0)  # fmt: skip
+        whole = max((cell_len(line) for r in shown for f in column if f in _WHOLE
+                     for line in r[f]), default=0)  # fmt: skip
+        other = max((cell_len(line) for r in shown for f in column if f not in _WHOLE
+                     for line in r[f]), default=0)  # fmt: skip
         word = max(cell_len(w) for w in header(column).split())
         if whole:
             need = max(whole, cell_len(header(column)), min(other, _NARROWEST))

@@ -927,7 +927,8 @@ def test_importing_the_command_line_loads_no_pdf_stack_harvester_or_alembic() ->
     import subprocess
     import sys
 
-    heavy = ("weasyprint", "pikepdf", "reporting.harvest", "alembic")
+    heavy = ("weasyprint", "pikepdf", "reporting.harvest", "alembic", "sqlalchemy", "pydantic",
+             "pyhanko", "httpx")  # fmt: skip
     loaded = subprocess.run(
         [sys.executable, "-c",
          f"import sys, reporting.cli; print([m for m in {heavy!r} if m in sys.modules])"],

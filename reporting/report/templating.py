@@ -49,6 +49,12 @@ def covered_code_points() -> frozenset[int]:
     return frozenset(points)
 
 
+def _drawable_ascii(text: str) -> bool:
+    """Printable ASCII only: every bundled font draws it (a test checks), so such text needs no
+    look at the fonts — which keeps `investigate` from loading them for ordinary answers."""
+    return text.isascii() and text.isprintable()
+
+
 def _needs_code_point(ch: str, covered: frozenset[int]) -> bool:
     if ch == " ":
         return False
@@ -60,10 +66,12 @@ def visible(value: Any, limit: int = DEFAULT_LIMIT) -> Markup:
     if value is None or value == "":
         return Markup('<span class="none">—</span>')
     text = str(value)
-    covered = covered_code_points()
     total = len(text)
     if total > limit:
         text = text[:limit]
+    if _drawable_ascii(text) and total <= limit:
+        return Markup(str(escape(text)))  # noqa: S704 - escaped
+    covered = covered_code_points()
     out: list[str] = []
     run: list[str] = []
     for ch in text:
@@ -86,8 +94,10 @@ def plain_text(value: Any, limit: int = DEFAULT_LIMIT) -> str:
     if value is None:
         return ""
     text = str(value)
-    covered = covered_code_points()
     cut = len(text) > limit
+    if _drawable_ascii(text[:limit]):
+        return text[:limit] + " …" if cut else text
+    covered = covered_code_points()
     text = "".join(
         f"[U+{ord(ch):04X}]" if _needs_code_point(ch, covered) else ch for ch in text[:limit]
     )
