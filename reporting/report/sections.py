@@ -113,7 +113,15 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             counts = ", ".join(
                 f"{n:,} × {label}" for flag, label in _flag_labels() if (n := ctx.flag_counts[flag])
             )
-            yield {"kind": "p", "text": f"Counts: {counts}."}
+            # Rows (people in meetings) and meetings are counted apart, never added together:
+            # the summary's tile counts the rows.
+            meetings = ctx.flag_counts.get("no_invitee_list", 0)
+            rows = ctx.totals.flagged_rows
+            yield {"kind": "p", "text": (
+                f"{rows:,} reconciliation row{'s' if rows != 1 else ''} with flags (the summary's "
+                f"figure) and {meetings:,} meeting{'s' if meetings != 1 else ''} without an "
+                f"invitee list; one line per flag below. Counts: {counts}."
+            )}  # fmt: skip
         yield {"kind": "table", "table": table, "rows": shown}
         if total > len(shown):
             yield {
@@ -127,7 +135,11 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
                 ),
             }
         else:
-            yield {"kind": "p", "cls": "muted small", "text": f"{total:,} in total."}
+            yield {
+                "kind": "p",
+                "cls": "muted small",
+                "text": f"{total:,} line{'s' if total != 1 else ''} in all.",
+            }
 
     yield _h("h1", "4", "Meetings of the period", "meetings")
     yield {

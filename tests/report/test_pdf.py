@@ -165,6 +165,13 @@ def test_cover_method_and_summary(sections: dict[str, str], report: ReportResult
     assert "X.509 certificate" in method and "SHA-256" in method  # who signs, by fingerprint
     assert "attended without invitation" in sections["2"]
     assert not report.complete and report.gaps == 1
+    assert "Prepared by" in cover and "Reviewed by" in cover  # the sign-off block
+    # Flagged rows and meetings without an invitee list are counted apart, the rows as the
+    # summary counts them.
+    rows = report.control_totals["flagged_rows"]
+    flags = " ".join(sections["3.7"].split())
+    assert f"{rows:,} reconciliation row{'s' if rows != 1 else ''} with flags" in flags
+    assert "without an invitee list" in flags
 
 
 def test_every_page_is_numbered_and_carries_the_report_id(
