@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -265,19 +266,29 @@ def time_layer(db: Any, page: Page, clients: int, requests: int) -> dict[str, fl
     def worker(c: int) -> list[float | None]:
         return [one(c + n) for n in range(requests)]
 
+    cpu = time.process_time()
     with ThreadPoolExecutor(clients) as pool:
         conc = [t for ts in pool.map(worker, range(clients)) for t in ts if t is not None]
+    cpu_ms = (time.process_time() - cpu) * 1000 / (clients * requests)
     for e in errors[:3]:
         print(f"  ! layer {page.name}: {e}", flush=True)
     return {"seq_p50": _pct(seq, 0.5), "seq_p95": _pct(seq, 0.95), "layer_errors": len(errors),
+            "layer_cpu_ms": cpu_ms,
             "layer_p50": _pct(conc or [0.0], 0.5), "layer_p95": _pct(conc or [0.0], 0.95)}  # fmt: skip
 
 
+def _cpu(proc: psutil.Process) -> float:
+    """CPU seconds (user and system) a process has used so far."""
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
 async def time_page(
-    page: Page, clients: list[httpx.AsyncClient], requests: int, token: str
+    page: Page, clients: list[httpx.AsyncClient], requests: int, token: str, server: int
 ) -> dict[str, Any]:
     """Every client asks for the page ``requests`` times, all clients at once: p50/p95 (ms),
-    requests, errors (not 200, or not the expected content), wall seconds."""
+    requests, errors (not 200, or not the expected content), wall seconds, and the CPU time
+    per request of the console's process and of the clients (this process)."""
     times: list[float] = []
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {token}", "Cookie": ""} if page.api else {}
@@ -298,23 +309,29 @@ async def time_page(
     for c, client in enumerate(clients[:3]):  # warm-up: templates, connections
         path, params = page.request(c)
         await client.get(path, params=params, headers=headers)
-    started = time.perf_counter()
+    console, me = psutil.Process(server), psutil.Process()
+    started, cpu_console, cpu_me = time.perf_counter(), _cpu(console), _cpu(me)
     await asyncio.gather(*(run(c, client) for c, client in enumerate(clients)))
     wall = time.perf_counter() - started
+    n = len(clients) * requests
+    cpu = {"console_cpu_ms": (_cpu(console) - cpu_console) * 1000 / n,
+           "client_cpu_ms": (_cpu(me) - cpu_me) * 1000 / n}  # fmt: skip
     for e in errors[:3]:
         print(f"  ! {page.name}: {e}", flush=True)
-    return {"requests": len(clients) * requests, "errors": len(errors), "wall_s": wall,
+    return {"requests": n, "errors": len(errors), "wall_s": wall, **cpu,
             "page_p50": _pct(times or [0.0], 0.5), "page_p95": _pct(times or [0.0], 0.95)}  # fmt: skip
 
 
-async def load(base: str, ps: list[Page], clients: int, requests: int, token: str) -> None:
+async def load(
+    base: str, ps: list[Page], clients: int, requests: int, token: str, server: int
+) -> None:
     """Sign the clients in (one session each, per role) and put every page under load."""
     signed: dict[str, list[httpx.AsyncClient]] = {}
     for role, name in (("officer", OFFICER), ("investigator", INVESTIGATOR)):
         signed[role] = [await sign_in(base, name) for _ in range(clients)]
     try:
         for page in ps:
-            page.result.update(await time_page(page, signed[page.role], requests, token))
+            page.result.update(await time_page(page, signed[page.role], requests, token, server))
             print(f"  {page.name}: {_fmt(page.result)}", flush=True)
     finally:
         for group in signed.values():
@@ -338,7 +355,8 @@ def verdict(page: Page) -> str:
 def table(ps: list[Page], clients: int) -> str:
     """The printed results table."""
     head = ("page", "clients", "requests", "errors page/layer", "page p50/p95 ms", "layer p50/p95 ms",
-            "layer alone p50/p95 ms", "ratio", "target", "result")  # fmt: skip
+            "layer alone p50/p95 ms", "CPU ms/req console/layer", "ratio", "target",
+            "result")  # fmt: skip
     lines = []
     for p in ps:
         r = p.result
@@ -347,6 +365,7 @@ def table(ps: list[Page], clients: int) -> str:
             f"{r['page_p50']:.0f} / {r['page_p95']:.0f}",
             f"{r['layer_p50']:.0f} / {r['layer_p95']:.0f}",
             f"{r['seq_p50']:.0f} / {r['seq_p95']:.0f}",
+            f"{r['console_cpu_ms']:.0f} / {r['layer_cpu_ms']:.0f}",
             f"{r['page_p95'] / r['layer_p95']:.2f}×",
             f"p95 ≤ {RATIO_TARGET:g}× layer, no error", verdict(p),
         ))  # fmt: skip
@@ -357,7 +376,8 @@ def table(ps: list[Page], clients: int) -> str:
     ]
     out.insert(1, "  ".join("-" * w for w in widths))
     out.append(f"layer: the same library calls from {clients} threads at once; layer alone: one"
-               " after the other; ratio: page p95 ÷ layer p95")  # fmt: skip
+               " after the other; CPU: the console process's per request, the layer's per call;"
+               " ratio: page p95 ÷ layer p95")  # fmt: skip
     return "\n".join(out)
 
 
@@ -381,7 +401,7 @@ def measure(url: str, env: dict[str, str], data_dir: Path, args: argparse.Namesp
             print(f"  layer {page.name}: {_fmt(page.result)}", flush=True)
     proc, base = start_console(env)
     try:
-        asyncio.run(load(base, ps, args.clients, args.requests, token))
+        asyncio.run(load(base, ps, args.clients, args.requests, token, proc.pid))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
