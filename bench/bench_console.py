@@ -306,7 +306,10 @@ async def time_page(
             if r.status_code != 200 or not page.expect(c + n, r.text):
                 errors.append(f"{r.status_code} {path} {params}: {r.text[:200]!r}")
 
-    for c, client in enumerate(clients[:3]):  # warm-up: templates, connections
+    # Fresh connections first: uvicorn closes one idle for 5 s (its keep-alive timeout), and a
+    # client that finished the last page early would race that close with its first request.
+    await asyncio.gather(*(client.get("/health") for client in clients))
+    for c, client in enumerate(clients[:3]):  # warm-up: templates, the server's connections
         path, params = page.request(c)
         await client.get(path, params=params, headers=headers)
     console, me = psutil.Process(server), psutil.Process()
