@@ -116,9 +116,9 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             # Rows (people in meetings) and meetings are counted apart, never added together:
             # the summary's tile counts the rows.
             meetings = ctx.flag_counts.get("no_invitee_list", 0)
-            rows = ctx.totals.flagged_rows
+            flagged = ctx.totals.flagged_rows
             yield {"kind": "p", "text": (
-                f"{rows:,} reconciliation row{'s' if rows != 1 else ''} with flags (the summary's "
+                f"{flagged:,} reconciliation row{'s' if flagged != 1 else ''} with flags (the summary's "
                 f"figure) and {meetings:,} meeting{'s' if meetings != 1 else ''} without an "
                 f"invitee list; one line per flag below. Counts: {counts}."
             )}  # fmt: skip
