@@ -204,7 +204,7 @@ _MEETING = [
     "SELECT email_norm, display_name, email FROM invitees WHERE meeting_id = %(meeting)s",
 ]
 _TITLE = f"""SELECT meeting_id, title, start_at, end_at, host_email, participant_count,
-    invitee_count, complete_at FROM meetings
+    invitee_count, complete_at FROM meetings m
     WHERE lower(title) LIKE %(title)s AND {_PERIOD} ORDER BY start_at DESC LIMIT 500"""
 _PHONE = """SELECT d.phone_number, d.joined_at, d.left_at, d.call_type, p.email_norm,
     p.display_name, p.email, p.state, m.meeting_id, m.title, m.start_at
