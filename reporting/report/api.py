@@ -155,6 +155,9 @@ class ReportResult:
     ledger_head: tuple[int, str] | None = None
     witness: str | None = None
     witness_problems: list[str] = field(default_factory=list)
+    # Nothing missing from the period (reporting.coverage); ``complete`` also needs the stored
+    # data unaltered.
+    nothing_missing: bool = True
 
     @classmethod
     def of(
@@ -183,6 +186,7 @@ class ReportResult:
             pages=pages,
             control_totals=asdict(ctx.totals),
             complete=ctx.complete,
+            nothing_missing=ctx.nothing_missing,
             gaps=ctx.totals.gaps,
             harvest_run_ids=[r["id"] for r in ctx.harvest_runs],
             rosters_included=ctx.rosters_included,
@@ -253,15 +257,10 @@ class ReportResult:
             f"{t['participants']:,} participants, {t['invitees']:,} invitees, "
             f"{t['sessions']:,} sessions"
         )
-        if self.ledger_head is not None:
-            seq, sha = self.ledger_head
-            out.append(f"  ledger head: entry {seq}, SHA-256 {sha}")
-            if self.witness and not self.witness_problems:
-                out.append(f"       published to {self.witness}")
-        out.extend(f"  WITNESS FAILED: {p}" for p in self.witness_problems)
+        out.extend(witness.head_lines(self.ledger_head, self.witness, self.witness_problems))
         out.extend(self._findings())
-        # Whatever made the report incomplete is said; altered stored data is said above.
-        if t["meetings_not_harvested"] or self.gaps or not (self.complete or self.altered_meetings):
+        # Altered stored data is said by the findings above; what is missing, here.
+        if not self.nothing_missing:
             missing = (
                 f"{t['meetings_not_harvested']:,} meetings not harvested, {self.gaps:,} open gaps "
                 "(listed in the report's Appendix A)"

@@ -392,12 +392,8 @@ class DossierResult:
                     f"  question {a.number} (log entry {a.seq}) not asked again: {plain_text(a.problem)}"
                 )
         out.append(f"  recorded in the access log as entry {self.access_log_seq}")
-        if self.ledger_head is not None:
-            seq, sha = self.ledger_head
-            out.append(f"  ledger entry {self.ledger_seq}; ledger head: entry {seq}, SHA-256 {sha}")
-            if self.witness and not self.witness_problems:
-                out.append(f"       published to {self.witness}")
-        out.extend(f"  WITNESS FAILED: {p}" for p in self.witness_problems)
+        out.extend(witness.head_lines(self.ledger_head, self.witness, self.witness_problems,
+                                      prefix=f"ledger entry {self.ledger_seq}; "))  # fmt: skip
         return out
 
 

@@ -307,6 +307,21 @@ class Comparison:
     notes: list[str] = field(default_factory=list)  # what was checked and held
 
 
+def head_lines(
+    head: tuple[int, str] | None, where: str | None, problems: list[str], *, prefix: str = ""
+) -> list[str]:
+    """What a command that appended to the ledger prints about it: the new head (to note
+    elsewhere), where it was published, and each publishing failure."""
+    out = []
+    if head is not None:
+        seq, sha = head
+        out.append(f"  {prefix}ledger head: entry {seq}, SHA-256 {sha}")
+        if where and not problems:
+            out.append(f"       published to {where}")
+    out.extend(f"  WITNESS FAILED: {p}" for p in problems)
+    return out
+
+
 def compare(
     hashes: dict[int, str],
     witnessed: Witnessed | None,

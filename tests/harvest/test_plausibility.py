@@ -16,6 +16,7 @@ from reporting.report.api import snapshot
 from reporting.report.context import ReportContext, ReportParameters, build_context
 from reporting.webex.plausibility import CHECKS
 from reporting.webex.simulator import FaultPlan, SimulatedOrg, generate_org
+from reporting.webex.simulator.implausible import PARTICIPANT_FAULTS
 from tests.factories import harvest_org
 from tests.harvest.conftest import END, NOW, START, WINDOW
 
@@ -139,17 +140,7 @@ def test_a_list_item_without_start_is_a_gap_not_a_meeting_of_no_period(
     assert all("start" in g.reason and "Field required" in g.reason for g in gaps)
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        "device_left_before_joined",
-        "negative_duration",
-        "session_outside_meeting",
-        "attended_exceeds_meeting",
-        "email_not_address",
-        "org_id_not_uuid",
-    ],
-)
+@pytest.mark.parametrize("fault", [f for f in PARTICIPANT_FAULTS if CHECKS[f].action == "flag"])
 def test_implausible_details_are_stored_with_a_named_flag_the_report_counts(
     settings: Settings, db: Database, small: SimulatedOrg, tmp_path: Path, fault: str
 ) -> None:
