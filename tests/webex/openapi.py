@@ -18,6 +18,27 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "webex-meeting
 SPEC_URI = "urn:webex-meeting-openapi"
 
 
+# Every error answer's body, as the spec describes it (and the trackingId shape Webex sends).
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["message", "errors", "trackingId"],
+    "additionalProperties": False,
+    "properties": {
+        "message": {"type": "string", "minLength": 1},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["description"],
+                "properties": {"description": {"type": "string", "minLength": 1}},
+            },
+        },
+        "trackingId": {"type": "string", "pattern": "^ROUTER_[0-9A-F-]+$"},
+    },
+}
+
+
 @functools.cache
 def load_spec() -> dict[str, Any]:
     """The official Webex meetings OpenAPI document (read once; treat as read-only)."""

@@ -40,6 +40,8 @@ from reporting.webex.simulator import (
     hostile_names,
     serve,
 )
+from tests.webex.openapi import ERROR_SCHEMA, openapi_to_jsonschema
+from tests.webex.openapi import strict as strict_schema
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "webex-meeting.openapi.json"
 SPEC_URI = "urn:webex-meeting-openapi"
@@ -59,34 +61,6 @@ BASE = "https://webexapis.com/v1"
 # ---------------------------------------------------------------------------------------------
 # The official spec as JSON Schema validators
 # ---------------------------------------------------------------------------------------------
-
-
-def _openapi_to_jsonschema(node: Any) -> Any:
-    """OpenAPI 3.0 schema objects as draft-4 JSON Schema: ``nullable`` becomes a null type.
-
-    ``example`` and other OpenAPI-only keys are annotations a validator ignores; nothing is
-    loosened.
-    """
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable") is True and isinstance(node.get("type"), str):
-        out["type"] = [node["type"], "null"]
-    return out
-
-
-def _strict(node: Any) -> Any:
-    """A copy where every object schema with declared properties rejects undeclared ones."""
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _strict(v) for k, v in node.items()}
-    if isinstance(node.get("properties"), dict) and "additionalProperties" not in node:
-        out["additionalProperties"] = False
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +88,8 @@ RESPONSE_TYPES = {
 @pytest.fixture(scope="module")
 def validators(spec: dict[str, Any]) -> dict[str, tuple[Draft4Validator, Draft4Validator]]:
     """Per endpoint: (official 200 schema, strict copy) validators with ``$ref`` resolution."""
-    official = _openapi_to_jsonschema(spec)
-    strict = _strict(official)
+    official = openapi_to_jsonschema(spec)
+    strict = strict_schema(official)
     registry: Registry[Any] = Registry().with_resources(
         [
             (SPEC_URI, Resource.from_contents(official, default_specification=DRAFT4)),
@@ -145,26 +119,6 @@ def _check(
     assert not errors, f"{path}: {errors}"
     errors = [e.message for e in strict.iter_errors(body)][:3]
     assert not errors, f"{path} (undeclared fields): {errors}"
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["message", "errors", "trackingId"],
-    "additionalProperties": False,
-    "properties": {
-        "message": {"type": "string", "minLength": 1},
-        "errors": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["description"],
-                "properties": {"description": {"type": "string", "minLength": 1}},
-            },
-        },
-        "trackingId": {"type": "string", "pattern": "^ROUTER_[0-9A-F-]+$"},
-    },
-}
 
 
 def _check_error(response: httpx.Response, status: int) -> dict[str, Any]:

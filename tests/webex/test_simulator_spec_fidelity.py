@@ -26,7 +26,7 @@ from reporting.webex.simulator import (
     Simulator,
     generate_org,
 )
-from tests.webex.openapi import response_content_type, response_validators
+from tests.webex.openapi import ERROR_SCHEMA, response_content_type, response_validators
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 END = START + timedelta(days=14)
@@ -46,24 +46,6 @@ PATHS = [
 SERIES_ID = re.compile(r"[0-9a-f]{32}")
 OCCURRENCE_ID = re.compile(r"[0-9a-f]{32}_\d{8}T\d{6}Z")
 INSTANCE_ID = re.compile(r"[0-9a-f]{32}_I_\d+")
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["message", "errors", "trackingId"],
-    "additionalProperties": False,
-    "properties": {
-        "message": {"type": "string", "minLength": 1},
-        "errors": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["description"],
-                "properties": {"description": {"type": "string", "minLength": 1}},
-            },
-        },
-        "trackingId": {"type": "string", "minLength": 1},
-    },
-}
 Validators = dict[str, tuple[Draft4Validator, Draft4Validator]]
 
 
