@@ -29,6 +29,7 @@ from reporting.db.models import HarvestRun
 from reporting.db.writes import MeetingRecord, record_gap, store_meetings, upsert_listed_meetings
 from reporting.harvest import Window
 from reporting.webex import schemas
+from tests.tsa import TSA, running_tsa
 
 UTC = dt.UTC
 OCT = Window(dt.datetime(2026, 10, 1, tzinfo=UTC), dt.datetime(2026, 11, 1, tzinfo=UTC))
@@ -270,3 +271,10 @@ def pdf_sections(data: bytes) -> dict[str, str]:
 def report_pdf_path(tmp: Path) -> Path:
     """Where a test writes its PDF."""
     return tmp / "report.pdf"
+
+
+@pytest.fixture(scope="module")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TSA]:
+    """A time-stamping authority on loopback for the module's reports (tests.tsa)."""
+    with running_tsa(tmp_path_factory.mktemp("tsa")) as running:
+        yield running

@@ -42,19 +42,13 @@ from tests.report.conftest import (
     build_known_month,
     pdf_sections,
 )
-from tests.tsa import TSA, running_tsa
+from tests.tsa import TSA
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> StarterKeys:
     """The organisation's starter CA and signing certificate (``meetaudit keys init``)."""
     return create_starter_keys(tmp_path_factory.mktemp("keys") / "k", org_name="Acme Corporation")
-
-
-@pytest.fixture(scope="module")
-def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TSA]:
-    with running_tsa(tmp_path_factory.mktemp("tsa")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import json
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pikepdf
@@ -33,7 +32,7 @@ from reporting.report.signing import StarterKeys, create_starter_keys
 from reporting.report.timestamps import timestamp_token
 from reporting.report.trust import Pins, load_anchors
 from tests.report.conftest import OCT, OWN_ORG_ID, build_known_month
-from tests.tsa import TSA, running_tsa
+from tests.tsa import TSA
 
 UNREACHABLE_DB = "postgresql://nobody@127.0.0.1:9/none"
 
@@ -47,12 +46,6 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> StarterKeys:
 def mallory(tmp_path_factory: pytest.TempPathFactory) -> StarterKeys:
     """Keys the database administrator made: same names, another key."""
     return create_starter_keys(tmp_path_factory.mktemp("mallory") / "keys", org_name="Acme")
-
-
-@pytest.fixture(scope="module")
-def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TSA]:
-    with running_tsa(tmp_path_factory.mktemp("tsa")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
