@@ -221,25 +221,38 @@ def _judge(status: Any, check: SignatureCheck, signers: list[Anchor], tsas: list
     if ts is None:
         return
     check.timestamp = ts.timestamp
-    check.tsa = describe_cert(ts.signing_cert) if ts.signing_cert is not None else None
-    if not (ts.intact and ts.valid):
-        check.timestamp_state = INVALID
-        check.problems.append("the timestamp does not match the signature: it was altered")
+    verdict = _timestamp_verdict(
+        ts, tsas, altered="the timestamp does not match the signature: it was altered"
+    )
+    check.timestamp_state, check.tsa, check.tsa_anchor = verdict.state, verdict.tsa, verdict.anchor
+    if verdict.problem:
+        check.problems.append(verdict.problem)
+
+
+def _timestamp_verdict(status: Any, tsas: list[Anchor], *, altered: str) -> TokenCheck:
+    """A timestamp's verdict from its pyHanko status, against the pinned TSA roots: the one
+    rule for a signature's timestamp and a ledger head's. ``altered``: what to say when the
+    token does not match what it stamps."""
+    cert = status.signing_cert
+    check = TokenCheck(UNCHECKED, tsa=describe_cert(cert) if cert is not None else None,
+                       at=status.timestamp)  # fmt: skip
+    if not (status.intact and status.valid):
+        check.state, check.problem = INVALID, altered
     elif not tsas:
-        check.timestamp_state = UNCHECKED
-        check.problems.append(
-            "no trusted time-stamping authority is configured, so the signing time cannot be "
+        check.problem = (
+            "no trusted time-stamping authority is configured, so the time it states cannot be "
             "confirmed: pin the TSA's root certificate (TRUSTED_TSA_CERTS)"
         )
-    elif not ts.trusted:
-        check.timestamp_state = UNTRUSTED
-        check.problems.append(
+    elif not status.trusted:
+        check.state = UNTRUSTED
+        check.problem = (
             f"the timestamp is from {check.tsa}, which is not a time-stamping authority you "
             "trust (TRUSTED_TSA_CERTS)"
         )
     else:
-        check.timestamp_state = VALID
-        check.tsa_anchor = _anchor_of(ts.validation_path, tsas)
+        check.state = VALID
+        check.anchor = _anchor_of(status.validation_path, tsas)
+    return check
 
 
 def check_pdf(data: bytes, signers: list[Anchor], tsas: list[Anchor]) -> SignatureCheck:
@@ -354,24 +367,6 @@ def check_timestamp_token(token: bytes, digest: bytes, tsas: list[Anchor]) -> To
         status = TimestampSignatureStatus(**kwargs)
     except (SignatureValidationError, ValueError, TypeError, KeyError) as exc:
         return TokenCheck(INVALID, problem=f"it cannot be validated ({exc})")
-    cert = status.signing_cert
-    check = TokenCheck(UNCHECKED, tsa=describe_cert(cert) if cert is not None else None,
-                       at=status.timestamp)  # fmt: skip
-    if not (status.intact and status.valid):
-        check.state = INVALID
-        check.problem = "it is not over this entry's SHA-256, or it was altered"
-    elif not tsas:
-        check.problem = (
-            "no trusted time-stamping authority is configured, so its time cannot be confirmed: "
-            "pin the TSA's root certificate (TRUSTED_TSA_CERTS)"
-        )
-    elif not status.trusted:
-        check.state = UNTRUSTED
-        check.problem = (
-            f"it is from {check.tsa}, which is not a time-stamping authority you trust "
-            "(TRUSTED_TSA_CERTS)"
-        )
-    else:
-        check.state = VALID
-        check.anchor = _anchor_of(status.validation_path, tsas)
-    return check
+    return _timestamp_verdict(
+        status, tsas, altered="it is not over this entry's SHA-256, or it was altered"
+    )
