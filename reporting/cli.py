@@ -568,17 +568,9 @@ def _generate_and_print(
         raise ReportStopped.of(exc) from None
     for line in result.lines():
         click.echo(line)
-    if result.witness_problems and result.ledger_head is not None:
-        from reporting.errors import WitnessError
+    from reporting.report.witness import raise_if_unpublished
 
-        seq, sha = result.ledger_head
-        raise WitnessError(
-            f"report {result.report_id} was written and recorded in the ledger, but the new "
-            f"ledger head was not published as configured: {'; '.join(result.witness_problems)}. "
-            "The report itself is valid. Until a head is published, deleting its ledger entries "
-            "would go unnoticed by the witness: fix the witness (the next report publishes a head "
-            f"that covers this one) and note this head elsewhere now: entry {seq}, SHA-256 {sha}"
-        )
+    raise_if_unpublished(f"report {result.report_id}", result.ledger_head, result.witness_problems)
     return result
 
 

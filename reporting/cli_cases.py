@@ -91,15 +91,11 @@ def case_dossier(state: Any, ref: str, output: str | None) -> None:
         result = compile_dossier(settings, db, ref, output=output)
     for line in result.lines():
         click.echo(line)
-    if result.witness_problems:
-        from reporting.errors import WitnessError
+    from reporting.report.witness import raise_if_unpublished
 
-        seq, sha = result.ledger_head or (result.ledger_seq, "")
-        raise WitnessError(
-            f"dossier {result.dossier_id} was written and recorded in the ledger, but the new "
-            f"ledger head was not published as configured: {'; '.join(result.witness_problems)}. "
-            f"The dossier itself is valid. Note this head elsewhere now: entry {seq}, SHA-256 {sha}"
-        )
+    raise_if_unpublished(
+        f"dossier {result.dossier_id}", result.ledger_head, result.witness_problems
+    )
 
 
 @case_group.command("list")

@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from reporting.config import Settings
-from reporting.errors import ConfigError
+from reporting.errors import ConfigError, WitnessError
 
 FORMAT = "meetaudit-ledger-head/1"
 
@@ -305,6 +305,22 @@ class Comparison:
     problems: list[str] = field(default_factory=list)  # verification fails
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was checked and held
+
+
+def raise_if_unpublished(what: str, head: tuple[int, str] | None, problems: list[str]) -> None:
+    """After a file was written and recorded (``what``: "report X", "dossier Y"): a
+    :class:`WitnessError` (exit status 1) when its new ledger head could not be published, naming
+    the head to note elsewhere meanwhile. The file itself is valid."""
+    if not problems or head is None:
+        return
+    seq, sha = head
+    raise WitnessError(
+        f"{what} was written and recorded in the ledger, but the new ledger head was not "
+        f"published as configured: {'; '.join(problems)}. The {what.split()[0]} itself is "
+        "valid. Until a head is published, deleting its ledger entries would go unnoticed by the "
+        "witness: fix the witness (the next head published covers this one) and note this head "
+        f"elsewhere now: entry {seq}, SHA-256 {sha}"
+    )
 
 
 def head_lines(
