@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
@@ -292,7 +293,7 @@ _PARTICIPANTS_SQL = text(
                        extract(epoch FROM d.joined_at)::float8,
                        extract(epoch FROM d.left_at)::float8,
                        d.audio_type, d.call_type, d.phone_number) ORDER BY d.seq)
-            FROM participant_devices d WHERE d.participant_id = p.participant_id) AS devices
+            FROM participant_devices d WHERE d.participant_id = p.participant_id)::text AS devices
     {_COMPLETE_MEETINGS.replace("FROM meetings m", _JOIN_PARTICIPANTS, 1)}
     ORDER BY m.start_at, m.meeting_id, p.participant_id
     """  # noqa: S608 - constant SQL, no user input
@@ -572,6 +573,8 @@ class _Builder:
             person.placeholder = True
         if _valid(p_join, p_left):
             person.fallback.append((p_join, p_left))
+        if devices.__class__ is str:  # JSON text from the query (orjson reads it 4x faster)
+            devices = orjson.loads(devices)
         for d_join, d_left, audio, call, phone in devices or ():
             person.sessions += 1
             if _is_placeholder(d_join) or _is_placeholder(d_left):

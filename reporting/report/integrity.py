@@ -49,7 +49,7 @@ _PARTICIPANTS_SQL = text(
     "(SELECT json_agg(json_build_array(d.seq, d.correlation_id, d.device_type, d.audio_type, "
     "        d.call_type, d.phone_number, extract(epoch FROM d.joined_at)::float8, "
     "        extract(epoch FROM d.left_at)::float8, d.duration_seconds) ORDER BY d.seq) "
-    " FROM participant_devices d WHERE d.participant_id = p.participant_id) "
+    " FROM participant_devices d WHERE d.participant_id = p.participant_id)::text "
     + _COMPLETE.replace(
         "FROM meetings m", "FROM meetings m JOIN participants p ON p.meeting_id = m.meeting_id", 1
     )
@@ -68,6 +68,8 @@ _PARTICIPANT_FIELDS = (
     "invitee", "muted", "meeting_start_time", "video", "state", "breakout_session_id",
     "joined_at", "left_at", "site_url", "host_email", "source_id",
 )  # fmt: skip
+# Invitee columns, in the order _invitee_columns derives them from "email", "displayName",
+# "coHost" and "panelist".
 _INVITEE_FIELDS = ("email", "email_norm", "display_name", "co_host", "panelist")
 
 
@@ -85,14 +87,13 @@ _PARTICIPANT_KEYS = {
     "source_id": "sourceId",
 }  # fmt: skip
 _TIMES = frozenset({"meeting_start_time", "joined_at", "left_at"})
+# Each participant column with its item key (None: email_norm, derived from "email").
+_FIELD_KEYS = tuple((name, _PARTICIPANT_KEYS.get(name)) for name in _PARTICIPANT_FIELDS)
 _DEVICE_KEYS = (
     ("correlation_id", "correlationId"), ("device_type", "deviceType"),
     ("audio_type", "audioType"), ("call_type", "callType"), ("phone_number", "phoneNumber"),
     ("joined_at", "joinedTime"), ("left_at", "leftTime"), ("duration_seconds", "durationSecond"),
 )  # fmt: skip
-_INVITEE_KEYS = {
-    "email": "email", "display_name": "displayName", "co_host": "coHost", "panelist": "panelist",
-}  # fmt: skip
 
 
 class _NotAnItem(ValueError):
@@ -120,39 +121,55 @@ def _email_norm(email: Any) -> str | None:
     return schemas.normalise_email(email) if isinstance(email, str) else None
 
 
+def _derived(raw: dict[str, Any]) -> tuple[tuple[Any, ...], list[list[Any]]]:
+    """The participant columns (in ``_PARTICIPANT_FIELDS`` order) and the device columns (in
+    ``_DEVICE_KEYS`` order) the harvest derives from a stored item. Raises :class:`_NotAnItem`
+    (or AttributeError) when the item is no longer one Webex sends."""
+    get = raw.get
+    columns = tuple(
+        _email_norm(get("email")) if key is None
+        else _time(get(key)) if name in _TIMES
+        else get(key)
+        for name, key in _FIELD_KEYS
+    )  # fmt: skip
+    devices = [
+        [
+            _epoch(_time(d.get(key))) if key.endswith("Time") else d.get(key)
+            for _, key in _DEVICE_KEYS
+        ]
+        for d in get("devices") or []
+    ]
+    return columns, devices
+
+
 def _participant_columns(row: Any, raw: Any) -> list[str]:
     """The columns of a stored participant (and its devices) that its stored item does not
     give, by name. Read straight from the item's keys: as fast as the check must be, and
     exactly what the harvest's write path stored."""
     pid = row[1]
-    stored = dict(zip(_PARTICIPANT_FIELDS, row[3:21], strict=True))
+    stored = tuple(row[3:21])
+    stored_devices = orjson.loads(row[21]) if row[21] is not None else []
     try:
         if not isinstance(raw, dict):
             raise _NotAnItem
-        derived = {
-            name: _time(raw.get(key)) if name in _TIMES else raw.get(key)
-            for name, key in _PARTICIPANT_KEYS.items()
-        }
-        derived["email_norm"] = _email_norm(raw.get("email"))
-        items = raw.get("devices") or []
-        devices = [
-            tuple(
-                _epoch(_time(d.get(key))) if key.endswith("Time") else d.get(key)
-                for _, key in _DEVICE_KEYS
-            )
-            for d in items
-        ]
+        derived, devices = _derived(raw)
     except (_NotAnItem, AttributeError):
         return [f"participant {pid}: its stored record is no longer one Webex sends"]
-    out = [f"participant {pid}: {name}" for name in _PARTICIPANT_FIELDS
-           if not _same(stored[name], derived[name])]  # fmt: skip
     if raw.get("id") is not None and raw.get("id") != pid:
-        out.append(f"participant {pid}: participant_id")
-    rows = row[21] or []
-    if len(rows) != len(devices):
-        out.append(f"participant {pid}: {len(rows)} devices stored, {len(devices)} in its record")
+        out = [f"participant {pid}: participant_id"]
+    elif stored == derived and [d[1:] for d in stored_devices] == devices:
+        return []  # the common case, in one comparison; names only when something differs
+    else:
+        out = []
+    out[:0] = [f"participant {pid}: {name}"
+               for name, have, should in zip(_PARTICIPANT_FIELDS, stored, derived, strict=True)
+               if not _same(have, should)]  # fmt: skip
+    if len(stored_devices) != len(devices):
+        out.append(
+            f"participant {pid}: {len(stored_devices)} devices stored, {len(devices)} in its record"
+        )
         return out
-    for (seq, *cols), want in zip(rows, devices, strict=True):
+    for (seq, *cols), want in zip(stored_devices, devices, strict=True):
         out.extend(
             f"participant {pid} device {seq}: {name}"
             for (name, _), have, should in zip(_DEVICE_KEYS, cols, want, strict=True)
@@ -165,11 +182,15 @@ def _invitee_columns(row: Any, raw: Any) -> list[str]:
     """The columns of a stored invitee that its stored item does not give, by name."""
     if not isinstance(raw, dict):
         return [f"invitee {row[1]}: its stored record is no longer one Webex sends"]
-    derived = {name: raw.get(key) for name, key in _INVITEE_KEYS.items()}
-    derived["email_norm"] = _email_norm(raw.get("email"))
-    stored = dict(zip(_INVITEE_FIELDS, row[3:8], strict=True))
-    out = [f"invitee {row[1]}: {name}" for name in _INVITEE_FIELDS
-           if not _same(stored[name], derived[name])]  # fmt: skip
+    get = raw.get
+    email = get("email")
+    derived = (email, _email_norm(email), get("displayName"), get("coHost"), get("panelist"))
+    stored = tuple(row[3:8])
+    if stored == derived and get("id") == row[1]:
+        return []
+    out = [f"invitee {row[1]}: {name}"
+           for name, have, should in zip(_INVITEE_FIELDS, stored, derived, strict=True)
+           if not _same(have, should)]  # fmt: skip
     if raw.get("id") != row[1]:
         out.append(f"invitee {row[1]}: invitee_id")
     return out

@@ -370,6 +370,29 @@ def test_a_typed_column_edited_alone_is_found_too(db: Database, known: Settings)
         "M1", "M2"}  # fmt: skip
 
 
+def test_an_invitee_column_a_dropped_device_and_a_renamed_participant_are_found(
+    db: Database, known: Settings
+) -> None:
+    """The check compares whole rows at once and names the columns only when a row differs:
+    each kind of difference is still named."""
+    with db.session() as session:
+        session.execute(
+            text(
+                "UPDATE invitees SET display_name = 'Bob Present' WHERE email = 'bob@globex.example'"
+            )
+        )
+        session.execute(text("DELETE FROM participant_devices WHERE participant_id = 'p-gina'"))
+        session.execute(
+            text("UPDATE participants SET co_host = NOT coalesce(co_host, false) "
+                 "WHERE participant_id = 'p-carol'")
+        )  # fmt: skip
+    result, _ = _json_report(known, db)
+    found = {a["meeting_id"]: a["what"] for a in result.altered_meetings}
+    assert set(found) == {"M1", "M2"}
+    assert "display_name" in found["M1"] and "participant p-carol: co_host" in found["M1"]
+    assert "participant p-gina: 0 devices stored, 1 in its record" in found["M2"]
+
+
 def test_a_harvested_month_passes_the_check_and_a_refresh_diff_lists_the_change(
     db: Database, settings: Settings, tmp_path: Path, database_url: str
 ) -> None:
