@@ -32,7 +32,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, any_, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -383,7 +383,17 @@ class Attendance:
     admitted: bool = True
 
 
-def _attended_minutes(p: Participant, devices: list[ParticipantDevice]) -> float:
+class _Session(NamedTuple):
+    """One device session of a participant, as the answers read it."""
+
+    device_type: str | None
+    audio_type: str | None
+    phone_number: str | None
+    joined_at: dt.datetime | None
+    left_at: dt.datetime | None
+
+
+def _attended_minutes(p: Any, devices: Sequence[_Session | ParticipantDevice]) -> float:
     """Minutes attended, counted as the report counts them (one rule, one number).
 
     The union of the device sessions (overlapping devices count once), else the participant's
@@ -448,52 +458,86 @@ def attendance_of(
     if not found.keys:
         return []
     _quick(session)
+    d = aliased(ParticipantDevice)
+    by_seq = d.seq
+
+    def agg(column: Any) -> Any:
+        return func.array_agg(aggregate_order_by(column, by_seq))
+
+    devices = (
+        select(agg(d.device_type).label("types"), agg(d.audio_type).label("audio"),
+               agg(d.phone_number).label("phones"), agg(d.joined_at).label("joined"),
+               agg(d.left_at).label("left"))
+        .where(d.participant_id == Participant.participant_id)
+        .lateral("dev")
+    )  # fmt: skip
+    invited = (
+        select(literal(1))
+        .where(Invitee.meeting_id == Participant.meeting_id,
+               Invitee.email_norm == Participant.email_norm)
+        .exists()
+    )  # fmt: skip
+    # One round trip: the rows, each with its device sessions (one row of arrays) and whether
+    # the person was invited; who the people are, and their order, follow from these rows.
     rows = session.execute(
-        select(Participant, Meeting.title, Meeting.start_at, Meeting.host_email)
-        .options(defer(Participant.raw))
+        select(Participant.participant_id, Participant.meeting_id, Participant.display_name,
+               Participant.email, Participant.email_norm, Participant.state, Participant.host,
+               Participant.co_host, Participant.joined_at, Participant.left_at, Meeting.title,
+               Meeting.start_at, Meeting.host_email, invited.label("invited"),
+               devices.c.types, devices.c.audio, devices.c.phones, devices.c.joined,
+               devices.c.left)
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
+        .join(devices, literal(True))
         .where(found.clause(), period.clause())
         .order_by(Meeting.start_at, Participant.participant_id)
-    ).all()
+    ).all()  # fmt: skip
     if not rows:
         return []
-    order = {p.person_key: i for i, p in enumerate(people_matching(session, found, period))}
-    devices = _devices_of_rows(session, (p.participant_id for p, *_ in rows))
-    invited = {
-        (mid, email)
-        for mid, email in session.execute(
-            select(Invitee.meeting_id, Invitee.email_norm).where(
-                _any(Invitee.meeting_id, {p.meeting_id for p, *_ in rows}),
-                _any(Invitee.email_norm, {p.email_norm for p, *_ in rows if p.email_norm}),
-            )
+    sessions = {
+        r.participant_id: [_Session(*s) for s in zip(r.types, r.audio, r.phones, r.joined, r.left,
+                                                      strict=True)]
+        if r.types is not None else []
+        for r in rows
+    }  # fmt: skip
+    keys = {r.participant_id: r.email_norm or f"{PARTICIPANT_KEY}{r.participant_id}" for r in rows}
+    admitted = {(r.meeting_id, keys[r.participant_id]) for r in rows if r.state != "lobby"}
+    phones: dict[str, set[str]] = defaultdict(set)
+    names: dict[str, list[str | None]] = {}
+    for r in rows:
+        key = keys[r.participant_id]
+        phones[key].update(s.phone_number for s in sessions[r.participant_id] if s.phone_number)
+        # As people_matching names a person: the least name and email in code-point order.
+        first = names.setdefault(key, [None, None])
+        for i, value in enumerate((r.display_name, r.email)):
+            if value is not None and (first[i] is None or value < first[i]):
+                first[i] = value
+    shown = {k: caller_name(n, phones[k], show=False) for k, (n, _) in names.items()}
+    order = {
+        k: i
+        for i, k in enumerate(
+            sorted(names, key=lambda k: ((shown[k] or names[k][1] or "").casefold(), k))
         )
     }
-    admitted = {(p.meeting_id, _key_of(p)) for p, *_ in rows if p.state != "lobby"}
-    phones: dict[str, set[str]] = defaultdict(set)
-    for p, *_ in rows:
-        phones[_key_of(p)].update(
-            d.phone_number for d in devices[p.participant_id] if d.phone_number
-        )
     out = []
-    for p, title, start_at, host_email in rows:
-        ds = devices[p.participant_id]
-        key = _key_of(p)
+    for r in rows:
+        ds = sessions[r.participant_id]
+        key = keys[r.participant_id]
         out.append(
             Attendance(
-                meeting_id=p.meeting_id,
-                title=title,
-                start_at=start_at,
-                host_email=host_email,
+                meeting_id=r.meeting_id,
+                title=r.title,
+                start_at=r.start_at,
+                host_email=r.host_email,
                 person_key=key,
-                display_name=caller_name(p.display_name, phones[key], show=show_phone_numbers),
-                email=p.email,
-                state=p.state,
-                role="host" if p.host else "co-host" if p.co_host else "attendee",
-                invited=(p.meeting_id, p.email_norm) in invited,
+                display_name=caller_name(r.display_name, phones[key], show=show_phone_numbers),
+                email=r.email,
+                state=r.state,
+                role="host" if r.host else "co-host" if r.co_host else "attendee",
+                invited=bool(r.invited),
                 sessions=len(ds),
-                attended_minutes=_attended_minutes(p, ds),
-                devices=sorted({f"{d.device_type or '?'}/{d.audio_type or '?'}" for d in ds}),
-                admitted=(p.meeting_id, key) in admitted,
+                attended_minutes=_attended_minutes(r, ds),
+                devices=sorted({f"{s.device_type or '?'}/{s.audio_type or '?'}" for s in ds}),
+                admitted=(r.meeting_id, key) in admitted,
             )
         )
     out.sort(key=lambda a: order[a.person_key])  # stable: by start within a person
