@@ -85,8 +85,15 @@ class Period:
 
 
 def _quick(session: Session) -> None:
-    """No JIT for these short, index-driven queries: compiling cost 1-2 s on every run."""
+    """No JIT for these short, index-driven queries: compiling cost 1-2 s on every run.
+
+    Once per transaction (``SET LOCAL`` lasts until its end): a question that resolves a person
+    and then asks about them pays the round trip once."""
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get("meetaudit_jit_off") is transaction:
+        return
     session.execute(text("SET LOCAL jit = off"))
+    session.info["meetaudit_jit_off"] = session.get_transaction()
 
 
 def _any(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
