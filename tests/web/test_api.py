@@ -88,3 +88,34 @@ def test_the_openapi_document_lists_the_api(app: object) -> None:
             "/api/v1/reports/generate", "/api/v1/jobs/{job_id}",
             "/api/v1/access-log"} <= set(doc["paths"])  # fmt: skip
     assert not any(not p.startswith(("/api/", "/health")) for p in doc["paths"])
+
+
+def test_a_token_s_last_use_is_recorded_to_the_minute(app: object, db: Database) -> None:
+    """Every use of a token signs in, but its row is written at most once a minute: a script's
+    burst of concurrent requests does not queue on one row lock (issue 13's API search)."""
+    import datetime as dt
+
+    from reporting.db.models import WebApiToken
+
+    with db.session() as session:
+        token = accounts.new_api_token(session, "auditor-user", "test")
+
+    def last_used() -> dt.datetime | None:
+        with db.session() as session:
+            return session.scalars(select(WebApiToken.last_used_at)).one()
+
+    assert last_used() is None
+    with db.session() as session:
+        assert accounts.api_user(session, token) is not None
+    first = last_used()
+    assert first is not None
+    with db.session() as session:
+        accounts.api_user(session, token)
+    assert last_used() == first  # within the minute: no write
+    with db.session() as session:
+        session.execute(WebApiToken.__table__.update().values(
+            last_used_at=first - accounts.LAST_USED_GRANULARITY))  # fmt: skip
+    with db.session() as session:
+        accounts.api_user(session, token)
+    later = last_used()
+    assert later is not None and later >= first
