@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, any_, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, and_, any_, func, literal, or_, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session, aliased, defer
 from sqlalchemy.types import Text
@@ -478,23 +478,27 @@ def attendance_of(
         .where(d.participant_id == Participant.participant_id)
         .lateral("dev")
     )  # fmt: skip
-    invited = (
-        select(literal(1))
-        .where(Invitee.meeting_id == Participant.meeting_id,
-               Invitee.email_norm == Participant.email_norm)
-        .exists()
-    )  # fmt: skip
+    # The invitations of these people, read once through the email index (not probed per row).
+    invitations = (
+        select(Invitee.meeting_id, Invitee.email_norm)
+        .where(_any(Invitee.email_norm, found.emails))
+        .distinct()
+        .subquery("inv")
+    )
     # One round trip: the rows, each with its device sessions (one row of arrays) and whether
     # the person was invited; who the people are, and their order, follow from these rows.
     rows = session.execute(
         select(Participant.participant_id, Participant.meeting_id, Participant.display_name,
                Participant.email, Participant.email_norm, Participant.state, Participant.host,
                Participant.co_host, Participant.joined_at, Participant.left_at, Meeting.title,
-               Meeting.start_at, Meeting.host_email, invited.label("invited"),
+               Meeting.start_at, Meeting.host_email,
+               invitations.c.meeting_id.is_not(None).label("invited"),
                devices.c.types, devices.c.audio, devices.c.phones, devices.c.joined,
                devices.c.left)
         .join(Meeting, Meeting.meeting_id == Participant.meeting_id)
-        .join(devices, literal(True))
+        .join(devices, true())
+        .outerjoin(invitations, and_(invitations.c.meeting_id == Participant.meeting_id,
+                                     invitations.c.email_norm == Participant.email_norm))
         .where(found.clause(), period.clause())
         .order_by(Meeting.start_at, Participant.participant_id)
     ).all()  # fmt: skip

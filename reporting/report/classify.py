@@ -7,6 +7,7 @@ the same rule serves the PDF, the CSV and the JSON.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,8 +61,7 @@ def classify_with(
     org_name: str,
 ) -> tuple[Classification, str | None]:
     """:func:`classify` with the parameters spelled out (as a ledger entry stores them)."""
-    own_ids = {o.strip().lower() for o in org_ids if o.strip()}
-    own_domains = tuple(d.strip().lower().lstrip("@") for d in org_domains if d.strip())
+    own_ids, own_domains = _own(tuple(org_ids), tuple(org_domains))
     oid = org_id.strip().lower() if org_id and org_id.strip() else None
     domain = email_domain(email)
     if (oid is not None and oid in own_ids) or (
@@ -73,6 +73,17 @@ def classify_with(
     if domain is not None:
         return "external", domain
     return "unidentified", None
+
+
+@functools.lru_cache(maxsize=16)
+def _own(
+    org_ids: tuple[str, ...], org_domains: tuple[str, ...]
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The organisation's own orgIds and domains, normalised once (classify runs per person)."""
+    return (
+        frozenset(o.strip().lower() for o in org_ids if o.strip()),
+        tuple(d.strip().lower().lstrip("@") for d in org_domains if d.strip()),
+    )
 
 
 @dataclass(frozen=True)
@@ -152,8 +163,11 @@ def caller_name(name: str | None, phones: Iterable[str], *, show: bool = False) 
     """
     if not name or show:
         return name
+    numbers = [n for n in phones if n]
+    if not numbers:  # most people joined from no number: their name needs no look
+        return name
     digits = _digits(name)
-    if digits and any(digits == _digits(n) for n in phones if n):
+    if digits and any(digits == _digits(n) for n in numbers):
         return mask_phone(name)
     return name
 
