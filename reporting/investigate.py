@@ -718,8 +718,9 @@ class OutsideOrganisation:
 #: ``outside_organisations`` in one statement: the report's classification
 #: (``reporting.report.classify``: ``classify`` with ``KnownOrgIds``) in SQL, so the period's
 #: rows are counted where they are instead of being carried into Python. The rules themselves
-#: are the SQL functions the analysts' views use too (``meetaudit_classify``,
-#: ``meetaudit_org_key``, ``meetaudit_caller_name``: migration 0114), written once.
+#: are the SQL functions the analysts' views use too (``meetaudit_classify_domain``,
+#: ``meetaudit_org_key_domain``, ``meetaudit_caller_name``: migrations 0114 and 0116), written
+#: once, and applied once per distinct (orgId, email domain) of the period, not per row.
 _ORGS_SQL = r"""
 WITH period AS MATERIALIZED (
     SELECT p.participant_id, p.email, nullif(p.email_norm, '') AS email_norm,
@@ -745,17 +746,24 @@ known AS (  -- KnownOrgIds: the one orgId Webex gave for an email in the period'
 rows AS (
     SELECT coalesce(r.email_norm, 'participant:' || r.participant_id) AS key, r.meeting_id,
            r.participant_id, r.display_name, r.email,
-           CASE WHEN meetaudit_org_id(r.org_id) IS NOT NULL THEN r.org_id ELSE k.oid END AS oid
+           coalesce(CASE WHEN meetaudit_org_id(r.org_id) IS NOT NULL THEN r.org_id
+                         ELSE k.oid END, '') AS oid,
+           coalesce(meetaudit_email_domain(r.email), '') AS domain
     FROM period r
     LEFT JOIN known k ON k.email_norm = r.email_norm
     WHERE r.admitted
 ),
-classified AS (  -- the report's rule, as the analysts' views apply it (migration 0114)
-    SELECT *, meetaudit_classify(oid, email, CAST(:own_ids AS text[]),
-                              CAST(:own_domains AS text[])) AS kind,
-           meetaudit_org_key(oid, email, CAST(:own_ids AS text[]),
-                             CAST(:own_domains AS text[]), '') AS org
-    FROM rows
+pairs AS MATERIALIZED (  -- the report's rule, as the analysts' views apply it (migrations 0114, 0116),
+            -- once per (orgId, email domain) rather than once per row ('' for none)
+    SELECT oid, domain,
+           meetaudit_classify_domain(nullif(oid, ''), nullif(domain, ''),
+                                     CAST(:own_ids AS text[]), CAST(:own_domains AS text[])) AS kind,
+           meetaudit_org_key_domain(nullif(oid, ''), nullif(domain, ''), CAST(:own_ids AS text[]),
+                                    CAST(:own_domains AS text[]), '') AS org
+    FROM (SELECT DISTINCT oid, domain FROM rows) d
+),
+classified AS (
+    SELECT r.*, c.kind, c.org FROM rows r JOIN pairs c USING (oid, domain)
 ),
 outside AS (
     SELECT kind, org, key, meeting_id,
