@@ -1514,11 +1514,44 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
         console.print(table)
         return
     # Too narrow for a table: one block per row, "label  value", values folded, never cut.
+    # Written as plain lines (the values are terminal-safe already): a rich grid per row took
+    # seconds for the thousands of rows of a busy person's answer.
+    labels = {f: f.replace("_", " ") for f in fields}
+    label_width = max(cell_len(label) for label in labels.values())
+    value_width = max(console.width - label_width - 2, 16)
+    out: list[str] = []
     for rec in records:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(no_wrap=True)
-        grid.add_column(overflow="fold")
+        out.append("")
         for f in fields:
-            grid.add_row(Text(f.replace("_", " ")), Text(_shown(rec[f], zone, whole=f in _WHOLE)))
-        console.print()
-        console.print(grid)
+            label = labels[f]
+            text = _shown(rec[f], zone, whole=f in _WHOLE)
+            folded = [part for line in text.split("\n") for part in _fold_line(line, value_width)]
+            for n, part in enumerate(folded):
+                head = (
+                    label + " " * (label_width - cell_len(label)) if n == 0 else " " * label_width
+                )
+                out.append(f"{head}  {part}".rstrip())
+    console.out("\n".join(out), highlight=False)
+
+
+def _fold_line(line: str, width: int) -> list[str]:
+    """``line`` in pieces of at most ``width`` terminal cells: at spaces where it can be, a word
+    longer than a piece cut into pieces (an id or email is folded, never cut short)."""
+    from rich.cells import cell_len, chop_cells
+
+    if cell_len(line) <= width:
+        return [line]
+    pieces: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if cell_len(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        chunks = chop_cells(word, width) if cell_len(word) > width else [word]
+        pieces.extend(chunks[:-1])
+        current = chunks[-1] if chunks else ""
+    pieces.append(current)
+    return pieces

@@ -935,3 +935,18 @@ def test_importing_the_command_line_loads_no_pdf_stack_harvester_or_alembic() ->
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert loaded == "[]"
+
+
+def test_folded_lines_keep_every_character_within_the_width() -> None:
+    """The narrow layout folds values at spaces, and cuts a word only when it is longer than the
+    line (an id or email), never dropping a character; wide (CJK) characters count two cells."""
+    from rich.cells import cell_len
+
+    from reporting.investigate import _fold_line
+
+    for line, width in (("Quarterly review – Globex and Initech partners", 16),
+                        ("0123456789abcdef0123456789abcdef_I_200005873", 10),
+                        ("会議 日本語の名前 とても長い名前です", 8), ("", 5), ("short", 40)):  # fmt: skip
+        pieces = _fold_line(line, width)
+        assert all(cell_len(p) <= width for p in pieces), pieces
+        assert "".join(pieces).replace(" ", "") == line.replace(" ", "")
