@@ -950,3 +950,19 @@ def test_folded_lines_keep_every_character_within_the_width() -> None:
         pieces = _fold_line(line, width)
         assert all(cell_len(p) <= width for p in pieces), pieces
         assert "".join(pieces).replace(" ", "") == line.replace(" ", "")
+
+
+def test_answering_a_question_loads_no_pdf_stack_templates_harvester_or_alembic() -> None:
+    """``reporting.investigate`` (what every investigate command imports) leaves the report's
+    PDF and template stack, the harvester and Alembic unloaded: a question starts fast."""
+    import subprocess
+    import sys
+
+    heavy = ("weasyprint", "pikepdf", "jinja2", "urllib.request", "reporting.harvest", "alembic",
+             "pyhanko", "httpx")  # fmt: skip
+    loaded = subprocess.run(
+        [sys.executable, "-c",
+         f"import sys, reporting.investigate; print([m for m in {heavy!r} if m in sys.modules])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

@@ -15,15 +15,15 @@ import functools
 import mimetypes
 import unicodedata
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from reporting.report.context import FLAG_LABELS, STATUS_LABELS
 from reporting.resources import templates_dir
+
+if TYPE_CHECKING:  # Jinja2 and urllib load with the report, not with every question asked
+    from jinja2 import Environment
 
 FONT_FILES = (
     "NotoSans-Regular.ttf",
@@ -116,6 +116,8 @@ def number(value: Any) -> str:
 @functools.cache
 def environment() -> Environment:
     """The report's Jinja2 environment (autoescape, StrictUndefined, the report's filters)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(templates_dir()),
         autoescape=True,
@@ -145,6 +147,9 @@ class AssetFetcherError(ValueError):
 
 def make_fetcher() -> Any:
     """A WeasyPrint URL fetcher that serves only files under ``templates/``."""
+    from urllib.parse import unquote, urlsplit
+    from urllib.request import url2pathname
+
     from weasyprint.urls import URLFetcherResponse
 
     base = _weasy_fetcher_base()
