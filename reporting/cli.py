@@ -904,6 +904,14 @@ def simulator_group() -> None:
     help="Misbehave like a faulty server, to see what meetaudit does: endless paging, or "
     "implausible data. Repeat for several; `--fault list` lists them.",
 )
+@click.option(
+    "--non-admin",
+    is_flag=True,
+    help="Answer as for the token of an ordinary member of the organisation (the host of the "
+    "first meeting), not an administrator's: the meeting list then shows only that person's "
+    "meetings, as Webex does. To see how a report discloses a token that could not list the "
+    "whole organisation.",
+)
 @pass_state
 @handle_errors
 def simulator_serve(
@@ -915,10 +923,18 @@ def simulator_serve(
     port: int,
     latency: float,
     faults: tuple[str, ...] = (),
+    non_admin: bool = False,
 ) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
     from reporting.periods import month_window, previous_month
-    from reporting.webex.simulator import HAND_FAULTS, Simulator, generate_org, hand_faults, serve
+    from reporting.webex.simulator import (
+        HAND_FAULTS,
+        Simulator,
+        TokenOwner,
+        generate_org,
+        hand_faults,
+        serve,
+    )
 
     if "list" in faults:
         for name, (what, _) in HAND_FAULTS.items():
@@ -942,9 +958,24 @@ def simulator_serve(
         meetings=meetings,
         participants_per_meeting=participants,
     )
-    simulator = Simulator(org, token=DEMO_TOKEN, latency=latency, faults=hand_faults(faults))
+    owner = None
+    if non_admin and org.meetings:
+        first = org.meetings[0]
+        owner = TokenOwner.member(first["hostEmail"], first["hostDisplayName"])
+    simulator = Simulator(
+        org, token=DEMO_TOKEN, latency=latency, faults=hand_faults(faults), token_owner=owner
+    )
     with serve(simulator, port=port) as base_url:
         click.echo(f"Simulated Webex API for {org.org_name} ({meetings} meetings) at {base_url}")
+        who = simulator.token_owner
+        click.echo(
+            f"  the token belongs to {who.display_name} <{who.email}>, "
+            + (
+                "an administrator"
+                if who.admin
+                else "not an administrator: it lists only their meetings"
+            )
+        )
         for name in faults:
             click.echo(f"  fault on: {name} — {HAND_FAULTS[name][0]}")
         click.echo("Harvest it from another terminal with:")
