@@ -308,6 +308,17 @@ def _print_harvest_summary(summary: Any) -> None:
         f"  gaps {summary.gaps}, requests {summary.requests}, retries {summary.retries}, "
         f"rate-limit wait {summary.rate_limit_wait_seconds:.1f}s, elapsed {summary.elapsed_seconds:.1f}s"
     )
+    if summary.listing_reach is not None:
+        from reporting.reach import reach_words
+
+        words = reach_words(summary.token_principal, summary.listing_reach)
+        if summary.listing_reach["whole_organisation"]:
+            click.echo(f"  {words}")
+        else:
+            # Complete or not, only what the listing could see: said before anyone relies on it.
+            click.echo(
+                f"  LISTING REACH: {words}. A report of this window says so on its cover", err=True
+            )
 
 
 def run_harvest(
