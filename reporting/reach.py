@@ -219,6 +219,9 @@ class PeriodReach:
     limited: list[Span] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # ``limited`` when a run that certainly could not see the whole organisation listed part of
+    # the period, ``unconfirmed`` when only doubts are left, else ``organisation``.
+    verdict: str = ORGANISATION
 
     @property
     def whole_organisation(self) -> bool:
@@ -230,6 +233,7 @@ class PeriodReach:
         """Plain data for the manifest and the ledger entry."""
         return {
             "whole_organisation": self.whole_organisation,
+            "verdict": self.verdict,
             "limited_spans": [[_iso(a), _iso(b)] for a, b in self.limited],
             "reasons": self.reasons,
             "runs": self.runs,
@@ -261,10 +265,13 @@ def period_reach(session: Session, window: Period, *, as_of: dt.datetime) -> Per
     limited = [part for span in uncovered((window.start, window.end), whole)
                for part in _intersect(span, listed)]  # fmt: skip
     reasons: list[str] = []
+    verdict = UNCONFIRMED if limited else ORGANISATION
     for run, span in zip(runs, covered, strict=True):
         if run["verdict"] != ORGANISATION and any(_overlap(span, part) for part in limited):
             reasons.extend(r for r in run["limits"] if r not in reasons)
-    return PeriodReach(limited=limited, reasons=reasons, runs=runs)
+            if run["verdict"] == LIMITED:
+                verdict = LIMITED
+    return PeriodReach(limited=limited, reasons=reasons, runs=runs, verdict=verdict)
 
 
 def _merge(spans: list[Span]) -> list[Span]:

@@ -158,6 +158,9 @@ class ReportResult:
     # Nothing missing from the period (reporting.coverage); ``complete`` also needs the stored
     # data unaltered.
     nothing_missing: bool = True
+    # What the listing of the period could see (reporting.reach), as the ledger records it:
+    # whole_organisation, verdict, reasons.
+    listing_reach: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -194,6 +197,7 @@ class ReportResult:
             supersedes=p.supersedes,
             changes=ctx.changes,
             altered_meetings=ctx.altered_meetings,
+            listing_reach=ledger_reach(ctx),
             **reproduction,
         )
 
@@ -259,6 +263,18 @@ class ReportResult:
         )
         out.extend(witness.head_lines(self.ledger_head, self.witness, self.witness_problems))
         out.extend(self._findings())
+        if self.listing_reach and not self.listing_reach["whole_organisation"]:
+            could = (
+                "could not see"
+                if self.listing_reach["verdict"] == "limited"
+                else "may not have seen"
+            )
+            out.append(
+                f"  LISTING REACH: the harvest's listing {could} the whole organisation — "
+                + "; ".join(self.listing_reach["reasons"])
+                + ". The report says so on its cover"
+                + (": complete only within that reach" if self.nothing_missing else "")
+            )
         # Altered stored data is said by the findings above; what is missing, here.
         if not self.nothing_missing:
             missing = (
@@ -671,6 +687,8 @@ def generate_report(
                         "pages": n_pages,
                         # The unsigned render: what --reproduce renders again, byte for byte.
                         "unsigned_sha256": unsigned_sha,
+                        # "complete" means no more than the listing could see (reporting.reach).
+                        "listing_reach": ledger_reach(ctx),
                     }
                     if out.format == "pdf":
                         parameters.update(_attachment_hashes(temp))
@@ -736,6 +754,18 @@ def generate_report(
         files=files, pages=pages, started=started, not_overwritten=in_the_way,
         ledger_head=head, witness=witness_.describe(), witness_problems=witness_problems,
     )  # fmt: skip
+
+
+def ledger_reach(ctx: ReportContext) -> dict[str, Any]:
+    """What a report's ledger entry records of its listing's reach (reporting.reach), so that
+    ``verify --ledger`` never lists it as plainly complete when the listing could not see the
+    whole organisation."""
+    reach = ctx.reach
+    return {
+        "whole_organisation": reach.whole_organisation,
+        "verdict": reach.verdict,
+        "reasons": reach.reasons,
+    }
 
 
 def _attachment_hashes(pdf: Path) -> dict[str, Any]:

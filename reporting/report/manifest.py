@@ -76,6 +76,8 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
         },
         "parameters": p.to_json(),
         "complete": ctx.complete,
+        # What the listing of the period could see (reporting.reach): "complete" claims no more.
+        "listing_reach": ctx.reach.as_json(),
         # Listed in a state other than ``ended`` (per state, summed over the harvest runs; each
         # run's own counts are in ``harvest_runs``): not meetings of the report.
         "listed_not_ended": ctx.listed_not_ended,
