@@ -639,6 +639,20 @@ _formats_option = click.option(
     help="Render a ledger entry again from the stored data and compare its SHA-256 (ids: "
     "`meetaudit verify --ledger`). Takes the entry's own period and format.",
 )
+@click.option(
+    "--sample-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Also draw a random sample of N of the report's reconciliation rows, from the same "
+    "data, as its own PDF (see `meetaudit sample`); needs --sample-seed.",
+)
+@click.option(
+    "--sample-seed",
+    type=click.IntRange(min=0),
+    metavar="S",
+    help="The sample's seed, a whole number you choose: the same rows and seed always draw the "
+    "same sample.",
+)
 @pass_state
 @handle_errors
 def report_cmd(
@@ -649,6 +663,8 @@ def report_cmd(
     output: str | None,
     formats: tuple[str, ...],
     reproduce: str | None,
+    sample_size: int | None = None,
+    sample_seed: int | None = None,
 ) -> None:
     """Write the audit report of a period (PDF/A with the full data attached) and record it in the ledger.
 
@@ -661,11 +677,13 @@ def report_cmd(
     """
     if click.get_current_context().invoked_subcommand:
         return
-    if reproduce and (month or start or end or formats):
+    if reproduce and (month or start or end or formats or sample_size):
         raise click.UsageError(
             "--reproduce renders a ledger entry again with the period and format it was "
-            "generated with: leave out --month, --from, --to and --format"
+            "generated with: leave out --month, --from, --to, --format and --sample-size"
         )
+    if (sample_size is None) != (sample_seed is None):
+        raise click.UsageError("--sample-size and --sample-seed go together")
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
@@ -700,6 +718,15 @@ def report_cmd(
         result = run_report(
             state, settings, db, window, label=label, output=output, formats=formats or ("pdf",)
         )
+        if sample_size is not None and sample_seed is not None:
+            from reporting.cli_sample import draw_sample
+
+            # The report's own rows: read as of its generation time, named in the sample.
+            draw_sample(
+                state, settings, db, window, label=label, size=sample_size, seed=sample_seed,
+                output=result.path.parent, as_of=result.generated_at,
+                accompanies=result.report_id,
+            )  # fmt: skip
     if not result.complete:
         raise HarvestIncomplete(
             f"the report is marked INCOMPLETE: {result.gaps} open gap"
@@ -1491,7 +1518,7 @@ def investigate_timeline(state: State, /, who: str, fmt: str, **period: Any) -> 
 
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.
-from reporting import cli_cases, cli_web  # noqa: E402, F401
+from reporting import cli_cases, cli_sample, cli_web  # noqa: E402, F401
 from reporting.cli_keys import keys_group  # noqa: E402 - its commands use the helpers above
 
 cli.add_command(keys_group)

@@ -52,7 +52,7 @@ A4_HEIGHT_PT = 841.8898
 OVERLAY_PAGES_PER_PART = 250
 # Templates rendered as the base of a final file (PDF/A-3b, /ID from ``f.report_id``): the
 # report's front matter, and a case dossier, which is a single document.
-BASE_TEMPLATES = frozenset({"front.html", "dossier.html"})
+BASE_TEMPLATES = frozenset({"front.html", "dossier.html", "sample.html"})
 
 
 @dataclass(frozen=True)

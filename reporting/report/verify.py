@@ -116,20 +116,27 @@ class LedgerEntry:
                 f"opened {iso_utc(self.period_from)}"
                 + ("" if self.complete else "; some questions could not be asked again"),
             ]
-        facts = [
-            f"generated {iso_utc(self.generated_at)} by {self.generated_by}, meetaudit "
-            f"{self.meetaudit_version}, ledger entry {self.seq}",
+        period = (
             f"period {iso_utc(self.period_from)} – {iso_utc(self.period_to)} ({self.timezone}); "
-            f"{'complete' if self.complete else 'INCOMPLETE'}",
-            f"from harvest runs {runs}",
-        ]
+            f"{'complete' if self.complete else 'INCOMPLETE'}"
+        )
         reach = self.listing_reach
         if reach is not None and not reach.get("whole_organisation"):
-            facts[1] += (
+            period += (
                 " — within the listing's reach only: it could not be shown to see the whole "
                 "organisation (" + "; ".join(reach.get("reasons") or []) + ")"
             )
-        return facts
+        return [
+            f"generated {iso_utc(self.generated_at)} by {self.generated_by}, meetaudit "
+            f"{self.meetaudit_version}, ledger entry {self.seq}",
+            *(
+                ["a sample of the period's reconciliation rows (meetaudit sample)"]
+                if self.kind == "sample"
+                else []
+            ),
+            period,
+            f"from harvest runs {runs}",
+        ]
 
 
 LEDGER_COLUMNS = (
