@@ -153,6 +153,8 @@ def test_the_document_states_method_seed_and_sizes_and_verifies(
     env = _env(harvested, tmp_path)
     out = _run(env, "sample", "--month", "2026-10", "--size", "4", "--seed", "31337")
     assert out.exit_code == 0, out.output
+    # Progress of the long steps, as a report shows it (lines when not on a terminal).
+    assert "Reading the period's records" in out.stderr and "Drawing the sample" in out.stderr
     (pdf,) = (tmp_path / "out").glob("*.pdf")
     text = _text(pdf)
     population = json.loads(_attachment(pdf, "manifest.json"))["sample"]["population"]
