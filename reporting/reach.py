@@ -178,8 +178,11 @@ def reach_words(principal: dict[str, Any] | None, reach: dict[str, Any] | None) 
     if reach.get("verdict") == ORGANISATION:
         return f"token of {who}: the listing could see the whole organisation"
     could = "could not see" if reach.get("verdict") == LIMITED else "may not have seen"
-    return f"token of {who}: the listing {could} the whole organisation — " + "; ".join(
-        reach.get("limits") or []
+    limits = reach.get("limits") or []
+    # The owner once: a limit that names them already says whose token it was.
+    named = any(owner_words(principal) in limit for limit in limits)
+    return ("" if named else f"token of {who}: ") + (
+        f"the listing {could} the whole organisation — " + "; ".join(limits)
     )
 
 

@@ -9,8 +9,10 @@ it is, the run's reach is unconfirmed, never assumed.
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 
+from reporting.cli import _print_harvest_summary
 from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import HarvestRun
@@ -43,7 +45,7 @@ def test_an_administrators_token_lists_the_whole_organisation(
 
 
 def test_a_members_token_is_recorded_as_limited(
-    settings: Settings, db: Database, org: SimulatedOrg
+    settings: Settings, db: Database, org: SimulatedOrg, capsys: pytest.CaptureFixture[str]
 ) -> None:
     host = org.meetings[0]
     owner = TokenOwner.member(host["hostEmail"], host["hostDisplayName"])
@@ -62,6 +64,11 @@ def test_a_members_token_is_recorded_as_limited(
     (limit,) = reach["limits"]
     assert host["hostEmail"] in limit and "no administrator" in limit
     assert summary.listing_reach == reach
+    # The closing lines say it before anyone relies on the run, naming the owner once.
+    _print_harvest_summary(summary)
+    said = capsys.readouterr().err
+    assert "LISTING REACH: the listing could not see the whole organisation" in said
+    assert said.count(host["hostEmail"]) == 1
 
 
 def test_hosts_listed_one_by_one_and_sites_left_out_limit_the_listing(
