@@ -308,6 +308,17 @@ def _print_harvest_summary(summary: Any) -> None:
         f"  gaps {summary.gaps}, requests {summary.requests}, retries {summary.retries}, "
         f"rate-limit wait {summary.rate_limit_wait_seconds:.1f}s, elapsed {summary.elapsed_seconds:.1f}s"
     )
+    if summary.listing_reach is not None:
+        from reporting.reach import reach_words
+
+        words = reach_words(summary.token_principal, summary.listing_reach)
+        if summary.listing_reach["whole_organisation"]:
+            click.echo(f"  {words}")
+        else:
+            # Complete or not, only what the listing could see: said before anyone relies on it.
+            click.echo(
+                f"  LISTING REACH: {words}. A report of this window says so on its cover", err=True
+            )
 
 
 def run_harvest(
@@ -628,6 +639,20 @@ _formats_option = click.option(
     help="Render a ledger entry again from the stored data and compare its SHA-256 (ids: "
     "`meetaudit verify --ledger`). Takes the entry's own period and format.",
 )
+@click.option(
+    "--sample-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Also draw a random sample of N of the report's reconciliation rows, from the same "
+    "data, as its own PDF (see `meetaudit sample`); needs --sample-seed.",
+)
+@click.option(
+    "--sample-seed",
+    type=click.IntRange(min=0),
+    metavar="S",
+    help="The sample's seed, a whole number you choose: the same rows and seed always draw the "
+    "same sample.",
+)
 @pass_state
 @handle_errors
 def report_cmd(
@@ -638,6 +663,8 @@ def report_cmd(
     output: str | None,
     formats: tuple[str, ...],
     reproduce: str | None,
+    sample_size: int | None = None,
+    sample_seed: int | None = None,
 ) -> None:
     """Write the audit report of a period (PDF/A with the full data attached) and record it in the ledger.
 
@@ -650,11 +677,13 @@ def report_cmd(
     """
     if click.get_current_context().invoked_subcommand:
         return
-    if reproduce and (month or start or end or formats):
+    if reproduce and (month or start or end or formats or sample_size):
         raise click.UsageError(
             "--reproduce renders a ledger entry again with the period and format it was "
-            "generated with: leave out --month, --from, --to and --format"
+            "generated with: leave out --month, --from, --to, --format and --sample-size"
         )
+    if (sample_size is None) != (sample_seed is None):
+        raise click.UsageError("--sample-size and --sample-seed go together")
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
@@ -689,6 +718,15 @@ def report_cmd(
         result = run_report(
             state, settings, db, window, label=label, output=output, formats=formats or ("pdf",)
         )
+        if sample_size is not None and sample_seed is not None:
+            from reporting.cli_sample import draw_sample
+
+            # The report's own rows: read as of its generation time, named in the sample.
+            draw_sample(
+                state, settings, db, window, label=label, size=sample_size, seed=sample_seed,
+                output=result.path.parent, as_of=result.generated_at,
+                accompanies=result.report_id,
+            )  # fmt: skip
     if not result.complete:
         raise HarvestIncomplete(
             f"the report is marked INCOMPLETE: {result.gaps} open gap"
@@ -904,6 +942,14 @@ def simulator_group() -> None:
     help="Misbehave like a faulty server, to see what meetaudit does: endless paging, or "
     "implausible data. Repeat for several; `--fault list` lists them.",
 )
+@click.option(
+    "--non-admin",
+    is_flag=True,
+    help="Answer as for the token of an ordinary member of the organisation (the host of the "
+    "first meeting), not an administrator's: the meeting list then shows only that person's "
+    "meetings, as Webex does. To see how a report discloses a token that could not list the "
+    "whole organisation.",
+)
 @pass_state
 @handle_errors
 def simulator_serve(
@@ -915,10 +961,18 @@ def simulator_serve(
     port: int,
     latency: float,
     faults: tuple[str, ...] = (),
+    non_admin: bool = False,
 ) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
     from reporting.periods import month_window, previous_month
-    from reporting.webex.simulator import HAND_FAULTS, Simulator, generate_org, hand_faults, serve
+    from reporting.webex.simulator import (
+        HAND_FAULTS,
+        Simulator,
+        TokenOwner,
+        generate_org,
+        hand_faults,
+        serve,
+    )
 
     if "list" in faults:
         for name, (what, _) in HAND_FAULTS.items():
@@ -942,9 +996,24 @@ def simulator_serve(
         meetings=meetings,
         participants_per_meeting=participants,
     )
-    simulator = Simulator(org, token=DEMO_TOKEN, latency=latency, faults=hand_faults(faults))
+    owner = None
+    if non_admin and org.meetings:
+        first = org.meetings[0]
+        owner = TokenOwner.member(first["hostEmail"], first["hostDisplayName"])
+    simulator = Simulator(
+        org, token=DEMO_TOKEN, latency=latency, faults=hand_faults(faults), token_owner=owner
+    )
     with serve(simulator, port=port) as base_url:
         click.echo(f"Simulated Webex API for {org.org_name} ({meetings} meetings) at {base_url}")
+        who = simulator.token_owner
+        click.echo(
+            f"  the token belongs to {who.display_name} <{who.email}>, "
+            + (
+                "an administrator"
+                if who.admin
+                else "not an administrator: it lists only their meetings"
+            )
+        )
         for name in faults:
             click.echo(f"  fault on: {name} — {HAND_FAULTS[name][0]}")
         click.echo("Harvest it from another terminal with:")
@@ -1449,7 +1518,7 @@ def investigate_timeline(state: State, /, who: str, fmt: str, **period: Any) -> 
 
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.
-from reporting import cli_cases, cli_web  # noqa: E402, F401
+from reporting import cli_cases, cli_sample, cli_web  # noqa: E402, F401
 from reporting.cli_keys import keys_group  # noqa: E402 - its commands use the helpers above
 
 cli.add_command(keys_group)

@@ -25,6 +25,11 @@ allows it; a 403 there (no admin report scope) is noted once in the run's parame
 report is not asked for again — it is never a gap. Meetings stored complete while their report
 could not be read (``attendee_report_at`` NULL) get a report-only fetch on a later run, while they
 are young enough for the report API: their participants are not fetched again.
+
+Once listing and fetching are done, the run asks Webex whose token it ran with
+(``/people/me``: an administrator or not) and which sites that token has, and weighs what the
+listing showed: its record keeps the token's owner and the listing's reach
+(:mod:`reporting.reach`), because a period is only as complete as what its listing could see.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from reporting.errors import (
     WebexUnreachable,
 )
 from reporting.periods import Window, month_window, previous_month  # noqa: F401 - re-exported
+from reporting.reach import Evidence, assess, evidence_of_run, reach_words
 from reporting.webex import plausibility, schemas
 from reporting.webex.auth import OAuthRefresher, StaticToken, TokenProvider
 from reporting.webex.client import (
@@ -83,6 +89,7 @@ from reporting.webex.client import (
     PageBudget,
     WebexClient,
 )
+from reporting.webex.principal import ask_principal, ask_sites
 
 _log = logging.getLogger(__name__)
 
@@ -175,6 +182,10 @@ class HarvestSummary:
     error: str | None = None
     planned: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    # Whose token listed (GET /people/me) and what its listing could see (reporting.reach);
+    # None when not asked (a dry run, or a run that stopped before the end of its listing).
+    token_principal: dict[str, Any] | None = None
+    listing_reach: dict[str, Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -212,6 +223,8 @@ class HarvestSummary:
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "error": self.error,
             "notes": self.notes,
+            "token_principal": self.token_principal,
+            "listing_reach": self.listing_reach,
         }
 
 
@@ -701,6 +714,8 @@ class Harvester:
                         retries=summary.retries,
                         rate_limit_wait_seconds=summary.rate_limit_wait_seconds,
                         error=summary.error,
+                        token_principal=summary.token_principal,
+                        listing_reach=summary.listing_reach,
                     )
                 )
         except (OperationalError, DBAPIError) as exc:
@@ -735,6 +750,30 @@ class Harvester:
                 name: self._plausibility.counts.get(name, {"refused": 0, "flagged": 0})
                 for name in plausibility.CHECKS
             }
+        await self._record_reach(client, summary)
+
+    async def _record_reach(self, client: WebexClient, summary: HarvestSummary) -> None:
+        """Ask Webex whose token listed and which sites it has, and weigh what the listing
+        showed (reporting.reach); for the run's record. Asked once the listing and fetching are
+        done, so the questions change nothing of the run itself; never a gap."""
+        principal = await ask_principal(client)
+        sites = await ask_sites(client)
+        try:
+            evidence = await asyncio.to_thread(
+                self._evidence, summary.run_id, principal.get("emails") or []
+            )
+        except (OperationalError, DBAPIError) as exc:
+            raise _lost_database(exc) from None
+        reach = assess(
+            principal, sites, site_urls=self.settings.webex_site_urls,
+            host_emails=self.settings.webex_host_emails, evidence=evidence,
+        )  # fmt: skip
+        summary.token_principal, summary.listing_reach = principal, reach
+        self._emit(HarvestEvent("note", reach_words(principal, reach), data={"reach": reach}))
+
+    def _evidence(self, run_id: int, emails: list[str]) -> Evidence:
+        with self.db.sessions() as session:
+            return evidence_of_run(session, run_id, emails)
 
     def _settled(self, meeting: schemas.Meeting, now: dt.datetime) -> bool:
         settle = dt.timedelta(minutes=self.settings.settle_minutes)

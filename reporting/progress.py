@@ -160,6 +160,8 @@ _STAGES = {
     "writing": "Writing the attachments",
     "rendering": "Rendering PDF parts",
     "assembling": "Assembling the PDF/A",
+    "drawing": "Drawing the sample",
+    "document": "Rendering the PDF/A",
 }
 
 

@@ -7,7 +7,8 @@ before anything is stored. Every datetime is ``timestamptz``. Constraint names f
 ``NAMING_CONVENTION`` so Alembic migrations can name them predictably.
 
 Tables, in the order data flows:
-    harvest_runs        one row per ``meetaudit harvest``: who, when, window, parameters, counts
+    harvest_runs        one row per ``meetaudit harvest``: who, when, window, parameters, counts,
+                        whose token and what its listing could see
     harvest_gaps        what a run could not fetch: scope, meeting, HTTP status, trackingId, reason
     meetings            ended meeting instances; ``complete_at`` marks participants+invitees stored
     participants        every field of the spec's ``Participant``
@@ -123,6 +124,10 @@ class HarvestRun(Base):
     retries: Mapped[int] = mapped_column(default=0)
     rate_limit_wait_seconds: Mapped[float] = mapped_column(Double, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Whose token harvested (GET /people/me), and what the run's listing could see, with the
+    # verdict the report reads (reporting.reach). Empty: a run of an earlier version.
+    token_principal: Mapped[dict[str, Any] | None]
+    listing_reach: Mapped[dict[str, Any] | None]
 
 
 GAP_SCOPES = ("meeting_list", "participants", "invitees", "attendee_report", "meeting")

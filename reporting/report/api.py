@@ -158,6 +158,9 @@ class ReportResult:
     # Nothing missing from the period (reporting.coverage); ``complete`` also needs the stored
     # data unaltered.
     nothing_missing: bool = True
+    # What the listing of the period could see (reporting.reach), as the ledger records it:
+    # whole_organisation, verdict, reasons.
+    listing_reach: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -194,6 +197,7 @@ class ReportResult:
             supersedes=p.supersedes,
             changes=ctx.changes,
             altered_meetings=ctx.altered_meetings,
+            listing_reach=ledger_reach(ctx),
             **reproduction,
         )
 
@@ -259,6 +263,18 @@ class ReportResult:
         )
         out.extend(witness.head_lines(self.ledger_head, self.witness, self.witness_problems))
         out.extend(self._findings())
+        if self.listing_reach and not self.listing_reach["whole_organisation"]:
+            could = (
+                "could not see"
+                if self.listing_reach["verdict"] == "limited"
+                else "may not have seen"
+            )
+            out.append(
+                f"  LISTING REACH: the harvest's listing {could} the whole organisation — "
+                + "; ".join(self.listing_reach["reasons"])
+                + ". The report says so on its cover"
+                + (": complete only within that reach" if self.nothing_missing else "")
+            )
         # Altered stored data is said by the findings above; what is missing, here.
         if not self.nothing_missing:
             missing = (
@@ -532,6 +548,38 @@ def _temp_beside(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
 
 
+def report_parameters(
+    settings: Settings,
+    window: Window,
+    *,
+    label: str,
+    as_of: dt.datetime,
+    roster_row_limit: int = DEFAULT_ROSTER_ROW_LIMIT,
+    exception_row_limit: int = DEFAULT_EXCEPTION_ROW_LIMIT,
+) -> ReportParameters:
+    """What a report of ``window`` as of ``as_of`` is asked for, from the settings: the same
+    for the report and for a sample of its rows (reporting.report.sample)."""
+    return ReportParameters(
+        label=label,
+        period_from=window.start,
+        period_to=window.end,
+        timezone=settings.timezone,
+        org_name=settings.org_name,
+        org_domains=tuple(settings.org_domains),
+        org_ids=tuple(settings.org_ids),
+        min_attendance_minutes=settings.min_attendance_minutes,
+        show_phone_numbers=settings.show_phone_numbers,
+        roster_row_limit=roster_row_limit,
+        exception_row_limit=exception_row_limit,
+        as_of=as_of,
+        org_registry=(
+            load_registry(settings.org_registry_file).to_json()
+            if settings.org_registry_file
+            else None
+        ),
+    )
+
+
 def generate_report(
     settings: Settings,
     db: Database,
@@ -595,25 +643,10 @@ def generate_report(
             "has passed."
         )
     base_id = new_report_id(label)
-    params = ReportParameters(
-        label=label,
-        period_from=window.start,
-        period_to=window.end,
-        timezone=settings.timezone,
-        org_name=settings.org_name,
-        org_domains=tuple(settings.org_domains),
-        org_ids=tuple(settings.org_ids),
-        min_attendance_minutes=settings.min_attendance_minutes,
-        show_phone_numbers=settings.show_phone_numbers,
-        roster_row_limit=roster_row_limit,
+    params = report_parameters(
+        settings, window, label=label, as_of=generated_at, roster_row_limit=roster_row_limit,
         exception_row_limit=exception_row_limit,
-        as_of=generated_at,
-        org_registry=(
-            load_registry(settings.org_registry_file).to_json()
-            if settings.org_registry_file
-            else None
-        ),
-    )
+    )  # fmt: skip
     witness_ = witness.Witness.from_settings(settings)
     head: tuple[int, str] | None = None
     witness_problems: list[str] = []
@@ -671,6 +704,8 @@ def generate_report(
                         "pages": n_pages,
                         # The unsigned render: what --reproduce renders again, byte for byte.
                         "unsigned_sha256": unsigned_sha,
+                        # "complete" means no more than the listing could see (reporting.reach).
+                        "listing_reach": ledger_reach(ctx),
                     }
                     if out.format == "pdf":
                         parameters.update(_attachment_hashes(temp))
@@ -736,6 +771,18 @@ def generate_report(
         files=files, pages=pages, started=started, not_overwritten=in_the_way,
         ledger_head=head, witness=witness_.describe(), witness_problems=witness_problems,
     )  # fmt: skip
+
+
+def ledger_reach(ctx: ReportContext) -> dict[str, Any]:
+    """What a report's ledger entry records of its listing's reach (reporting.reach), so that
+    ``verify --ledger`` never lists it as plainly complete when the listing could not see the
+    whole organisation."""
+    reach = ctx.reach
+    return {
+        "whole_organisation": reach.whole_organisation,
+        "verdict": reach.verdict,
+        "reasons": reach.reasons,
+    }
 
 
 def _attachment_hashes(pdf: Path) -> dict[str, Any]:
@@ -913,12 +960,12 @@ def _entry_to_reproduce(session: Session, report_id: str) -> dict[str, Any]:
 
 
 def not_a_report(row: ReportRun) -> None:
-    """Refuse a ledger entry that is not a period's report (a case dossier): it has no report
-    parameters to render again or compare; it is checked with ``meetaudit verify FILE``."""
+    """Refuse a ledger entry that is not a period's report (a case dossier, a sample): it is
+    not rendered again or compared as a report; it is checked with ``meetaudit verify FILE``."""
     if row.kind != REPORT_KIND:
         raise ReportError(
-            f"{row.report_id} is a {row.kind} (meetaudit case dossier), not a report of a period: "
-            "it cannot be rendered again or compared with a report. Check its file with "
+            f"{row.report_id} is {ledger.kind_words(row.kind)}, not a report of a period: it "
+            "cannot be rendered again or compared with a report. Check its file with "
             "`meetaudit verify FILE.pdf`"
         )
 

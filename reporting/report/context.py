@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from reporting.coverage import UNCOVERED_REASON, Gap, Missing, what_is_missing
 from reporting.db.models import Meeting, Participant
+from reporting.reach import PeriodReach, period_reach, reach_words
 from reporting.report.classify import (
     PLACEHOLDER_BEFORE,
     Classification,
@@ -248,6 +249,9 @@ class ReportContext:
     quality_flags: ExceptionList = field(
         default_factory=lambda: ExceptionList("quality", "Plausibility flags from the harvest")
     )
+    # What the listing of the period could see (reporting.reach): "complete" means no more
+    # than that, and the report never says it without this beside it.
+    reach: PeriodReach = field(default_factory=PeriodReach)
 
     @property
     def complete(self) -> bool:
@@ -311,7 +315,8 @@ _HARVEST_RUNS_SQL = text(
            api_base_url, window_from, window_to, status, meetings_listed, meetings_complete,
            meetings_skipped, meetings_unsettled, participants, invitees, gaps, error,
            parameters -> 'listed_not_ended' AS listed_not_ended,
-           parameters -> 'attendee_report' ->> 'status' AS attendee_report
+           parameters -> 'attendee_report' ->> 'status' AS attendee_report,
+           token_principal, listing_reach
     FROM harvest_runs
     WHERE window_from < :end AND window_to > :start AND started_at <= :as_of
     ORDER BY id
@@ -1022,6 +1027,9 @@ def build_context(
         daily=[{"day": d, "meetings": v[0], "people": v[1]} for d, v in sorted(b.daily.items())],
         plausibility=plausibility,
         quality_flags=quality,
+        reach=period_reach(
+            session, _Span(params.period_from, params.period_to), as_of=params.as_of
+        ),
     )  # fmt: skip
 
 
@@ -1061,6 +1069,11 @@ def _run_dict(r: Any) -> dict[str, Any]:
         # What happened to Webex's attendee report in the run (fetched, partly, failed, not
         # available with the HTTP status); its record lists each site and day.
         "attendee_report": r["attendee_report"],
+        # Whose token listed (GET /people/me) and what its listing could see (reporting.reach);
+        # None for a run of an earlier version, which did not ask.
+        "token_principal": r["token_principal"],
+        "listing_reach": r["listing_reach"],
+        "reach_words": reach_words(r["token_principal"], r["listing_reach"]),
     }
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from reporting.db.models import ReportRun
 from reporting.errors import ReportError
-from reporting.report import integrity
+from reporting.report import integrity, ledger
 from reporting.report.context import (
     STATUS_LABELS,
     Attachment,
@@ -324,9 +324,9 @@ def _entry(session: Session, report_id: str) -> ReportRun:
             f"no report {report_id!r} in the ledger; `meetaudit verify --ledger` lists every "
             "report id (a PDF report's looks like MAR-2026-10-ABCD2345)"
         )
-    if row.kind != "monthly":  # a case dossier: no period's rows to compare
+    if row.kind != "monthly":  # a case dossier, a sample: no report's rows to compare
         raise ReportError(
-            f"{row.report_id} is a {row.kind} (meetaudit case dossier), not a report of a period; "
+            f"{row.report_id} is {ledger.kind_words(row.kind)}, not a report of a period; "
             "report diff compares two reports of one period"
         )
     return row

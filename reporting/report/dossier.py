@@ -14,8 +14,9 @@ Compiling a dossier is itself a look at personal data, so it is recorded in the 
 for a closed case: the dossier is the record of what was done in it, and its compilation
 belongs to it. The file is rendered by the report's pipeline (:func:`~reporting.report.render.
 write_document`: same fonts, page furniture with the dossier id on every page, the same
-assembler), with each answer attached as CSV and a manifest listing their SHA-256, signed when a
-signing certificate is configured, and recorded in the report ledger with kind ``dossier`` —
+assembler), with each answer attached as CSV and a manifest listing their SHA-256, then signed
+when a signing certificate is configured and recorded in the report ledger with kind ``dossier``
+(:func:`~reporting.report.document.publish_document`, as a sample is) —
 so ``meetaudit verify`` checks it exactly as it checks a report, and the report's own
 predecessor search (which looks for the same kind and period) never takes it for a report.
 """
@@ -44,23 +45,19 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import AccessLogEntry, InvestigationCase
 from reporting.errors import DatabaseError, MeetauditError, ReportError
-from reporting.report import signing, timestamps, witness
+from reporting.report import signing, witness
 from reporting.report.api import (
     _ID_TOKEN,
-    _OUTPUTS,
     _as_folder,
-    _attachment_hashes,
     _discard,
     _next_full_second,
     _prepare_folder,
-    _publish,
-    _sha256_file,
-    _sign,
     _Target,
     _temp_beside,
     _weasyprint_version,
 )
 from reporting.report.context import iso_utc
+from reporting.report.document import publish_document
 from reporting.report.manifest import DOSSIER_MANIFEST_SCHEMA, manifest_bytes
 from reporting.report.render import ReportMeta
 from reporting.report.templating import plain_text
@@ -443,40 +440,24 @@ def compile_dossier(
                 log_ok=not (log_state.bad_seqs & {a.seq for a in answers}) and log_state.trigger,
                 look_seq=look_seq,
             )  # fmt: skip
-        unsigned, _ = _sha256_file(temp)
-        parameters: dict[str, Any] = {
-            "dossier": {"case": case_data["ref"], "access_log_seqs": [a.seq for a in answers],
-                        "access_log_seq": look_seq, "case_closed": case_facts["closed"]},
-            "renderer": {"weasyprint": meta.weasyprint_version},
-            "formats": ["pdf"],
-            "signing_key": key_text,
-            "pages": pages,
-            "unsigned_sha256": unsigned,
-            **_attachment_hashes(temp),
-        }  # fmt: skip
-        if identity is not None:
-            parameters["signature"] = _sign(
-                identity,
-                timestamps.timestamper(settings),
-                _OUTPUTS["pdf"][0],
-                temp,
-                None,
-                dossier_id,
-            )
-        sha, size = _sha256_file(temp)
         totals = _totals(answers)
-        fields = {
-            "report_id": dossier_id, "kind": DOSSIER_KIND, "generated_at": generated_at,
-            "generated_by": settings.operator, "meetaudit_version": __version__,
-            # The span of the case up to its dossier: a dossier covers no period of meetings.
-            "period_from": case_facts["opened_at"], "period_to": generated_at,
-            "timezone": settings.timezone, "format": "pdf", "parameters": parameters,
-            "harvest_run_ids": [], "control_totals": totals,
-            # Complete: every question of the case could be asked again.
-            "complete": not totals["not_asked_again"],
-            "file_sha256": sha, "file_bytes": size,
-        }  # fmt: skip
-        row, path = _publish(db, fields, temp, None, target.names(dossier_id))
+        done = publish_document(
+            settings, db, temp, target.names(dossier_id), document_id=dossier_id,
+            kind=DOSSIER_KIND, generated_at=generated_at, identity=identity, key_text=key_text,
+            pages=pages,
+            parameters={
+                "dossier": {"case": case_data["ref"], "access_log_seqs": [a.seq for a in answers],
+                            "access_log_seq": look_seq, "case_closed": case_facts["closed"]},
+                "renderer": {"weasyprint": meta.weasyprint_version},
+            },
+            fields={
+                # The span of the case up to its dossier: a dossier covers no period of meetings.
+                "period_from": case_facts["opened_at"], "period_to": generated_at,
+                "harvest_run_ids": [], "control_totals": totals,
+                # Complete: every question of the case could be asked again.
+                "complete": not totals["not_asked_again"],
+            },
+        )  # fmt: skip
     except (OperationalError, DBAPIError) as exc:
         raise DatabaseError(
             f"recording dossier {dossier_id} in the ledger failed: "
@@ -491,14 +472,12 @@ def compile_dossier(
         ) from exc
     finally:
         _discard(temp)
-    witness_ = witness.Witness.from_settings(settings)
-    problems = witness_.publish(row.seq, row.entry_sha256, dossier_id, generated_at)
     return DossierResult(
-        dossier_id=dossier_id, case_ref=case_data["ref"], path=path, sha256=sha, bytes=size,
-        pages=pages, ledger_seq=row.seq, access_log_seq=look_seq, answers=answers,
-        signed=identity is not None, unsigned_sha256=unsigned if unsigned != sha else None,
-        ledger_head=(row.seq, row.entry_sha256), witness=witness_.describe(),
-        witness_problems=problems, elapsed_seconds=time.monotonic() - started,
+        dossier_id=dossier_id, case_ref=case_data["ref"], path=done.path, sha256=done.sha256,
+        bytes=done.bytes, pages=pages, ledger_seq=done.ledger_seq, access_log_seq=look_seq,
+        answers=answers, signed=done.signed, unsigned_sha256=done.unsigned_sha256,
+        ledger_head=done.ledger_head, witness=done.witness,
+        witness_problems=done.witness_problems, elapsed_seconds=time.monotonic() - started,
     )  # fmt: skip
 
 

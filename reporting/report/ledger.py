@@ -35,6 +35,17 @@ HASHED_FIELDS = (
     "prev_entry_sha256",
 )  # fmt: skip
 LEDGER_LOCK_KEY = 0x6D615F6C  # "ma_l": one ledger append at a time
+# What each kind of entry records, in words: a period's report, or a document of another kind.
+KINDS = {
+    "monthly": "a report of a period (meetaudit report)",
+    "dossier": "a case dossier (meetaudit case dossier)",
+    "sample": "a sample of a period's reconciliation rows (meetaudit sample)",
+}
+
+
+def kind_words(kind: str) -> str:
+    """An entry's kind as a reader names it."""
+    return KINDS.get(kind, f"a {kind} document")
 
 
 def canonical(entry: dict[str, Any]) -> bytes:

@@ -22,7 +22,10 @@ MANIFEST_SCHEMA = "meetaudit-report-manifest/1"
 # every other attachment, and names the dossier by ``report_id`` — so it is checked by the same
 # code, but it describes a case, not a period's meetings.
 DOSSIER_MANIFEST_SCHEMA = "meetaudit-dossier-manifest/1"
-_SCHEMAS = frozenset({MANIFEST_SCHEMA, DOSSIER_MANIFEST_SCHEMA})
+# A sample's manifest (reporting.report.sample): a period and its harvest runs, like a report's,
+# and the draw (seed, sizes, positions) instead of the report's figures.
+SAMPLE_MANIFEST_SCHEMA = "meetaudit-sample-manifest/1"
+_SCHEMAS = frozenset({MANIFEST_SCHEMA, DOSSIER_MANIFEST_SCHEMA, SAMPLE_MANIFEST_SCHEMA})
 # A manifest is a few kilobytes; a larger JSON file is an export, not worth parsing to find out.
 _MANIFEST_MAX_BYTES = 4 << 20
 
@@ -76,6 +79,8 @@ def build_manifest(ctx: ReportContext, meta: ReportMeta, *, fmt: str) -> dict[st
         },
         "parameters": p.to_json(),
         "complete": ctx.complete,
+        # What the listing of the period could see (reporting.reach): "complete" claims no more.
+        "listing_reach": ctx.reach.as_json(),
         # Listed in a state other than ``ended`` (per state, summed over the harvest runs; each
         # run's own counts are in ``harvest_runs``): not meetings of the report.
         "listed_not_ended": ctx.listed_not_ended,
@@ -154,6 +159,8 @@ def recorded_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> lis
     recorded = entry["parameters"] or {}
     if manifest.get("schema") == DOSSIER_MANIFEST_SCHEMA:
         return _dossier_differences(manifest, entry)
+    if manifest.get("schema") == SAMPLE_MANIFEST_SCHEMA:
+        return _sample_differences(manifest, entry)
     facts = (
         ("the report id", manifest.get("report_id"), entry["report_id"]),
         ("the format", manifest.get("format"), entry["format"]),
@@ -198,6 +205,38 @@ def _dossier_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> lis
         ("the row counts", manifest.get("control_totals"), entry["control_totals"]),
     )  # fmt: skip
     return [name for name, said, was in facts if said != was]
+
+
+def _sample_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """:func:`recorded_differences` for a sample's manifest: its period, harvest runs and
+    completeness as for a report, and the draw (seed, sizes, positions) instead of figures."""
+    recorded = entry["parameters"] or {}
+    drawn = recorded.get("sample") or {}
+    said: dict[str, Any] = manifest["sample"] if isinstance(manifest.get("sample"), dict) else {}
+    facts = (
+        ("the sample id", manifest.get("report_id"), entry["report_id"]),
+        ("the kind of document", "sample", entry["kind"]),
+        ("the format", manifest.get("format"), entry["format"]),
+        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
+        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
+        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
+        (
+            "the period",
+            _get(manifest, "period", "from", "to", "timezone"),
+            (iso_utc(entry["period_from"]), iso_utc(entry["period_to"]), entry["timezone"]),
+        ),
+        ("the report parameters", manifest.get("parameters"), recorded.get("report")),
+        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
+         (recorded.get("renderer") or {}).get("weasyprint")),
+        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+        ("the seed", said.get("seed"), drawn.get("seed")),
+        ("the rows drawn", said.get("positions"), drawn.get("positions")),
+        ("whether the period was completely harvested", manifest.get("complete"),
+         entry["complete"]),
+        ("the control totals", manifest.get("control_totals"), entry["control_totals"]),
+        ("the harvest runs", manifest.get("harvest_run_ids"), entry["harvest_run_ids"]),
+    )  # fmt: skip
+    return [name for name, said_, was in facts if said_ != was]
 
 
 def _get(manifest: dict[str, Any], key: str, *names: str) -> tuple[Any, ...]:

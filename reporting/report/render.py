@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reporting.reach import owner_words
 from reporting.report import charts
 from reporting.report.context import (
     STATUS_DESCRIPTIONS,
@@ -51,7 +52,7 @@ A4_HEIGHT_PT = 841.8898
 OVERLAY_PAGES_PER_PART = 250
 # Templates rendered as the base of a final file (PDF/A-3b, /ID from ``f.report_id``): the
 # report's front matter, and a case dossier, which is a single document.
-BASE_TEMPLATES = frozenset({"front.html", "dossier.html"})
+BASE_TEMPLATES = frozenset({"front.html", "dossier.html", "sample.html"})
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ def front_data(
         "weasyprint_version": meta.weasyprint_version,
         "signing_key": meta.signing_key,
         "complete": ctx.complete,
+        "reach": reach_data(ctx, zone),
         "listed_not_ended": ctx.listed_not_ended,
         "listed_not_ended_total": sum(ctx.listed_not_ended.values()),
         "totals": asdict(ctx.totals),
@@ -275,6 +277,55 @@ def front_data(
             "classes": charts.class_bars(ctx),
             "daily": charts.daily_columns(ctx),
         },
+    }
+
+
+def reach_data(ctx: ReportContext, zone: dt.tzinfo) -> dict[str, Any]:
+    """What the report says of its listing's reach (reporting.reach), as plain data: the
+    period's verdict, and per harvest run whose token listed and what it could see."""
+    reach = ctx.reach
+    p = ctx.params
+    runs = []
+    for r in ctx.harvest_runs:
+        principal = r.get("token_principal")
+        listing = r.get("listing_reach")
+        if principal is None or listing is None:
+            runs.append({"id": r["id"], "recorded": False, "status": r["status"]})
+            continue
+        token_sites = listing.get("token_sites")
+        runs.append({
+            "id": r["id"], "recorded": True, "status": r["status"],
+            "known": bool(principal.get("known")),
+            "who": owner_words(principal),
+            "admin": principal.get("admin"),
+            "roles": len(principal.get("roles") or []),
+            "org_id": principal.get("org_uuid") or principal.get("org_id"),
+            "own_org": (principal.get("org_uuid") or principal.get("org_id")) in p.org_ids
+            if p.org_ids else None,
+            "asked": "HTTP {} (trackingId {})".format(principal.get("http_status") or "—",
+                                                     principal.get("tracking_id") or "—"),
+            "token_sites": ", ".join(token_sites) if token_sites is not None else None,
+            "sites_listed": ", ".join(listing.get("sites_listed") or []),
+            "hosts_listed": listing.get("hosts_listed") or [],
+            "listed": listing.get("meetings_listed", 0),
+            "checked": listing.get("meetings_checked", 0),
+            "beyond": listing.get("meetings_beyond_owner", 0),
+            "verdict": listing.get("verdict"),
+            "limits": listing.get("limits") or [],
+            "scopes": listing.get("scopes"),
+        })  # fmt: skip
+    whole_period = reach.limited == [(p.period_from, p.period_to)]
+    return {
+        "whole": reach.whole_organisation,
+        "verdict": reach.verdict,
+        "reasons": reach.reasons,
+        "spans": [
+            f"{a.astimezone(zone):%Y-%m-%d %H:%M} – {b.astimezone(zone):%Y-%m-%d %H:%M}"
+            for a, b in reach.limited
+        ],
+        "whole_period": whole_period,
+        "listed_any": bool(reach.runs),
+        "runs": runs,
     }
 
 

@@ -55,6 +55,18 @@ class LedgerEntry:
     harvest_run_ids: list[int] = field(default_factory=list)
     file: str | None = None  # verify --ledger: the file at output_path now (UNCHANGED, CHANGED…)
     kind: str = "monthly"  # monthly: a period's report; dossier: a case's (`case dossier`)
+    # A report's listing reach as its entry recorded it (reporting.reach); None before it was.
+    listing_reach: dict[str, Any] | None = None
+
+    @property
+    def records(self) -> str:
+        """The harvest column: complete or INCOMPLETE, and a complete report whose listing
+        could not see the whole organisation never plainly "complete"."""
+        if not self.complete:
+            return "INCOMPLETE"
+        if self.listing_reach is not None and not self.listing_reach.get("whole_organisation"):
+            return "complete, reach limited"
+        return "complete"
 
     @property
     def period(self) -> str:
@@ -86,7 +98,7 @@ class LedgerEntry:
             self.generated_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
             self.generated_by,
             self.period,
-            "complete" if self.complete else "INCOMPLETE",
+            self.records,
             self.file_sha256[:12],
             self.file or "",
             self.output_path,
@@ -104,11 +116,25 @@ class LedgerEntry:
                 f"opened {iso_utc(self.period_from)}"
                 + ("" if self.complete else "; some questions could not be asked again"),
             ]
+        period = (
+            f"period {iso_utc(self.period_from)} – {iso_utc(self.period_to)} ({self.timezone}); "
+            f"{'complete' if self.complete else 'INCOMPLETE'}"
+        )
+        reach = self.listing_reach
+        if reach is not None and not reach.get("whole_organisation"):
+            period += (
+                " — within the listing's reach only: it could not be shown to see the whole "
+                "organisation (" + "; ".join(reach.get("reasons") or []) + ")"
+            )
         return [
             f"generated {iso_utc(self.generated_at)} by {self.generated_by}, meetaudit "
             f"{self.meetaudit_version}, ledger entry {self.seq}",
-            f"period {iso_utc(self.period_from)} – {iso_utc(self.period_to)} ({self.timezone}); "
-            f"{'complete' if self.complete else 'INCOMPLETE'}",
+            *(
+                ["a sample of the period's reconciliation rows (meetaudit sample)"]
+                if self.kind == "sample"
+                else []
+            ),
+            period,
             f"from harvest runs {runs}",
         ]
 
@@ -471,7 +497,9 @@ def _export_of(data: bytes) -> str | None:
 def _listed(entry: dict[str, Any], bad_seqs: set[int]) -> LedgerEntry:
     """An entry (as :func:`ledger.as_dict` gives it) as listed; ``bad_seqs``: the chain check's."""
     return LedgerEntry(
-        **{name: entry[name] for name in _LEDGER_ENTRY_FIELDS}, problem=entry["seq"] in bad_seqs
+        **{name: entry[name] for name in _LEDGER_ENTRY_FIELDS},
+        problem=entry["seq"] in bad_seqs,
+        listing_reach=(entry["parameters"] or {}).get("listing_reach"),
     )
 
 

@@ -565,7 +565,36 @@ class WebexClient:
         return listing
 
     async def get_page(self, url: str) -> Page:
-        """GET one page with the retry policy of the module docstring."""
+        """GET one page of a listing with the retry policy of the module docstring."""
+        body, response, tracking = await self._get_json(url)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise WebexPayloadError(
+                "Webex answered 200 without a list of items", status=200,
+                tracking_id=tracking, url=_safe(httpx.URL(url)),
+            )  # fmt: skip
+        self.stats.pages += 1
+        next_link = response.links.get("next", {}).get("url")
+        return Page(items=items, next_url=next_link, tracking_id=tracking, url=url)
+
+    async def get_object(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """GET one object that is not a listing (``people/me``, ``meetingPreferences/sites``),
+        with the same retry policy; returns it with its trackingId."""
+        url = self.url_for(path, params)
+        body, _, tracking = await self._get_json(url, paged=False)
+        if not isinstance(body, dict):
+            raise WebexPayloadError(
+                "Webex answered 200 without an object", status=200,
+                tracking_id=tracking, url=_safe(httpx.URL(url)),
+            )  # fmt: skip
+        return body, tracking
+
+    async def _get_json(self, url: str, *, paged: bool = True) -> tuple[Any, httpx.Response, str]:
+        """GET ``url`` until Webex answers 200 with JSON (the module docstring's retry policy);
+        returns the parsed body, the response and its trackingId. ``paged``: a listing's page,
+        whose ``max`` a 504 halves (an object has none to halve)."""
         attempt = 0
         limited = 0
         refreshed = False
@@ -615,15 +644,7 @@ class WebexClient:
                         tracking,
                     )
                     continue
-                items = body.get("items") if isinstance(body, dict) else None
-                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                    raise WebexPayloadError(
-                        "Webex answered 200 without a list of items", status=200,
-                        tracking_id=tracking, url=_safe(httpx.URL(url)),
-                    )  # fmt: skip
-                self.stats.pages += 1
-                next_link = response.links.get("next", {}).get("url")
-                return Page(items=items, next_url=next_link, tracking_id=tracking, url=url)
+                return body, response, tracking
             if status in (429, 423):
                 self.stats.rate_limited += 1
                 delay = parse_retry_after(
@@ -653,7 +674,8 @@ class WebexClient:
                     status=401, tracking_id=tracking, url=_safe(httpx.URL(url)),
                 )  # fmt: skip
             if status == 504:
-                url = _halve_max(url)
+                if paged:
+                    url = _halve_max(url)
                 attempt = await self._backoff(
                     attempt, url, "gateway timeout (HTTP 504)", status, tracking
                 )

@@ -26,7 +26,7 @@ from reporting.db.models import (
 )
 from reporting.harvest import HarvestEvent, Window
 from reporting.report.api import generate_report
-from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator, generate_org
+from reporting.webex.simulator import FaultPlan, SimulatedOrg, Simulator, TokenOwner, generate_org
 from tests.factories import TOKEN, assert_consistent, harvest_org, snapshot
 from tests.harvest.conftest import END, NOW, START, WINDOW
 
@@ -249,12 +249,16 @@ def test_listing_by_host_email_fetches_as_the_host(
 def test_every_configured_site_is_listed(settings: Settings, db: Database) -> None:
     east = generate_org(seed=21, start=START, end=END, meetings=6, site_url="east.webex.com")
     west = generate_org(seed=22, start=START, end=END, meetings=5, site_url="west.webex.com")
-    sims = {o.site_url: Simulator(o, token=TOKEN, now=NOW) for o in (east, west)}
+    # One administrator set up on both sites; each site's meetings served by its own simulator.
+    owner = TokenOwner("boss@east.example", "Big Boss", sites=("east.webex.com", "west.webex.com"))
+    sims = {o.site_url: Simulator(o, token=TOKEN, now=NOW, token_owner=owner) for o in (east, west)}
 
     async def route(request: httpx.Request) -> httpx.Response:
         site = request.url.params.get("siteUrl")
-        if site is None:
-            mid = request.url.params.get("meetingId", "")
+        if site is None and "meetingId" not in request.url.params:
+            site = "east.webex.com"  # who the token is, and its sites: either one answers
+        elif site is None:
+            mid = request.url.params["meetingId"]
             site = next(s for s, sim in sims.items() if sim.org.get_meeting(mid) is not None)
         return await sims[site].handle(request)
 
@@ -266,6 +270,9 @@ def test_every_configured_site_is_listed(settings: Settings, db: Database) -> No
             session.execute(select(Meeting.site_url, func.count()).group_by(Meeting.site_url)).all()
         )
     assert sites == {"east.webex.com": 6, "west.webex.com": 5}
+    # Every site of the token was named: nothing left out of the listing's reach.
+    assert summary.listing_reach is not None and summary.listing_reach["verdict"] == "organisation"
+    assert summary.listing_reach["sites_seen"] == ["east.webex.com", "west.webex.com"]
 
 
 def test_windows_at_the_listing_cap_are_split_until_nothing_is_cut_off(

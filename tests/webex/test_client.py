@@ -225,6 +225,40 @@ def test_a_200_without_items_is_a_payload_error() -> None:
         _run(_client(lambda r: httpx.Response(200, json={"things": []})))
 
 
+def test_an_object_is_read_with_the_same_retries_and_its_tracking_id() -> None:
+    """``people/me`` and ``meetingPreferences/sites`` answer one object, not a page of items:
+    read with the listings' retry policy, a 504 retried as it is (no ``max`` to halve)."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if len(asked) == 1:
+            return httpx.Response(503, json={"message": "busy"})
+        if len(asked) == 2:
+            return httpx.Response(504, json={"message": "slow"})
+        return httpx.Response(200, json={"id": "me", "emails": ["a@acme.example"]},
+                              headers={"trackingid": "ROUTER_ME"})  # fmt: skip
+
+    client = _client(handler)
+
+    async def go() -> Any:
+        async with client:
+            return await client.get_object("people/me")
+
+    assert asyncio.run(go()) == ({"id": "me", "emails": ["a@acme.example"]}, "ROUTER_ME")
+    assert asked == [f"{BASE}/people/me"] * 3
+    with pytest.raises(WebexPayloadError, match="without an object"):
+        asyncio.run(_object(_client(lambda r: httpx.Response(200, json=[1, 2]))))
+    with pytest.raises(WebexHTTPError) as caught:
+        asyncio.run(_object(_client(lambda r: httpx.Response(403, json={"message": "No."}))))
+    assert caught.value.status == 403
+
+
+async def _object(client: WebexClient) -> Any:
+    async with client:
+        return await client.get_object("meetingPreferences/sites")
+
+
 def test_nul_characters_are_replaced_before_parsing() -> None:
     assert parse_body(b'{"a": "x\\u0000y"}') == {"a": "x\ufffdy"}
     assert parse_body(b'{"a": "\\\\u0000"}') == {"a": "\\u0000"}  # an escaped backslash, kept

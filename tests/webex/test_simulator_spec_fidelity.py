@@ -1,8 +1,8 @@
 """The simulator honours every parameter the official spec defines for the operations it serves.
 
 For each of ``GET /meetings``, ``/meetings/{meetingId}``, ``/meetingParticipants``,
-``/meetingParticipants/{participantId}``, ``/meetingInvitees`` and ``/meetingReports/attendees``
-a parameter either changes the answer the way the spec says (asserted against the org's own
+``/meetingParticipants/{participantId}``, ``/meetingInvitees``, ``/meetingReports/attendees``,
+``/people/me`` and ``/meetingPreferences/sites`` a parameter either changes the answer the way the spec says (asserted against the org's own
 data) or is refused with the spec's error body: a simulator that silently ignored one would let
 a harvester bug that depends on it pass. Every 200 body is validated against the vendored spec's
 response schema, as written and in a strict copy that rejects undeclared fields.
@@ -24,6 +24,7 @@ from reporting.webex.simulator import (
     FaultPlan,
     SimulatedOrg,
     Simulator,
+    TokenOwner,
     generate_org,
 )
 from tests.webex.openapi import ERROR_SCHEMA, response_content_type, response_validators
@@ -42,6 +43,8 @@ PATHS = [
     "/meetingParticipants/{participantId}",
     "/meetingInvitees",
     "/meetingReports/attendees",
+    "/people/me",
+    "/meetingPreferences/sites",
 ]
 SERIES_ID = re.compile(r"[0-9a-f]{32}")
 OCCURRENCE_ID = re.compile(r"[0-9a-f]{32}_\d{8}T\d{6}Z")
@@ -749,3 +752,91 @@ def test_attendee_reports_refuse_series_ids_and_render_timezone(
         assert datetime.fromisoformat(new["joinedTime"]) == datetime.fromisoformat(
             old["joinedTime"]
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Whose token: GET /people/me, GET /meetingPreferences/sites, and a member's narrower listing
+# ---------------------------------------------------------------------------------------------
+
+
+def _member_client(org: SimulatedOrg) -> tuple[httpx.Client, str]:
+    """A client whose token belongs to the host of the first meeting, no administrator."""
+    email = org.meetings[0]["hostEmail"]
+    sim = Simulator(
+        org,
+        now=NOW,
+        faults=FaultPlan(attendee_report_forbidden=False),
+        token_owner=TokenOwner.member(email, org.meetings[0]["hostDisplayName"]),
+    )
+    client = httpx.Client(
+        transport=httpx.MockTransport(sim.handle_sync), base_url=BASE, headers=AUTH
+    )
+    return client, email
+
+
+def test_people_me_shows_roles_to_an_administrator_only(
+    client: httpx.Client, org: SimulatedOrg, validators: Validators
+) -> None:
+    admin = _ok(validators, "/people/me", client.get("/people/me"))
+    assert admin["roles"] and admin["emails"] and admin["displayName"]
+    assert admin["orgId"] and admin["id"]
+    member_client, email = _member_client(org)
+    member = _ok(validators, "/people/me", member_client.get("/people/me"))
+    assert member["emails"] == [email] and "roles" not in member and "licenses" not in member
+    assert member["orgId"] == admin["orgId"]
+    _refused(client.get("/people/me", params={"callingData": "yes"}), 400)
+
+
+def test_site_list_of_the_token_and_of_a_user_for_an_administrator(
+    org: SimulatedOrg, validators: Validators
+) -> None:
+    sites = ("acme.webex.com", "acme-eu.webex.com")
+    owner = TokenOwner("boss@acme.example", "Big Boss", admin=True, sites=sites)
+    sim = Simulator(org, now=NOW, token_owner=owner)
+    c = httpx.Client(transport=httpx.MockTransport(sim.handle_sync), base_url=BASE, headers=AUTH)
+    path = "/meetingPreferences/sites"
+    body = _ok(validators, path, c.get(path))
+    assert body["sites"] == [
+        {"siteUrl": "acme.webex.com", "default": True},
+        {"siteUrl": "acme-eu.webex.com", "default": False},
+    ]
+    user = _ok(validators, path, c.get(path, params={"userEmail": org.meetings[1]["hostEmail"]}))
+    assert user["sites"] == [{"siteUrl": org.site_url, "default": True}]
+    _refused(c.get(path, params={"userEmail": "someone@elsewhere.example"}), 404)
+    _refused(c.get(path, params={"siteUrl": "other.webex.com"}), 403)
+    # A site the owner has but no meeting was held on lists nothing, rather than refusing.
+    empty = {**ALL, "meetingType": "meeting", "siteUrl": "acme-eu.webex.com"}
+    assert _items(validators, "/meetings", c.get("/meetings", params=empty)) == []
+
+
+def test_a_members_token_lists_only_their_own_meetings(
+    org: SimulatedOrg, validators: Validators
+) -> None:
+    member, email = _member_client(org)
+    own = [
+        m["id"]
+        for m in org.meetings
+        if m["hostEmail"] == email or email in org.invitee_emails(m["id"])
+    ]
+    others = [m for m in org.meetings if m["id"] not in own]
+    assert own and others
+    params = {**ALL, "meetingType": "meeting"}
+    listed = _items(validators, "/meetings", member.get("/meetings", params=params))
+    assert [m["id"] for m in listed] == own
+    # hostEmail is for admin-level scopes only: a member's is not used.
+    other_host = others[0]["hostEmail"]
+    as_other = member.get("/meetings", params={**params, "hostEmail": other_host})
+    assert [m["id"] for m in _items(validators, "/meetings", as_other)] == own
+    # The site list ignores userEmail for a member: their own sites.
+    sites = member.get("/meetingPreferences/sites", params={"userEmail": other_host})
+    assert (
+        _ok(validators, "/meetingPreferences/sites", sites)["sites"][0]["siteUrl"] == org.site_url
+    )
+    # Another's meeting is not found; the attendee report needs an admin scope.
+    _refused(member.get("/meetingParticipants", params={"meetingId": others[0]["id"]}), 404)
+    _refused(member.get("/meetingInvitees", params={"meetingId": others[0]["id"]}), 404)
+    _refused(member.get(f"/meetings/{others[0]['id']}"), 404)
+    mine = member.get("/meetingParticipants", params={"meetingId": own[0], "max": "100"})
+    assert _ok(validators, "/meetingParticipants", mine)["items"]
+    report = {**REPORT_WINDOW, "siteUrl": org.site_url}
+    _refused(member.get("/meetingReports/attendees", params=report), 403)

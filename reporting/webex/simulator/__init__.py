@@ -13,7 +13,13 @@ Typical use::
     # or: with serve(sim) as base_url: ...
 """
 
-from reporting.webex.simulator.app import OAuthIntegration, SimResponse, SimStats, Simulator
+from reporting.webex.simulator.app import (
+    OAuthIntegration,
+    SimResponse,
+    SimStats,
+    Simulator,
+    TokenOwner,
+)
 from reporting.webex.simulator.faults import HAND_FAULTS, ConnectionReset, FaultPlan, hand_faults
 from reporting.webex.simulator.org import (
     PLACEHOLDER_TIME,
@@ -33,6 +39,7 @@ __all__ = [
     "SimStats",
     "SimulatedOrg",
     "Simulator",
+    "TokenOwner",
     "generate_org",
     "hand_faults",
     "hostile_names",

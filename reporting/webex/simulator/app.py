@@ -2,8 +2,9 @@
 
 ``Simulator.respond`` turns (method, URL, headers) into a ``SimResponse`` the way
 ``https://webexapis.com/v1`` answers the four list calls a harvest makes (``/meetings``,
-``/meetingParticipants``, ``/meetingInvitees``, ``/meetingReports/attendees``) and the two
-single-item reads (``/meetings/{meetingId}``, ``/meetingParticipants/{participantId}``).
+``/meetingParticipants``, ``/meetingInvitees``, ``/meetingReports/attendees``), the two
+single-item reads (``/meetings/{meetingId}``, ``/meetingParticipants/{participantId}``) and the
+two questions a harvest asks about its token (``/people/me``, ``/meetingPreferences/sites``).
 Every query parameter and header the official spec defines for them is honoured or refused
 with a 400, never ignored: meeting series and scheduled occurrences (``meetingType``,
 ``meetingSeriesId``, series / occurrence ids as ``meetingId``) are derived from the instances
@@ -18,9 +19,14 @@ Any host is accepted; the path must start with ``/v1``. Next links use the schem
 request came to, and keep every original query parameter. Every answer carries a ``Date`` header
 from the simulator's clock.
 
-Two knobs exist for harvest tests: an ``OAuthIntegration`` makes ``POST /v1/access_token``
-(``grant_type=refresh_token``) hand out short-lived access tokens the API then accepts, and
-``replace_items`` changes a meeting's participants or invitees between two harvests.
+Knobs for harvest tests: an ``OAuthIntegration`` makes ``POST /v1/access_token``
+(``grant_type=refresh_token``) hand out short-lived access tokens the API then accepts;
+``replace_items`` changes a meeting's participants or invitees between two harvests; a
+``TokenOwner`` says whose token the API is answering. By default that is an administrator of the
+organisation, whose token lists every meeting; a member's token (``TokenOwner.member``) lists, as
+the spec says of a token without admin-level scopes, only the meetings its owner hosts or is
+invited to — ``hostEmail`` is then not used, another meeting is not found, and the attendee
+report is refused (403).
 """
 
 from __future__ import annotations
@@ -152,6 +158,8 @@ class _Listing:
 _ListHandler = Callable[[httpx.QueryParams, Mapping[str, str]], _Listing]
 #: A single-item endpoint's handler: (path id, query parameters, headers) to the item.
 _ItemHandler = Callable[[str, httpx.QueryParams, Mapping[str, str]], JSON]
+#: An object endpoint's handler (``/people/me``): query parameters to the object.
+_ObjectHandler = Callable[[httpx.QueryParams], JSON]
 
 
 def _parse_time(name: str, value: str) -> datetime:
@@ -240,6 +248,29 @@ class OAuthIntegration:
     issued: int = 0
 
 
+@dataclass(frozen=True)
+class TokenOwner:
+    """The person whose access token the simulator accepts, as ``GET /people/me`` shows them.
+
+    ``admin``: an administrator of the organisation with the admin-level scopes — the listing
+    shows every meeting of the organisation, and ``/people/me`` carries ``roles`` (the spec:
+    "the roles to which this admin user belongs"). Otherwise a member: ``roles`` is left out and
+    the API answers as it does for a token without admin-level scopes (see the module
+    docstring). ``sites``: the Webex sites the person is set up to use (``Get Site List``);
+    empty means the organisation's one site.
+    """
+
+    email: str
+    display_name: str
+    admin: bool = True
+    sites: tuple[str, ...] = ()
+
+    @classmethod
+    def member(cls, email: str, display_name: str = "") -> TokenOwner:
+        """A member of the organisation who is no administrator."""
+        return cls(email=email, display_name=display_name or email, admin=False)
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     """The parts of a request URL the simulator uses."""
@@ -270,6 +301,7 @@ class Simulator:
         now: datetime | None = None,
         listing_cap: int = MAX_LISTED,
         oauth: OAuthIntegration | None = None,
+        token_owner: TokenOwner | None = None,
     ) -> None:
         if now is not None and now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -282,6 +314,9 @@ class Simulator:
         self._stats = SimStats()
         self._lock = threading.Lock()
         self.oauth = oauth
+        self.token_owner = token_owner or TokenOwner(
+            email=f"compliance.admin@{org.domains[0]}", display_name="Compliance Admin"
+        )
         # Access tokens handed out by the OAuth endpoint -> wall-clock expiry (time.monotonic()).
         self._issued: dict[str, float] = {}
         self._replaced: dict[tuple[str, str], list[JSON]] = {}
@@ -302,6 +337,11 @@ class Simulator:
             "/meetingParticipants": self._list_participants,
             "/meetingInvitees": self._list_invitees,
             "/meetingReports/attendees": self._list_attendee_reports,
+        }
+        # Objects that are neither a listing nor an item of one, by their exact path.
+        self._object_routes: dict[str, tuple[_ObjectHandler, str]] = {
+            "/people/me": (self._people_me, JSON_PLAIN),
+            "/meetingPreferences/sites": (self._sites, JSON_UTF8),
         }
         self._item_routes: dict[str, tuple[_ItemHandler, str]] = {
             "/meetings/": (self._get_meeting, JSON_UTF8),
@@ -406,10 +446,14 @@ class Simulator:
         under_base = url.path.startswith(BASE_PATH + "/")
         handler = self._routes.get(endpoint) if under_base else None
         item = self._item_route(endpoint) if under_base and handler is None else None
-        if handler is None and item is None:
+        whole = self._object_routes.get(endpoint) if under_base else None
+        if handler is None and item is None and whole is None:
             raise _ApiError(404, f"No resource at '{url.path}'.")
         if method != "GET":
             raise _ApiError(405, f"{method} is not supported here.", {"Allow": "GET"})
+        if whole is not None:
+            object_handler, content_type = whole
+            return self._item(object_handler(url.params), content_type, tracking)
         if item is not None:
             item_handler, item_id, content_type = item
             return self._item(item_handler(item_id, url.params, headers), content_type, tracking)
@@ -600,10 +644,23 @@ class Simulator:
             raise _ApiError(400, "'from' must be earlier than 'to'.")
         return frm, to
 
+    @property
+    def _sites_of_owner(self) -> tuple[str, ...]:
+        return self.token_owner.sites or (self.org.site_url,)
+
     def _check_site(self, params: httpx.QueryParams) -> None:
         site = params.get("siteUrl")
-        if site is not None and site.strip().lower() != self.org.site_url.lower():
+        if site is not None and site.strip().lower() not in {
+            s.lower() for s in self._sites_of_owner
+        }:
             raise _ApiError(403, f"The token has no access to site '{site}'.")
+
+    def _in_reach(self, meeting: JSON) -> bool:
+        """Whether the token may see ``meeting``: any meeting for an administrator's token, else
+        only those its owner hosts or is invited to (the spec's listing without admin scopes)."""
+        return self.token_owner.admin or self._hosted_or_invited(
+            meeting, self.token_owner.email.strip().lower()
+        )
 
     def _refuse_injected(self, meeting_id: str) -> None:
         """Answer with the status a ``FaultPlan.status_for`` knob sets for this meeting."""
@@ -613,9 +670,13 @@ class Simulator:
             raise _ApiError(status, f"Meeting '{meeting_id}' {what} ({status}).")
 
     def _check_host(self, params: httpx.QueryParams, meeting: JSON, meeting_id: str) -> None:
-        """404 when ``hostEmail`` names someone who does not host the meeting (an admin acting
-        as that user cannot see other users' meetings)."""
-        host_email = params.get("hostEmail")
+        """404 when the token may not see the meeting (a member's token: one its owner neither
+        hosts nor is invited to), or when ``hostEmail`` names someone who does not host it (an
+        admin acting as that user cannot see other users' meetings). The spec uses
+        ``hostEmail`` only for a token with admin-level scopes: a member's is not used."""
+        if not self._in_reach(meeting):
+            raise _ApiError(404, f"Meeting '{meeting_id}' was not found.")
+        host_email = params.get("hostEmail") if self.token_owner.admin else None
         if host_email is not None and host_email.strip().lower() != meeting["hostEmail"].lower():
             raise _ApiError(404, f"Meeting '{meeting_id}' was not found for that hostEmail.")
 
@@ -795,7 +856,8 @@ class Simulator:
 
     def _filter_meetings(self, found: list[JSON], params: httpx.QueryParams) -> list[JSON]:
         """The filters every listing honours: scheduledType, instance and occurrence flags,
-        integrationTag and hostEmail."""
+        integrationTag, hostEmail (an administrator's token only, as the spec says), siteUrl,
+        and the reach of the token (a member's: the meetings its owner hosts or is invited to)."""
         scheduled_type = _enum_param(params, "scheduledType", _SCHEDULED_TYPES)
         if scheduled_type is not None:
             found = [m for m in found if m.get("scheduledType") == scheduled_type]
@@ -810,10 +872,15 @@ class Simulator:
         tag = params.get("integrationTag")
         if tag is not None:
             found = [m for m in found if tag in m.get("integrationTags", ())]
-        host_email = params.get("hostEmail")
+        host_email = params.get("hostEmail") if self.token_owner.admin else None
         if host_email is not None:
             wanted_email = host_email.strip().lower()
             found = [m for m in found if self._hosted_or_invited(m, wanted_email)]
+        site = params.get("siteUrl")
+        if site is not None:
+            found = [m for m in found if m.get("siteUrl", "").lower() == site.strip().lower()]
+        if not self.token_owner.admin:
+            found = [m for m in found if self._in_reach(m)]
         return found
 
     def _hosted_or_invited(self, meeting: JSON, email: str) -> bool:
@@ -979,7 +1046,7 @@ class Simulator:
     ) -> _Listing:
         """Attendee rows of instances started in the window (≤ 30 days, from ≤ 90 days ago),
         optionally of one instance, meeting number or title; times in the ``timezone`` zone."""
-        if self.faults.attendee_report_forbidden:
+        if self.faults.attendee_report_forbidden or not self.token_owner.admin:
             raise _ApiError(403, "The token lacks the meeting:admin_config_read scope.")
         if params.get("siteUrl") is None:
             raise _ApiError(400, "'siteUrl' is required.")
@@ -1003,8 +1070,62 @@ class Simulator:
         render = report_renderer(zone) if zone is not None else None
         return _Listing(items, min(requested_max, 1000), JSON_UTF8, render)
 
+    # -- the token's owner: /people/me, /meetingPreferences/sites ----------------------------
+
+    def _people_me(self, params: httpx.QueryParams) -> JSON:
+        """``GET /people/me`` (Get My Own Details): the token's owner as a ``Person``. An
+        administrator's payload carries ``roles`` and ``licenses`` (the spec: admin users
+        receive these administrative fields); a member's does not. ``callingData`` is checked
+        and adds nothing (no simulated person has Webex Calling)."""
+        _bool_param(params, "callingData")
+        owner = self.token_owner
+        first, _, last = owner.display_name.partition(" ")
+        person: JSON = {
+            "id": _ciscospark_id("PEOPLE", owner.email),
+            "emails": [owner.email],
+            "displayName": owner.display_name,
+            "firstName": first,
+            "lastName": last,
+            "orgId": _ciscospark_id("ORGANIZATION", self.org.org_id, raw=True),
+            "created": "2020-01-06T09:00:00.000Z",
+            "type": "person",
+        }
+        if owner.admin:
+            person["roles"] = [_ciscospark_id("ROLE", "full_admin")]
+            person["licenses"] = [_ciscospark_id("LICENSE", f"{self.org.org_id}:meetings")]
+        return person
+
+    def _sites(self, params: httpx.QueryParams) -> JSON:
+        """``GET /meetingPreferences/sites`` (Get Site List): the sites the token's owner is set
+        up to use, the first one the default. ``userEmail`` is used for an administrator's
+        token only (the spec): then the named person's sites, here the organisation's site for
+        anyone on its email domains, else 404. ``siteUrl`` must be one of the owner's sites."""
+        self._check_site(params)
+        email = params.get("userEmail") if self.token_owner.admin else None
+        sites = self._sites_of_owner
+        if email is not None:
+            domain = email.strip().lower().rpartition("@")[2]
+            if domain not in self.org.domains:
+                raise _ApiError(404, f"No user '{email}' on the site.")
+            sites = (self.org.site_url,)
+        return {"sites": [{"siteUrl": s, "default": n == 0} for n, s in enumerate(sites)]}
+
 
 # -- module helpers ----------------------------------------------------------------------------
+
+
+def _ciscospark_id(kind: str, key: str, *, raw: bool = False) -> str:
+    """A Webex id as the People API gives it: base64 of ``ciscospark://us/<KIND>/<uuid>``; the
+    uuid derived from ``key`` unless ``raw`` (``key`` is the uuid)."""
+    uuid = key if raw else _uuid_of(f"{kind}:{key}")
+    encoded = base64.b64encode(f"ciscospark://us/{kind}/{uuid}".encode()).decode()
+    return encoded.rstrip("=")
+
+
+def _uuid_of(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
 
 #: Boolean ``/meetings`` filters and the meeting type each applies to (the spec: the ``has*``
 #: flags only to ended instances, ``isModified`` only to scheduled meetings); items of other
