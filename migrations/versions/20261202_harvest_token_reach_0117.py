@@ -8,8 +8,8 @@ the verdict (``organisation``, ``limited``, ``unconfirmed``) with its reasons in
 report's completeness is only as strong as this reach (``reporting.reach``). Both are empty for
 runs of earlier versions, which did not ask.
 
-Revision ID: 0115
-Revises: 0114
+Revision ID: 0117
+Revises: 0116
 Create Date: 2026-12-02 16:45:00+00:00
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0115"
-down_revision: str | Sequence[str] | None = "0114"
+revision: str = "0117"
+down_revision: str | Sequence[str] | None = "0116"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
