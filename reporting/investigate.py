@@ -1182,18 +1182,24 @@ def timeline(
             session, settings, period,
             (o.email_norm for o in others if _org_id_missing(o.org_id)),
         )  # fmt: skip
-        for o in others:
-            kind, org = classified(o.org_id, o.email, o.email_norm)
-            if kind == "external" and org:
+        organisation: dict[tuple[str | None, str | None, str | None], str | None] = {}
+        for o in others:  # thousands of rows, far fewer people: each classified once
+            person = (o.org_id, o.email, o.email_norm)
+            if person not in organisation:
+                kind, org = classified(*person)
+                organisation[person] = org if kind == "external" else None
+            if org := organisation[person]:
                 met[o.meeting_id].add(org)
     events: list[TimelineEvent] = []
     seen: set[tuple[str, str]] = set()
+    minutes_of: dict[tuple[str, str], float] = defaultdict(float)
+    for a in attended:
+        minutes_of[(a.meeting_id, a.person_key)] += a.attended_minutes
     for a in attended:
         if (a.meeting_id, a.person_key) in seen:
             continue  # one event per meeting and person, however many rows
         seen.add((a.meeting_id, a.person_key))
-        minutes = sum(b.attended_minutes for b in attended
-                      if b.meeting_id == a.meeting_id and b.person_key == a.person_key)  # fmt: skip
+        minutes = minutes_of[(a.meeting_id, a.person_key)]
         events.append(
             TimelineEvent(a.start_at, ATTENDED if a.admitted else LOBBY_WAIT, a.person_key,
                           a.display_name, a.email, a.meeting_id, a.title, round(minutes, 1),
@@ -1205,7 +1211,10 @@ def timeline(
                 TimelineEvent(i.start_at, INVITED_ABSENT, i.email_norm, i.display_name, i.email,
                               i.meeting_id, i.title, 0.0)
             )  # fmt: skip
-    order = {p.person_key: n for n, p in enumerate(people_matching(session, found, period))}
+    # People in people_matching's order, which attendance_of's rows already follow.
+    order: dict[str, int] = {}
+    for a in attended:
+        order.setdefault(a.person_key, len(order))
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     events.sort(key=lambda e: (order.get(e.person_key, len(order)), e.person_key,
                                e.at or far, e.meeting_id))  # fmt: skip
