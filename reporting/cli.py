@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from reporting import __version__
-from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError
+from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError, PeriodError
 
 if TYPE_CHECKING:  # imported where used: `meetaudit --help` loads neither pydantic nor SQLAlchemy
     from reporting.config import Settings
@@ -45,6 +45,8 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except PeriodError as exc:  # a mistyped --month or --from/--to is a usage mistake
+            raise click.UsageError(str(exc)) from None
         except MeetauditError as exc:
             _fail(str(exc), exc.exit_code)
         except Exception as exc:
@@ -236,42 +238,11 @@ def _window(
     *,
     what: str = "the period",
 ) -> Any:
-    """The period the options name (last month without any), in UTC; a mistake is a usage error.
+    """The period the options name (last month without any), in UTC; a mistake is a usage error
+    (:func:`reporting.periods.period_from_options`, which the console reads its months with)."""
+    from reporting.periods import period_from_options
 
-    ``what`` names the period in that error as the command calls it ("the harvest window").
-    """
-    from reporting.periods import Window, month_window, previous_month
-
-    if month is not None and not month.strip():
-        raise click.UsageError("--month is empty; write it as YYYY-MM, e.g. 2026-10")
-    if month and (start or end):
-        raise click.UsageError("give either --month or --from/--to, not both")
-    if start or end:
-        if not (start and end):
-            raise click.UsageError("--from and --to go together")
-        for option, value in (("--from", start), ("--to", end)):
-            # The years --month accepts: a typo such as 0001 or 9999 would otherwise ask Webex
-            # about every day in between.
-            if not 1990 <= value.year <= 2999:
-                raise click.UsageError(
-                    f"{option} {value.isoformat(sep=' ')[:10]} is not a date to ask Webex about (years "
-                    "1990 to 2999)"
-                )
-        zone = settings.zone
-        begins = start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC)
-        ends = end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC)
-        if ends <= begins:
-            raise click.UsageError(
-                f"{what} ends before it starts: --to {end:%Y-%m-%d %H:%M} is not after "
-                f"--from {start:%Y-%m-%d %H:%M}"
-            )
-        return Window(begins, ends)
-    try:
-        return month_window(
-            month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
-        )
-    except ConfigError as exc:  # a mistyped --month is a usage mistake (exit status 2)
-        raise click.UsageError(str(exc)) from None
+    return period_from_options(settings.zone, month, start, end, what=what)
 
 
 def _print_harvest_summary(summary: Any) -> None:
@@ -680,11 +651,13 @@ def report_cmd(
                     "verify FILE`"
                 )
             return
+        from reporting.periods import month_of
+
         window = _window(settings, month, start, end)
         label = month or (
             f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
             if (start or end)
-            else _month_label(settings, window)
+            else month_of(window, settings.zone)
         )
         result = run_report(
             state, settings, db, window, label=label, output=output, formats=formats or ("pdf",)
@@ -729,10 +702,6 @@ def report_diff_cmd(state: State, old_id: str, new_id: str, fmt: str) -> None:
     else:
         for line in result.lines():
             click.echo(line)
-
-
-def _month_label(settings: Settings, window: Any) -> str:
-    return f"{window.start.astimezone(settings.zone):%Y-%m}"
 
 
 @cli.command("verify")
@@ -917,7 +886,6 @@ def simulator_serve(
     faults: tuple[str, ...] = (),
 ) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
-    from reporting.periods import month_window, previous_month
     from reporting.webex.simulator import HAND_FAULTS, Simulator, generate_org, hand_faults, serve
 
     if "list" in faults:
@@ -932,9 +900,7 @@ def simulator_serve(
         )
 
     settings = state.settings()
-    window = month_window(
-        month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
-    )
+    window = _window(settings, month, None, None)
     org = generate_org(
         seed=seed,
         start=window.start,
@@ -1121,23 +1087,6 @@ _format_option = click.option(
 )  # fmt: skip
 
 
-def _period(
-    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
-) -> Any:
-    from reporting.investigate import Period
-
-    if not (month or start or end):
-        return Period()
-    if month or (start and end):
-        w = _window(settings, month, start, end, what="the period searched")
-        return Period(w.start, w.end)
-    zone = settings.zone
-    return Period(
-        start.replace(tzinfo=start.tzinfo or zone) if start else None,
-        end.replace(tzinfo=end.tzinfo or zone) if end else None,
-    )
-
-
 @cli.group("investigate")
 def investigate_group() -> None:
     """Ask the stored records: who attended what, with whom, from which device, which outside organisations.
@@ -1223,12 +1172,18 @@ def _answer(
     harvested meetings at all. With ``who``, first say so if it matches several people; with
     ``person_title`` (and ``apart``), see :func:`reporting.investigate.print_rows`.
     """
-    from reporting.investigate import describe_period, period_notes, period_records, print_rows
+    from reporting.investigate import (
+        describe_period,
+        period_notes,
+        period_records,
+        print_rows,
+        search_period,
+    )
 
     settings = state.settings()
+    p = search_period(settings.zone, month, start, end)
     with open_database(settings) as db, db.session() as session:
         case = _check_case(session, settings, case)
-        p = _period(settings, month, start, end)
         table = fmt == "table"
         click.echo(f"Period searched: {describe_period(p, settings.zone)}", err=not table)
         if who is not None:

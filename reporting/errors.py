@@ -6,6 +6,7 @@ secret (tokens and database passwords are redacted before a message is built).
 
     MeetauditError                 root; exit status 1
     ├── ConfigError                a setting is missing, malformed or a placeholder
+    │   └── PeriodError            a period (month, from/to) given wrongly; exit status 2
     ├── DatabaseError              PostgreSQL cannot be reached or refused a statement
     ├── WebexError                 talking to the Webex API failed
     │   ├── WebexAuthError         401 (token missing, expired or revoked; refresh failed)
@@ -31,6 +32,14 @@ class MeetauditError(Exception):
 
 class ConfigError(MeetauditError):
     """A setting is missing, malformed, or still a placeholder."""
+
+
+class PeriodError(ConfigError):
+    """A period was given wrongly (a month not ``YYYY-MM``, ``--from`` without ``--to``, an end
+    before the start): a usage mistake, which the CLI shows with its usage (exit status 2) and
+    the console as a form or request error (400)."""
+
+    exit_code = 2
 
 
 class DatabaseError(MeetauditError):

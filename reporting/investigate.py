@@ -1152,6 +1152,26 @@ def timeline(
 # -- the period searched -------------------------------------------------------------------------
 
 
+def search_period(
+    zone: dt.tzinfo, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> Period:
+    """The period a question searches, from its options: none given (``month`` ``None``), all
+    stored meetings; a month, or both ``start`` and ``end``, that period (:func:`reporting.periods.
+    period_from_options`, mistakes a :class:`~reporting.errors.PeriodError`); one of them
+    alone, open at the other end. Times without a zone are in ``zone``."""
+    from reporting.periods import period_from_options
+
+    if month is None and not (start or end):
+        return Period()
+    if month is not None or (start and end):
+        w = period_from_options(zone, month, start, end, what="the period searched")
+        return Period(w.start, w.end)
+    return Period(
+        start.replace(tzinfo=start.tzinfo or zone) if start else None,
+        end.replace(tzinfo=end.tzinfo or zone) if end else None,
+    )
+
+
 def describe_period(period: Period, zone: dt.tzinfo) -> str:
     """The period searched as the investigator reads it, in the configured zone."""
     start, end, z = local_time(period.start, zone), local_time(period.end, zone), zone_name(zone)

@@ -147,12 +147,12 @@ def run(
 def _run_report(
     settings: Settings, db: Database, job_id: int, parameters: dict[str, Any]
 ) -> dict[str, Any]:
-    from reporting.periods import month_window
+    from reporting.periods import period_from_options
     from reporting.report import generate_report
 
     month = str(parameters["month"])
     formats = tuple(parameters.get("formats") or ("pdf",))
-    window = month_window(month, settings.zone)
+    window = period_from_options(settings.zone, month, None, None)
     report = generate_report(
         settings,
         db,

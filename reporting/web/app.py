@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reporting import __version__
 from reporting.config import Settings
 from reporting.db.engine import Database
-from reporting.errors import MeetauditError
+from reporting.errors import MeetauditError, PeriodError
 from reporting.resources import templates_dir
 from reporting.web import accounts
 from reporting.web.permissions import Actor, allowed
@@ -229,6 +229,13 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                     message="The form was not sent from this console's page (its security "
                     "token is missing or stale). Reload the page and try again.")  # fmt: skip
 
+    @app.exception_handler(PeriodError)
+    async def _bad_period(request: Request, exc: PeriodError) -> Response:
+        # The CLI's usage mistake (exit status 2), with the same message.
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return page(request, "message.html", 400, title="Not a period", message=str(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
@@ -393,14 +400,12 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
               include_in_schema=False)  # fmt: skip
     async def generate(request: Request) -> Response:
         from reporting.jobs import enqueue
-        from reporting.periods import month_window
 
         form = await request.form()
-        month = str(form.get("month", "")).strip()
         formats = [f for f in ("pdf", "csv", "json") if form.get(f"format_{f}")] or ["pdf"]
         try:
-            month_window(month, settings.zone)
-        except MeetauditError as exc:
+            month = _month(settings, str(form.get("month", "")))
+        except PeriodError as exc:
             return page(request, "message.html", 400, title="Not a month", message=str(exc))
         with records() as session:
             job = enqueue(session, "report", {"month": month, "formats": formats},
@@ -648,7 +653,6 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     async def api_generate(request: Request) -> dict[str, Any]:
         """Queue the report of a closed month: ``{"month": "2026-10", "formats": ["pdf"]}``."""
         from reporting.jobs import enqueue
-        from reporting.periods import month_window
 
         try:
             body = await request.json()
@@ -656,12 +660,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
             body = None
         if not isinstance(body, dict):
             raise StarletteHTTPException(400, 'send JSON: {"month": "YYYY-MM", "formats": ["pdf"]}')
-        month = str(body.get("month", "")).strip()
         formats = [f for f in body.get("formats", ["pdf"]) if f in ("pdf", "csv", "json")]
-        try:
-            month_window(month, settings.zone)
-        except MeetauditError as exc:
-            raise StarletteHTTPException(400, str(exc)) from None
+        month = _month(settings, str(body.get("month") or ""))
         with records() as session:
             job = enqueue(session, "report", {"month": month, "formats": formats or ["pdf"]},
                           by=request.state.actor.name)  # fmt: skip
@@ -708,6 +708,15 @@ def _safe_next(target: str) -> str:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+def _month(settings: Settings, month: str) -> str:
+    """The month a form or request names, ``YYYY-MM``; left empty, last month (as the CLI
+    without --month). A mistake is the CLI's :class:`PeriodError`, with its message."""
+    from reporting.periods import month_of, period_from_options
+
+    window = period_from_options(settings.zone, month.strip() or None, None, None)
+    return month_of(window, settings.zone)
 
 
 def _csv(rows: list[Any], settings: Settings) -> bytes:

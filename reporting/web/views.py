@@ -20,7 +20,7 @@ from reporting.config import Settings
 from reporting.coverage import what_is_missing
 from reporting.db.models import HarvestRun, ReportRun
 from reporting.errors import ConfigError
-from reporting.periods import Window, month_window
+from reporting.periods import Window, month_of, month_window, period_from_options
 
 MONTHS_SHOWN = 6
 
@@ -117,9 +117,10 @@ class GapsView:
 
 
 def month_gaps(session: Session, settings: Settings, month: str | None) -> GapsView:
-    """What is missing from ``month`` (default: last month), every attempt included."""
-    month = month or _months(settings, 1)[0]
-    window = month_window(month, settings.zone)
+    """What is missing from ``month`` (default: last month), every attempt included; a
+    mistyped month is a :class:`~reporting.errors.PeriodError`, as in the CLI."""
+    window = period_from_options(settings.zone, (month or "").strip() or None, None, None)
+    month = month_of(window, settings.zone)
     missing = what_is_missing(session, window, history=True)
     return GapsView(
         month=month,
@@ -163,22 +164,19 @@ def answer(
 
     from reporting.cases import open_case_for_question
     from reporting.investigate import (
-        Period,
         attendance_of,
         co_attendees,
         describe_period,
         devices_of,
         find_meetings,
         outside_organisations,
+        search_period,
     )
 
     if question not in QUESTIONS:
         raise ConfigError(f"unknown question {question!r}")
     case_ref = open_case_for_question(session, case.strip() or None, required=settings.require_case)
-    period = Period()
-    if month.strip():
-        w = month_window(month, settings.zone)
-        period = Period(w.start, w.end)
+    period = search_period(settings.zone, month.strip() or None, None, None)
     needs_person = question in ("person", "with", "devices")
     if needs_person and len(who.strip()) < 2:
         raise ConfigError("say whom to look for: an email address, a name, or part of one")
