@@ -501,48 +501,37 @@ def run_report(
     output: Path | str | None,
     formats: tuple[str, ...],
 ) -> Any:
-    """Generate, record and print the report of ``window``."""
-    from reporting.harvest import harvest_running
+    """Generate, record and print the report of ``window`` as the console's report job does
+    (:func:`reporting.report.run.run_report`): a warning while a harvest runs, and the verdict
+    (an error although the files were written) raised after the summary."""
+    from reporting.report.run import run_report as run
 
-    if harvest_running(db):
-        click.echo(
-            "Warning: a harvest is running against this database right now; the meetings it has "
-            "not stored yet are gaps in this report. Let it finish for a complete report.",
-            err=True,
-        )
-    result = _generate_and_print(
-        state, settings, db, window, label=label, output=output, formats=formats
-    )
-    if result.altered_meetings:
-        from reporting.errors import VerificationError
+    def warn(text: str) -> None:
+        click.echo(f"Warning: {text}", err=True)
 
-        raise VerificationError(
-            f"the report {result.report_id} was written and recorded, and it says on its cover "
-            f"that the stored records of {len(result.altered_meetings):,} meetings of the period "
-            "no longer match what was harvested (changed in the database after the harvest). "
-            "Keep it as evidence and find out who changed them"
-        )
-    return result
+    outcome = _generate_and_print(
+        state,
+        lambda progress: run(settings, db, window, label=label, output=output, formats=formats,
+                             progress=progress, warn=warn),
+    )  # fmt: skip
+    if outcome.verdict is not None:
+        raise outcome.verdict
+    return outcome.result
 
 
-def _generate_and_print(
-    state: State, settings: Settings, db: Any, window: Any, **options: Any
-) -> Any:
-    """``generate_report`` with live progress; print its summary; a stop becomes one line."""
-    from reporting.report import generate_report
+def _generate_and_print(state: State, generate: Callable[[Any], Any]) -> Any:
+    """``generate(progress)`` with live progress, a :class:`~reporting.report.run.ReportOutcome`;
+    print its report's summary; a stop becomes one line."""
     from reporting.report.api import ReportInterrupted
 
     try:
         with report_progress(state) as progress:
-            result = generate_report(settings, db, window, progress=progress, **options)
+            outcome = generate(progress)
     except ReportInterrupted as exc:
         raise ReportStopped.of(exc) from None
-    for line in result.lines():
+    for line in outcome.result.lines():
         click.echo(line)
-    from reporting.report.witness import raise_if_unpublished
-
-    raise_if_unpublished(f"report {result.report_id}", result.ledger_head, result.witness_problems)
-    return result
+    return outcome
 
 
 class ReportStopped(MeetauditError):
@@ -629,9 +618,15 @@ def report_cmd(
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
+            from reporting.report import generate_report
+            from reporting.report.run import ReportOutcome
+
             result = _generate_and_print(
-                state, settings, db, None, label=reproduce, output=output, reproduce=reproduce
-            )
+                state,
+                lambda progress: ReportOutcome(generate_report(
+                    settings, db, None, label=reproduce, output=output, reproduce=reproduce,
+                    progress=progress)),
+            ).result  # fmt: skip
             if not result.matches:
                 from reporting.errors import VerificationError
 

@@ -9,7 +9,8 @@ generation that was interrupted keeps no partial file and records nothing, so ru
 is safe.
 
 Kinds: ``report`` — generate the report of a closed month (parameters ``month`` and
-``formats``), as ``meetaudit report --month`` does.
+``formats``), as ``meetaudit report --month`` does (:func:`reporting.report.run.run_report`:
+the same warning, and the same verdict in the result).
 """
 
 from __future__ import annotations
@@ -147,13 +148,16 @@ def run(
 def _run_report(
     settings: Settings, db: Database, job_id: int, parameters: dict[str, Any]
 ) -> dict[str, Any]:
+    """The report of a month, run as ``meetaudit report --month`` runs it
+    (:func:`reporting.report.run.run_report`): its warnings, summary and verdict go to the job's
+    result, for the job's page to show."""
     from reporting.periods import period_from_options
-    from reporting.report import generate_report
+    from reporting.report.run import run_report
 
     month = str(parameters["month"])
     formats = tuple(parameters.get("formats") or ("pdf",))
     window = period_from_options(settings.zone, month, None, None)
-    report = generate_report(
+    outcome = run_report(
         settings,
         db,
         window,
@@ -161,6 +165,7 @@ def _run_report(
         formats=formats,
         progress=_progress_writer(db, job_id),
     )
+    report = outcome.result
     return {
         "report_id": report.report_id,
         "files": [
@@ -171,6 +176,10 @@ def _run_report(
         "gaps": report.gaps,
         "altered_meetings": len(report.altered_meetings),
         "supersedes": (report.supersedes or {}).get("report_id"),
+        "warnings": outcome.warnings,
+        "lines": report.lines(),
+        # The error the CLI would end with, although the files were written and recorded.
+        "verdict": str(outcome.verdict) if outcome.verdict else None,
     }
 
 

@@ -3,16 +3,27 @@ because both call the same library function."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from reporting.cli import cli
 from reporting.config import Settings
 from reporting.db.engine import Database
+from reporting.db.models import Job
+from reporting.harvest import HARVEST_LOCK_KEY
+from reporting.jobs import work_once
+from reporting.periods import previous_month
+from reporting.report.run import HARVEST_RUNNING
 from reporting.web import accounts
+from tests.conftest import _libpq
+from tests.report.conftest import build_known_month
+from tests.web.conftest import csrf_of
 
 
 def _token(db: Database, name: str) -> dict[str, str]:
@@ -51,10 +62,6 @@ def test_a_mistyped_month_gets_the_same_message_from_the_cli_and_the_console(
 def test_an_empty_month_is_last_month_for_both_faces(
     app: object, db: Database, web_settings: Settings
 ) -> None:
-    import datetime as dt
-
-    from reporting.periods import previous_month
-
     last = previous_month(dt.datetime.now(dt.UTC), web_settings.zone)
     api = TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
     gaps = api.get("/api/v1/gaps", params={"month": ""}, headers=_token(db, "auditor-user"))
@@ -63,3 +70,49 @@ def test_an_empty_month_is_last_month_for_both_faces(
     assert asked.status_code == 200, asked.text
     state = api.get(asked.json()["url"], headers=_token(db, "officer-user")).json()
     assert state["parameters"]["month"] == last
+
+
+def test_a_console_report_gets_the_cli_s_warning_and_verdict(
+    clients: dict[str | None, TestClient],
+    db: Database,
+    web_settings: Settings,
+    database_url: str,
+) -> None:
+    """Stored records altered after the harvest, while a harvest runs: `meetaudit report` warns
+    and exits 4 after writing; the console's report job says the same on its page."""
+    build_known_month(db)
+    with db.session() as session:
+        session.execute(text(
+            "UPDATE participants SET raw = jsonb_set(raw, '{displayName}', '\"Mallory\"') "
+            "WHERE participant_id = 'p-gina'"))  # fmt: skip
+    s = web_settings
+    env = {
+        "MEETAUDIT_CONFIG": None, "MEETAUDIT_SIGNING_KEY_FILE": None,
+        "MEETAUDIT_DATABASE_URL": database_url, "MEETAUDIT_DATA_DIR": str(s.data_dir),
+        "MEETAUDIT_OUTPUT_DIR": str(s.output_dir), "MEETAUDIT_ORG_NAME": s.org_name,
+        "MEETAUDIT_ORG_DOMAINS": ",".join(s.org_domains), "MEETAUDIT_TIMEZONE": s.timezone,
+    }  # fmt: skip
+    # A harvest holds its lock while both faces write the report of the month.
+    with psycopg.connect(_libpq(database_url), autocommit=True) as harvest:
+        harvest.execute("SELECT pg_advisory_lock(%s)", (HARVEST_LOCK_KEY,))
+        said = CliRunner().invoke(cli, ["--log-format", "plain", "report", "--month", "2026-10",
+                                        "--format", "csv"], env=env)  # fmt: skip
+        officer = clients["officer"]
+        asked = officer.post("/reports/generate", data={
+            "csrf_token": csrf_of(officer.get("/reports").text, "/reports/generate"),
+            "month": "2026-10", "format_csv": "1"}, follow_redirects=False)  # fmt: skip
+        assert asked.status_code == 303
+        assert work_once(web_settings, db, "w") is not None
+    assert said.exit_code == 4, said.output
+    assert f"Warning: {HARVEST_RUNNING}" in said.stderr
+    cli_verdict = said.output.split("Error: ", 1)[1].strip()
+    assert "no longer match what was harvested" in cli_verdict
+
+    page = html.unescape(officer.get(asked.headers["location"]).text)
+    assert f"Warning: {HARVEST_RUNNING}" in page
+    with db.session() as session:
+        job = session.query(Job).one()
+        web_verdict = job.result["verdict"]
+        ids = (job.result["report_id"], said.output.split("Report ", 1)[1].split()[0])
+    assert web_verdict in page and "STORED DATA ALTERED" in page  # the summary, as printed
+    assert web_verdict.replace(*ids) == cli_verdict  # the same words, another report's id
