@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from reporting import __version__
-from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError, PeriodError
+from reporting.errors import (
+    ConfigError,
+    HarvestIncomplete,
+    MeetauditError,
+    PeriodError,
+    QuestionError,
+)
 
 if TYPE_CHECKING:  # imported where used: `meetaudit --help` loads neither pydantic nor SQLAlchemy
     from reporting.config import Settings
@@ -45,7 +51,7 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except PeriodError as exc:  # a mistyped --month or --from/--to is a usage mistake
+        except (PeriodError, QuestionError) as exc:  # a mistyped period or question
             raise click.UsageError(str(exc)) from None
         except MeetauditError as exc:
             _fail(str(exc), exc.exit_code)
@@ -1047,29 +1053,19 @@ def _emit_rows(
         print_rows(Console(), rows, title, settings.zone, person_title)
 
 
-def _announce_matches(
-    session: Any, who: str, period: Any, fmt: str, *, show_phone_numbers: bool = False
-) -> None:
-    """Say so when WHO matches several people (on stderr for CSV / JSON, which stay data only)."""
-    from reporting.investigate import people_matching, resolve
-
-    found = resolve(session, who)
-    if found.close and found.keys:
-        click.echo(
-            f"No name or address contains {who!r}; answering for the people whose name is close"
-            " to it (accents, case and small typos ignored).",
-            err=fmt != "table",
-        )
-    people = people_matching(session, found, period, show_phone_numbers=show_phone_numbers)
-    if len(people) < 2:
+def _announce_matches(answered: Any, fmt: str) -> None:
+    """Say whom the answer is for when what was typed matched only close names, or several
+    people (on stderr for CSV / JSON, which stay data only)."""
+    if answered.close_note:
+        click.echo(answered.close_note, err=fmt != "table")
+    if answered.matches_note is None:
         return
+    people = answered.people
     if fmt != "table":
         labels = "; ".join(p.label for p in people)
-        click.echo(f"{len(people)} people match {who!r}: {labels}", err=True)
+        click.echo(f"{answered.matches_note}: {labels}", err=True)
         return
-    click.echo(
-        f"{len(people)} people match {who!r} (give an email address, or the key in brackets, to ask about one):"
-    )
+    click.echo(f"{answered.matches_note}:")
     width = max(len(p.label) for p in people)
     for p in people:
         click.echo(f"  {p.label:<{width}}  {p.meetings} meeting{'' if p.meetings == 1 else 's'}")
@@ -1139,61 +1135,48 @@ def _record_look(session: Any, settings: Settings, case: str | None, rows: int, 
     session.commit()
 
 
-def _require_someone(who: str) -> None:
-    if len(who.strip()) < 2:
-        raise click.UsageError(
-            "say whom to look for: an email address, a name, or part of one (2 characters or more)"
-        )
-
-
 def _answer(
     state: State,
+    name: str,
     title: str,
-    ask: Callable[[Any, Settings, Any], list[Any]],
     fmt: str,
     month: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
     *,
-    who: str | None = None,
+    args: dict[str, Any] | None = None,
     person_title: str | None = None,
     apart: tuple[str, str] | None = None,
     case: str | None = None,
 ) -> None:
-    """Open the records, ask one question for the period, print the rows.
+    """Open the records, ask question ``name`` for the period, print the rows with what
+    :func:`reporting.investigate.answer_question` says beside them (the console shows the same).
 
     Always say which period was searched and what of it was never harvested (for CSV / JSON on
     stderr, so stdout stays data only); when nothing is found, also whether the period holds
-    harvested meetings at all. With ``who``, first say so if it matches several people; with
+    harvested meetings at all; first, whether what was typed matches several people. With
     ``person_title`` (and ``apart``), see :func:`reporting.investigate.print_rows`.
     """
-    from reporting.investigate import (
-        describe_period,
-        period_notes,
-        period_records,
-        print_rows,
-        search_period,
-    )
+    from reporting.investigate import answer_question, check_question, print_rows, search_period
 
+    args = args or {}
+    check_question(name, args)  # a mistake is told before anything is opened
     settings = state.settings()
     p = search_period(settings.zone, month, start, end)
     with open_database(settings) as db, db.session() as session:
         case = _check_case(session, settings, case)
+        answered = answer_question(session, settings, name, args, p)
+        _record_look(session, settings, case, len(answered.rows), fmt)
         table = fmt == "table"
-        click.echo(f"Period searched: {describe_period(p, settings.zone)}", err=not table)
-        if who is not None:
-            _announce_matches(session, who, p, fmt, show_phone_numbers=settings.show_phone_numbers)
-        rows = ask(session, settings, p)
-        records = period_records(session, p, count=not rows)
-        notes = period_notes(records, settings.zone, found=bool(rows))
-        _record_look(session, settings, case, len(rows), fmt)
+        click.echo(f"Period searched: {answered.searched}", err=not table)
+        _announce_matches(answered, fmt)
         if table:
             from rich.console import Console
 
-            print_rows(Console(), rows, title, settings.zone, person_title, apart=apart)
+            print_rows(Console(), answered.rows, title, settings.zone, person_title, apart=apart)
         else:
-            _emit_rows(rows, fmt, title, settings)
-        for note in notes:
+            _emit_rows(answered.rows, fmt, title, settings)
+        for note in answered.notes:
             click.echo(note, err=not table)
 
 
@@ -1208,13 +1191,10 @@ def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> No
     Attended means admitted, as in the report; the meetings WHO only waited in the lobby of
     (never admitted) are listed apart, as "Lobby only" (CSV / JSON: `admitted` false).
     """
-    from reporting.investigate import LOBBY_ONLY, attendance_of
+    from reporting.investigate import LOBBY_ONLY
 
-    _require_someone(who)
-    _answer(state, f"Meetings attended by {who}",
-            lambda session, settings, p: attendance_of(
-                session, who, p, show_phone_numbers=settings.show_phone_numbers), fmt,
-            who=who, person_title="Meetings attended by", apart=("admitted", LOBBY_ONLY),
+    _answer(state, "person", f"Meetings attended by {who}", fmt, args={"who": who},
+            person_title="Meetings attended by", apart=("admitted", LOBBY_ONLY),
             **period)  # fmt: skip
 
 
@@ -1229,12 +1209,7 @@ def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None
     Lobby-only stays count for neither side. Unidentified attendees (phone callers without an
     email) are listed too, each as one person, as the report counts them.
     """
-    from reporting.investigate import co_attendees
-
-    _require_someone(who)
-    _answer(state, f"People in meetings with {who}",
-            lambda session, settings, p: co_attendees(session, who, settings, p), fmt,
-            who=who, **period)  # fmt: skip
+    _answer(state, "with", f"People in meetings with {who}", fmt, args={"who": who}, **period)
 
 
 @investigate_group.command("devices")
@@ -1244,11 +1219,8 @@ def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None
 @handle_errors
 def investigate_devices(state: State, /, who: str, fmt: str, **period: Any) -> None:
     """Which devices WHO joined from (phone numbers masked unless MEETAUDIT_SHOW_PHONE_NUMBERS)."""
-    from reporting.investigate import devices_of
-
-    _answer(state, f"Devices used by {who}",
-            lambda session, settings, p: devices_of(session, who, settings, p), fmt,
-            who=who, person_title="Devices used by", **period)  # fmt: skip
+    _answer(state, "devices", f"Devices used by {who}", fmt, args={"who": who},
+            person_title="Devices used by", **period)  # fmt: skip
 
 
 @investigate_group.command("orgs")
@@ -1261,9 +1233,7 @@ def investigate_orgs(state: State, /, fmt: str, **period: Any) -> None:
     People are counted as the report counts them: per person key, so every phone caller without
     an email is a person of their own.
     """
-    from reporting.investigate import outside_organisations
-
-    _answer(state, "Outside organisations", outside_organisations, fmt, **period)
+    _answer(state, "orgs", "Outside organisations", fmt, **period)
 
 
 @investigate_group.command("meeting")
@@ -1278,43 +1248,21 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str, case: str | Non
     MEETING_ID as Webex gives it (as `investigate meetings` shows it), or a beginning of it that
     only one stored meeting's id has.
     """
-    from reporting.errors import MeetauditError as _Err
-    from reporting.investigate import (
-        local_time,
-        meeting_ids_like,
-        meeting_roster,
-        terminal_text,
-        zone_name,
-    )
+    from reporting.investigate import answer_question, check_question
 
+    args = {"meeting_id": meeting_id}
+    check_question("meeting", args)
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
         case = _check_case(session, settings, case)
-        ids = meeting_ids_like(session, meeting_id, limit=(shown := 10))
-        if len(ids) > 1:
-            more = " (and more)" if len(ids) == shown else ""
-            raise _Err(
-                f"{meeting_id!r} begins the ids of several stored meetings: {', '.join(ids)}{more};"
-                " give more of the id"
-            )
-        meeting, lines, absent = meeting_roster(session, ids[0] if ids else meeting_id, settings)
-        if meeting is None:
-            raise _Err(
-                f"no stored meeting's id is or begins with {meeting_id!r}; find the id with"
-                " `meetaudit investigate meetings`"
-            )
-        _record_look(session, settings, case, len(lines), fmt)
-        if fmt == "table":
-            zone = settings.zone
-            click.echo(f"Meeting {terminal_text(meeting.meeting_id, whole=True)}")
-            click.echo(
-                f"{terminal_text(meeting.title)} — {local_time(meeting.start_at, zone)} to"
-                f" {local_time(meeting.end_at, zone)} ({zone_name(zone)}),"
-                f" host {terminal_text(meeting.host_email, whole=True)}"
-            )
-        _emit_rows(lines, fmt, "Participants", settings)
-        if fmt == "table" and absent:
-            click.echo("Invited but did not attend: " + "; ".join(terminal_text(a) for a in absent))
+        answered = answer_question(session, settings, "meeting", args)
+        _record_look(session, settings, case, len(answered.rows), fmt)
+        table = fmt == "table"
+        for line in answered.heading if table else []:
+            click.echo(line)
+        _emit_rows(answered.rows, fmt, "Participants", settings)
+        for note in answered.notes if table else []:
+            click.echo(note)
 
 
 @investigate_group.command("meetings")
@@ -1334,11 +1282,7 @@ def investigate_meetings(
     state: State, /, title: str | None, host: str | None, fmt: str, **period: Any
 ) -> None:
     """Find stored meetings by title and/or host, newest first."""
-    from reporting.investigate import find_meetings
-
-    _answer(state, "Meetings",
-            lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
-            fmt, **period)  # fmt: skip
+    _answer(state, "meetings", "Meetings", fmt, args={"title": title, "host": host}, **period)
 
 
 @investigate_group.command("phone")
@@ -1353,13 +1297,8 @@ def investigate_phone(state: State, /, number: str, fmt: str, **period: Any) -> 
     Numbers, and callers' names that are their number, stay masked unless
     MEETAUDIT_SHOW_PHONE_NUMBERS.
     """
-    from reporting.investigate import phone_calls
-
-    if sum(ch.isdigit() for ch in number) < 3:
-        raise click.UsageError("give the phone number, or at least its last 3 digits")
-    _answer(state, "Sessions joined from the phone number searched",
-            lambda session, settings, p: phone_calls(session, number, settings, p), fmt,
-            **period)  # fmt: skip
+    _answer(state, "phone", "Sessions joined from the phone number searched", fmt,
+            args={"number": number}, **period)  # fmt: skip
 
 
 @investigate_group.command("device")
@@ -1372,11 +1311,7 @@ def investigate_device(state: State, /, device: str, fmt: str, **period: Any) ->
 
     One row per person, most sessions first, with the meetings they joined from it.
     """
-    from reporting.investigate import device_sessions
-
-    _answer(state, f"Sessions from {device}",
-            lambda session, settings, p: device_sessions(session, device, settings, p), fmt,
-            **period)  # fmt: skip
+    _answer(state, "device", f"Sessions from {device}", fmt, args={"device": device}, **period)
 
 
 @investigate_group.command("timeline")
@@ -1390,12 +1325,8 @@ def investigate_timeline(state: State, /, who: str, fmt: str, **period: Any) -> 
     Each meeting attended names the outside organisations admitted to it, as the report
     classifies them.
     """
-    from reporting.investigate import timeline
-
-    _require_someone(who)
-    _answer(state, f"Timeline of {who}",
-            lambda session, settings, p: timeline(session, who, settings, p), fmt,
-            who=who, person_title="Timeline of", **period)  # fmt: skip
+    _answer(state, "timeline", f"Timeline of {who}", fmt, args={"who": who},
+            person_title="Timeline of", **period)  # fmt: skip
 
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.

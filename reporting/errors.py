@@ -14,6 +14,7 @@ secret (tokens and database passwords are redacted before a message is built).
     │   ├── WebexPayloadError      a 200 answer whose body is not what the spec promises
     │   ├── UnsafeLinkError        a paging link that leaves the configured API origin or listing
     │   └── EndlessListing         a listing that makes no progress or outgrows its documented bound
+    ├── QuestionError              an investigate question asked wrongly (whom, which number); exit 2
     ├── HarvestIncomplete          the harvest finished but some meetings are gaps; exit status 3
     ├── ReportError                a report cannot be built or written
     ├── WitnessError               a report was recorded, but its ledger head was not published
@@ -94,6 +95,13 @@ class EndlessListing(WebexError):
     def __init__(self, message: str, *, pages: int = 0, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.pages = pages
+
+
+class QuestionError(MeetauditError):
+    """An investigate question was asked wrongly (no one to look for, too few digits of a phone
+    number): a usage mistake, as :class:`PeriodError` (exit status 2; the console: 400)."""
+
+    exit_code = 2
 
 
 class HarvestIncomplete(MeetauditError):

@@ -31,10 +31,9 @@ import io
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -65,65 +64,23 @@ from reporting.report.manifest import DOSSIER_MANIFEST_SCHEMA, manifest_bytes
 from reporting.report.render import ReportMeta
 from reporting.report.templating import plain_text
 
+if TYPE_CHECKING:
+    from reporting.investigate import Question
+
 DOSSIER_KIND = "dossier"
 DOSSIER_QUESTION = "dossier"  # the access log's name for compiling one
 # Rows printed per answer: a dossier is read, and the attached CSV holds every row. An answer
 # of thousands of rows printed in full would make the one WeasyPrint document slow and large.
 ROWS_PRINTED = 200
 
-Ask = Callable[[Session, Settings, dict[str, Any], Any], list[Any]]
-
-
-@dataclass(frozen=True)
-class Question:
-    """An investigate question as the dossier asks it again: what it asks (``title``, then the
-    value of ``subject`` among its arguments), the rows it answers with, how to ask it."""
-
-    title: str
-    subject: str | None
-    row_type: type
-    ask: Ask
-
 
 def _questions() -> dict[str, Question]:
-    """Every question of ``meetaudit investigate`` (and the console's), by its name there.
+    """Every question of ``meetaudit investigate`` (and the console's), by its name there: the
+    table both faces ask through (:data:`reporting.investigate.QUESTIONS`), so the answer is the
+    one the command would give now."""
+    from reporting.investigate import QUESTIONS
 
-    Each calls the same function of :mod:`reporting.investigate` the CLI calls, with the same
-    arguments, so the answer is the one the command would give now."""
-    from reporting import investigate as i
-
-    def meeting(session: Session, settings: Settings, a: dict[str, Any], p: Any) -> list[Any]:
-        wanted = str(a.get("meeting_id") or "")
-        ids = i.meeting_ids_like(session, wanted, limit=10)
-        if len(ids) > 1:
-            raise ReportError(f"{wanted!r} now begins the ids of several stored meetings")
-        found, lines, _absent = i.meeting_roster(session, ids[0] if ids else wanted, settings)
-        if found is None:
-            raise ReportError(f"no stored meeting's id is or begins with {wanted!r} any more")
-        return lines
-
-    return {
-        "person": Question("Meetings attended by", "who", i.Attendance,
-                           lambda s, st, a, p: i.attendance_of(
-                               s, a["who"], p, show_phone_numbers=st.show_phone_numbers)),
-        "with": Question("People in meetings with", "who", i.CoAttendee,
-                         lambda s, st, a, p: i.co_attendees(s, a["who"], st, p)),
-        "devices": Question("Devices used by", "who", i.DeviceUse,
-                            lambda s, st, a, p: i.devices_of(s, a["who"], st, p)),
-        "orgs": Question("Outside organisations", None, i.OutsideOrganisation,
-                         lambda s, st, a, p: i.outside_organisations(s, st, p)),
-        "meeting": Question("Everyone in meeting", "meeting_id", i.RosterLine, meeting),
-        "meetings": Question("Meetings", "title", i.MeetingMatch,
-                             lambda s, st, a, p: i.find_meetings(
-                                 s, title=a.get("title") or None, host=a.get("host") or None,
-                                 period=p)),
-        "phone": Question("Sessions joined from phone number", "number", i.PhoneCall,
-                          lambda s, st, a, p: i.phone_calls(s, a["number"], st, p)),
-        "device": Question("Sessions from device", "device", i.DeviceSessions,
-                           lambda s, st, a, p: i.device_sessions(s, a["device"], st, p)),
-        "timeline": Question("Timeline of", "who", i.TimelineEvent,
-                             lambda s, st, a, p: i.timeline(s, a["who"], st, p)),
-    }  # fmt: skip
+    return QUESTIONS
 
 
 def question_of(recorded: str) -> str | None:
@@ -160,15 +117,14 @@ def _moment(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
 
 
 def period_of(args: dict[str, Any], zone: dt.tzinfo) -> Any:
-    """The period a question searched, rebuilt from its recorded ``month``/``start``/``end``."""
-    from reporting.investigate import Period
-    from reporting.periods import month_window
+    """The period a question searched, rebuilt from its recorded ``month``/``start``/``end`` as
+    the faces read them (:func:`reporting.investigate.search_period`)."""
+    from reporting.investigate import search_period
 
-    month = str(args.get("month") or "").strip()
-    if month:
-        window = month_window(month, zone)
-        return Period(window.start, window.end)
-    return Period(_moment(args.get("start"), zone), _moment(args.get("end"), zone))
+    month = str(args.get("month") or "").strip() or None
+    return search_period(
+        zone, month, _moment(args.get("start"), zone), _moment(args.get("end"), zone)
+    )
 
 
 # -- answering again ---------------------------------------------------------------------------
