@@ -483,8 +483,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                 return page(request, "investigate.html", 400, questions=QUESTIONS, form=form,
                             result=None, shown=None, problem=str(exc))  # fmt: skip
             fmt = "csv" if format == "csv" else "html"
-            record(request, session, f"investigate {question}",
-                   {"who": who, "month": month}, len(result.rows), fmt, case=result.case)  # fmt: skip
+            record(request, session, f"investigate {question}", result.parameters,
+                   len(result.rows), fmt, case=result.case)  # fmt: skip
         if fmt == "csv":
             return Response(_csv(result.rows, settings), media_type="text/csv", headers={
                 "Content-Disposition": f'attachment; filename="{question}.csv"'})  # fmt: skip
@@ -631,7 +631,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/api/v1/investigate", openapi_extra={"x-action": "investigate.search"})
     def api_investigate(request: Request, question: str, who: str = "", month: str = "",
                         case: str = "") -> Response:  # fmt: skip
-        """Answer an investigate question (person, with, devices, orgs, meetings) in a case."""
+        """Answer an investigate question (any of `meetaudit investigate`'s) in a case: the rows,
+        and the notes the CLI prints beside them (``who`` is what the question asks about)."""
         from reporting.web.views import answer
 
         with records() as session:
@@ -639,15 +640,18 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                 result = answer(session, settings, question, who=who, month=month, case=case)
             except MeetauditError as exc:
                 raise StarletteHTTPException(400, str(exc)) from None
-            record(request, session, f"investigate {question}", {"who": who, "month": month},
+            record(request, session, f"investigate {question}", result.parameters,
                    len(result.rows), "json", case=result.case)  # fmt: skip
         # The rows are flat: their fields are read directly (``dataclasses.asdict`` deep-copies
         # each value) and encoded by ``json`` itself, times and paths by :func:`_json_default`
         # (no walk in Python over every value, no second pass by FastAPI's encoder): the
         # encoding took as long as the query for an answer of a thousand rows (issue 13).
         rows = [{c: getattr(r, c) for c in result.columns} for r in result.rows]
+        said = result.answered
+        people = [dataclasses.asdict(p) for p in said.people]
         return _json({"question": question, "period": result.period, "case": result.case,
-                      "rows": rows})  # fmt: skip
+                      "rows": rows, "people": people,
+                      "notes": [*said.before, *said.notes]})  # fmt: skip
 
     @app.post("/api/v1/reports/generate", openapi_extra={"x-action": "reports.generate"})
     async def api_generate(request: Request) -> dict[str, Any]:

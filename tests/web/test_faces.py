@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 
 import psycopg
 import pytest
@@ -24,6 +25,17 @@ from reporting.web import accounts
 from tests.conftest import _libpq
 from tests.report.conftest import build_known_month
 from tests.web.conftest import csrf_of
+
+
+def _cli_env(s: Settings, database_url: str) -> dict[str, str | None]:
+    """The environment under which the CLI works on the console's records, as the console."""
+    return {
+        "MEETAUDIT_CONFIG": None, "MEETAUDIT_SIGNING_KEY_FILE": None,
+        "MEETAUDIT_DATABASE_URL": database_url, "MEETAUDIT_DATA_DIR": str(s.data_dir),
+        "MEETAUDIT_OUTPUT_DIR": str(s.output_dir), "MEETAUDIT_ORG_NAME": s.org_name,
+        "MEETAUDIT_ORG_DOMAINS": ",".join(s.org_domains), "MEETAUDIT_TIMEZONE": s.timezone,
+        "MEETAUDIT_REQUIRE_CASE": "true", "COLUMNS": "200",
+    }  # fmt: skip
 
 
 def _token(db: Database, name: str) -> dict[str, str]:
@@ -85,13 +97,7 @@ def test_a_console_report_gets_the_cli_s_warning_and_verdict(
         session.execute(text(
             "UPDATE participants SET raw = jsonb_set(raw, '{displayName}', '\"Mallory\"') "
             "WHERE participant_id = 'p-gina'"))  # fmt: skip
-    s = web_settings
-    env = {
-        "MEETAUDIT_CONFIG": None, "MEETAUDIT_SIGNING_KEY_FILE": None,
-        "MEETAUDIT_DATABASE_URL": database_url, "MEETAUDIT_DATA_DIR": str(s.data_dir),
-        "MEETAUDIT_OUTPUT_DIR": str(s.output_dir), "MEETAUDIT_ORG_NAME": s.org_name,
-        "MEETAUDIT_ORG_DOMAINS": ",".join(s.org_domains), "MEETAUDIT_TIMEZONE": s.timezone,
-    }  # fmt: skip
+    env = _cli_env(web_settings, database_url)
     # A harvest holds its lock while both faces write the report of the month.
     with psycopg.connect(_libpq(database_url), autocommit=True) as harvest:
         harvest.execute("SELECT pg_advisory_lock(%s)", (HARVEST_LOCK_KEY,))
@@ -116,3 +122,89 @@ def test_a_console_report_gets_the_cli_s_warning_and_verdict(
         ids = (job.result["report_id"], said.output.split("Report ", 1)[1].split()[0])
     assert web_verdict in page and "STORED DATA ALTERED" in page  # the summary, as printed
     assert web_verdict.replace(*ids) == cli_verdict  # the same words, another report's id
+
+
+@pytest.mark.parametrize(
+    ("question", "who", "month"),
+    [
+        ("person", "@acme.example", "2026-10"),  # several people: each named, how to ask one
+        ("person", "Alise Angstrom", "2026-10"),  # nobody contains it: names close to it
+        ("orgs", "", "2026-09"),  # a month no harvest listed: said so
+        ("with", "nobody-here@nowhere.example", "2026-10"),  # nothing found: is the month there?
+        ("meeting", "M1", ""),  # the meeting's title and host; invitees who did not attend
+    ],
+)
+def test_an_answer_carries_the_same_notes_from_the_cli_the_api_and_the_page(
+    app: object,
+    clients: dict[str | None, TestClient],
+    db: Database,
+    web_settings: Settings,
+    database_url: str,
+    question: str,
+    who: str,
+    month: str,
+) -> None:
+    from reporting.cases import open_case
+    from reporting.investigate import QUESTIONS
+
+    build_known_month(db)
+    with db.session() as session:
+        open_case(session, "INV-1", "faces", operator="lead")
+    asked = {"question": question, "who": who, "month": month, "case": "INV-1"}
+    api = TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
+    answer = api.get("/api/v1/investigate", params=asked, headers=_token(db, "investigator-user"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["notes"], "each of these answers has something to say beside its rows"
+
+    subject = QUESTIONS[question].subject
+    args = [who] if subject in ("who", "meeting_id") else []
+    fmt = ["--format", "table"] if question == "meeting" else ["--format", "json"]
+    period = ["--month", month] if month else []
+    said = CliRunner().invoke(
+        cli,
+        ["investigate", question, *args, *period, "--case", "INV-1", *fmt],
+        env=_cli_env(web_settings, database_url),
+    )
+    assert said.exit_code == 0, said.output
+    for note in body["notes"]:
+        assert note in said.output, note
+    if body["period"]:
+        assert f"Period searched: {body['period']}" in said.output
+    if question != "meeting":
+        assert len(json.loads(said.stdout)) == len(body["rows"])
+
+    page = clients["investigator"].get("/investigate", params=asked)
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    for note in body["notes"]:
+        assert note in shown, note
+    for person in body["people"]:
+        assert person["email"] in shown
+
+
+@pytest.mark.parametrize(
+    ("question", "typed", "words"),
+    [
+        ("person", "a", "say whom to look for"),
+        ("timeline", " ", "say whom to look for"),
+        ("phone", "12", "give the phone number, or at least its last 3 digits"),
+    ],
+)
+def test_a_question_asked_wrongly_gets_the_same_message_from_both_faces(
+    app: object, db: Database, question: str, typed: str, words: str
+) -> None:
+    api = TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
+    refused = api.get("/api/v1/investigate", params={"question": question, "who": typed},
+                      headers=_token(db, "investigator-user"))  # fmt: skip
+    assert refused.status_code == 400 and words in refused.json()["error"]
+    said = CliRunner().invoke(cli, ["investigate", question, typed])
+    assert said.exit_code == 2  # a usage mistake, told before anything is opened
+    assert f"Error: {refused.json()['error']}" in said.output
+
+
+def test_the_console_asks_every_question_the_cli_answers() -> None:
+    from reporting.cli import investigate_group
+    from reporting.web.views import QUESTIONS
+
+    assert set(QUESTIONS) == set(investigate_group.commands)
