@@ -354,11 +354,19 @@ class DossierResult:
 
 
 def compile_dossier(
-    settings: Settings, db: Database, ref: str, *, output: Path | str | None = None
+    settings: Settings,
+    db: Database,
+    ref: str,
+    *,
+    output: Path | str | None = None,
+    question: str = DOSSIER_QUESTION,
+    context: dict[str, Any] | None = None,
 ) -> DossierResult:
     """Ask every question of case ``ref`` again, record the look, render, sign and record the
     dossier; see the module docstring. ``output``: a file name or a folder (as for a report),
-    else ``settings.output_dir``; an existing file is never overwritten.
+    else ``settings.output_dir``; an existing file is never overwritten. The look is recorded
+    as ``question``, by ``settings.operator``, with ``context`` beside its own parameters (the
+    console: ``console dossier``, the signed-in person's role and client address).
 
     An unknown case is a :class:`~reporting.errors.CaseError`; a closed case gets its dossier.
     """
@@ -377,8 +385,9 @@ def compile_dossier(
         log_state = check_log(session)
         answers = [answer_again(session, settings, e, n) for n, e in enumerate(logged, start=1)]
         look = record_access(
-            session, operator=settings.operator, case_ref=case.ref, question=DOSSIER_QUESTION,
-            parameters={"dossier_id": dossier_id, "access_log_seqs": [a.seq for a in answers]},
+            session, operator=settings.operator, case_ref=case.ref, question=question,
+            parameters={**(context or {}), "dossier_id": dossier_id,
+                        "access_log_seqs": [a.seq for a in answers]},
             rows_returned=sum(a.rows_now or 0 for a in answers), output_format="pdf",
         )  # fmt: skip
         case_data = _case_data(case, settings.zone)

@@ -370,6 +370,11 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/reports/{report_id}/file", openapi_extra={"x-action": "reports.download"},
              include_in_schema=False)  # fmt: skip
     def download(request: Request, report_id: str) -> Response:
+        return recorded_file(request, report_id)
+
+    def recorded_file(request: Request, report_id: str, case: str | None = None) -> Response:
+        """A file of the ledger, only while it is unchanged where it was written; the download
+        recorded in the access log (under ``case``, for a case's dossier)."""
         from reporting.report import ledger
 
         with records() as session:
@@ -389,7 +394,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                     f"the file at {path} is no longer the one recorded for {report_id}: "
                     "it is not served. Run `meetaudit verify --ledger`.",
                 )
-            record(request, session, "download", {"report_id": report_id}, 1, entry.format)
+            record(request, session, "download", {"report_id": report_id}, 1, entry.format,
+                   case=case)  # fmt: skip
         media = {"pdf": "application/pdf", "json": "application/json"}.get(entry.format, "text/csv")
         return Response(data, media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{path.name}"',
@@ -416,14 +422,19 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/jobs/{job_id}", openapi_extra={"x-action": "reports.view"},
              include_in_schema=False)  # fmt: skip
     def job(request: Request, job_id: int) -> Response:
+        return page(request, "job.html", job=job_of(job_id, "report"))
+
+    def job_of(job_id: int, kind: str) -> Any:
+        """Job ``job_id`` when it is of ``kind`` (a report's page never shows a case's dossier,
+        nor the other way round), detached from its session; else 404."""
         from reporting.db.models import Job
 
         with records() as session:
             found = session.get(Job, job_id)
-            if found is None:
+            if found is None or found.kind != kind:
                 raise StarletteHTTPException(404, f"there is no job {job_id}")
             session.expunge(found)
-        return page(request, "job.html", job=found)
+        return found
 
     @app.get("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
     def verify_form(request: Request) -> Response:
@@ -530,6 +541,49 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
             found = list_cases(session)
         return page(request, "cases.html", 400 if problem else 200, cases=found,
                     problem=problem, done=done, zone=settings.zone)  # fmt: skip
+
+    # -- case dossiers: `meetaudit case dossier`, as a background job -------------------------
+
+    def queue_dossier(request: Request, ref: str) -> int:
+        """Queue the dossier of case ``ref`` for the signed-in investigator (an unknown case is
+        refused now, not when the job runs); the job's id."""
+        from reporting.cases import find_case
+        from reporting.jobs import enqueue
+
+        actor: Actor = request.state.actor
+        with records() as session:
+            case = find_case(session, ref)
+            job = enqueue(session, "dossier", {"case": case.ref, "role": actor.role,
+                                               "client": client_of(request)}, by=actor.name)  # fmt: skip
+            return job.id
+
+    @app.post("/cases/dossier", openapi_extra={"x-action": "cases.dossier"},
+              include_in_schema=False)  # fmt: skip
+    async def dossier(request: Request) -> Response:
+        from reporting.cases import list_cases
+
+        form = await request.form()
+        try:
+            job_id = queue_dossier(request, str(form.get("ref", "")))
+        except MeetauditError as exc:
+            with records() as session:
+                found = list_cases(session)
+            return page(request, "cases.html", 400, cases=found, problem=str(exc), done=None,
+                        zone=settings.zone)  # fmt: skip
+        return RedirectResponse(f"/cases/dossiers/{job_id}", status_code=303)
+
+    @app.get("/cases/dossiers/{job_id}", openapi_extra={"x-action": "cases.dossier"},
+             include_in_schema=False)  # fmt: skip
+    def dossier_job(request: Request, job_id: int) -> Response:
+        return page(request, "job.html", job=job_of(job_id, "dossier"))
+
+    @app.get("/cases/dossiers/{job_id}/file", openapi_extra={"x-action": "cases.dossier"},
+             include_in_schema=False)  # fmt: skip
+    def dossier_file(request: Request, job_id: int) -> Response:
+        found = job_of(job_id, "dossier")
+        if found.status != "done":
+            raise StarletteHTTPException(404, f"the dossier of job {job_id} is not written yet")
+        return recorded_file(request, found.result["dossier_id"], case=found.result["case"])
 
     # -- access log and accounts -------------------------------------------------------------
 
@@ -674,14 +728,32 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/api/v1/jobs/{job_id}", openapi_extra={"x-action": "reports.view"})
     def api_job(request: Request, job_id: int) -> dict[str, Any]:
         """A background job's state, progress and result."""
-        from reporting.db.models import Job
+        found = job_of(job_id, "report")
+        job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+        return job
 
-        with records() as session:
-            found = session.get(Job, job_id)
-            if found is None:
-                raise StarletteHTTPException(404, f"there is no job {job_id}")
-            job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
-            return job
+    @app.post("/api/v1/cases/{ref}/dossier", openapi_extra={"x-action": "cases.dossier"})
+    def api_dossier(request: Request, ref: str) -> dict[str, Any]:
+        """Queue the dossier of case ``ref``, as `meetaudit case dossier REF` compiles it; follow
+        ``url`` for its state and, when done, its file."""
+        try:
+            job_id = queue_dossier(request, ref)
+        except MeetauditError as exc:
+            raise StarletteHTTPException(400, str(exc)) from None
+        return {"job": job_id, "status": "queued", "url": f"/api/v1/dossiers/{job_id}"}
+
+    @app.get("/api/v1/dossiers/{job_id}", openapi_extra={"x-action": "cases.dossier"})
+    def api_dossier_job(request: Request, job_id: int) -> dict[str, Any]:
+        """A dossier job's state and result; ``file`` is where its PDF downloads when done."""
+        found = job_of(job_id, "dossier")
+        job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+        job["file"] = f"/api/v1/dossiers/{job_id}/file" if found.status == "done" else None
+        return job
+
+    @app.get("/api/v1/dossiers/{job_id}/file", openapi_extra={"x-action": "cases.dossier"})
+    def api_dossier_file(request: Request, job_id: int) -> Response:
+        """The dossier's PDF, only while it is unchanged where it was written."""
+        return dossier_file(request, job_id)
 
     @app.get("/api/v1/access-log", openapi_extra={"x-action": "access_log.view"})
     def api_access_log(request: Request, case: str | None = None) -> dict[str, Any]:

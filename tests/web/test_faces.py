@@ -6,17 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from reporting.cli import cli
 from reporting.config import Settings
 from reporting.db.engine import Database
-from reporting.db.models import Job
+from reporting.db.models import AccessLogEntry, Job
 from reporting.harvest import HARVEST_LOCK_KEY
 from reporting.jobs import work_once
 from reporting.periods import previous_month
@@ -208,3 +209,72 @@ def test_the_console_asks_every_question_the_cli_answers() -> None:
     from reporting.web.views import QUESTIONS
 
     assert set(QUESTIONS) == set(investigate_group.commands)
+
+
+def test_an_investigator_compiles_a_case_dossier_from_the_case_page(
+    clients: dict[str | None, TestClient],
+    app: object,
+    db: Database,
+    web_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """`meetaudit case dossier REF` from the console: a background job, the same dossier (in the
+    ledger, verified as the CLI verifies it), the look and the download in the access log under
+    the case, by the investigator who asked."""
+    from reporting.cases import open_case
+    from reporting.report import ledger, verify_file
+
+    build_known_month(db)
+    with db.session() as session:
+        open_case(session, "INV-7", "dossier from the console", operator="lead")
+    investigator = clients["investigator"]
+    asked = investigator.get("/investigate", params={"question": "orgs", "month": "2026-10",
+                                                     "case": "INV-7"})  # fmt: skip
+    assert asked.status_code == 200
+    cases = investigator.get("/cases")
+    assert 'action="/cases/dossier"' in cases.text
+    queued = investigator.post("/cases/dossier", follow_redirects=False, data={
+        "csrf_token": csrf_of(cases.text, "/cases/dossier"), "ref": "INV-7"})  # fmt: skip
+    assert queued.status_code == 303
+    job_url = queued.headers["location"]
+    assert "Waiting for a console instance" in investigator.get(job_url).text
+    # The report pages show reports only: an officer sees neither the job nor its page.
+    job_id = int(job_url.rsplit("/", 1)[1])
+    assert clients["officer"].get(f"/jobs/{job_id}").status_code == 404
+    assert clients["officer"].get(job_url).status_code == 403
+
+    assert work_once(web_settings, db, "w") == job_id
+    done = investigator.get(job_url)
+    assert "Done: dossier DOS-INV-7-" in done.text and f"{job_url}/file" in done.text
+    pdf = investigator.get(f"{job_url}/file")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        entry = ledger.find_by_report_id(session, job.result["dossier_id"])
+        assert entry is not None and entry.kind == "dossier"
+        assert entry.generated_by == "investigator-user"  # who asked, as the CLI's operator
+        assert pdf.headers["x-content-sha256"] == entry.file_sha256
+    saved = tmp_path / "dossier.pdf"
+    saved.write_bytes(pdf.content)
+    assert verify_file(db, saved).ok  # `meetaudit verify` accepts it
+    with db.session() as session:
+        log = [(e.question, e.operator, e.case_ref, e.parameters.get("role"))
+               for e in session.scalars(select(AccessLogEntry).order_by(AccessLogEntry.seq))]  # fmt: skip
+    assert log == [
+        ("console investigate orgs", "investigator-user", "INV-7", "investigator"),
+        ("console dossier", "investigator-user", "INV-7", "investigator"),
+        ("console download", "investigator-user", "INV-7", "investigator"),
+    ]
+    assert "1 question(s) asked again" in html.unescape(done.text)
+
+    unknown = investigator.post("/cases/dossier", data={
+        "csrf_token": csrf_of(cases.text, "/cases/dossier"), "ref": "NOPE"})  # fmt: skip
+    assert unknown.status_code == 400 and "there is no case" in html.unescape(unknown.text)
+    api = TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
+    by_api = api.post("/api/v1/cases/INV-7/dossier", headers=_token(db, "investigator-user"))
+    assert by_api.status_code == 200, by_api.text
+    state = api.get(by_api.json()["url"], headers=_token(db, "investigator-user")).json()
+    assert state["kind"] == "dossier" and state["status"] == "queued" and state["file"] is None
+    refused = api.post("/api/v1/cases/INV-7/dossier", headers=_token(db, "auditor-user"))
+    assert refused.status_code == 403
