@@ -1365,6 +1365,22 @@ def _shown(value: Any, zone: dt.tzinfo, *, whole: bool = False) -> str:
     return terminal_text(value, whole=whole)
 
 
+def cell_text(value: Any, zone: dt.tzinfo) -> str:
+    """A value of an answer as a table cell shows it on a page (the console's, a dossier's):
+    times in ``zone``, lists joined with ``; ``, minutes to one decimal; the page escapes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list | tuple | set):
+        return "; ".join(cell_text(v, zone) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
+
+
 def local_time(value: dt.datetime | None, zone: dt.tzinfo) -> str:
     """A time as the terminal shows it: ``2026-10-02 01:24`` in ``zone`` (see :func:`zone_name`)."""
     return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M")

@@ -43,6 +43,7 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import AccessLogEntry, InvestigationCase
 from reporting.errors import DatabaseError, MeetauditError, ReportError
+from reporting.investigate import cell_text
 from reporting.report import signing, timestamps, witness
 from reporting.report.api import (
     _ID_TOKEN,
@@ -216,22 +217,6 @@ def new_dossier_id(ref: str) -> str:
     return f"DOS-{clean}-{token}"
 
 
-def _cell(value: Any, zone: dt.tzinfo) -> str:
-    """A value as printed in an answer's table: times in the configured zone, lists one per
-    line; the template shows it literally (the ``v`` filter)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, (list, tuple)):
-        return "; ".join(_cell(v, zone) for v in value)
-    return str(value)
-
-
 def answer_csv(answer: Answer, zone: dt.tzinfo) -> bytes:
     """The answer's rows as the CLI's ``--format csv`` writes them; the header even when no
     row came back, so an empty answer still says what it would have held."""
@@ -270,7 +255,7 @@ def _answer_data(a: Answer, zone: dt.tzinfo) -> dict[str, Any]:
         "asked": _local(a.asked_at, zone),
         "asked_by": a.asked_by,
         "recorded": a.recorded,
-        "parameters": [(k, _cell(v, zone)) for k, v in sorted(a.parameters.items()) if v],
+        "parameters": [(k, cell_text(v, zone)) for k, v in sorted(a.parameters.items()) if v],
         "format": a.output_format,
         "question": a.question,
         "title": a.title,
@@ -281,7 +266,9 @@ def _answer_data(a: Answer, zone: dt.tzinfo) -> dict[str, Any]:
         "changed": a.changed,
         "problem": a.problem,
         "columns": a.columns,
-        "rows": [[_cell(v, zone) for v in dataclasses.astuple(r)] for r in a.rows[:ROWS_PRINTED]],
+        "rows": [
+            [cell_text(v, zone) for v in dataclasses.astuple(r)] for r in a.rows[:ROWS_PRINTED]
+        ],
         "more": max(0, len(a.rows) - ROWS_PRINTED),
         "attachment": a.attachment,
     }

@@ -163,7 +163,9 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     app.state.settings = settings
     app.state.db = db if db is not None else Database.from_settings(settings)
     env = _templates()
-    env.filters["cell"] = lambda value: _cell(value, settings)
+    from reporting.investigate import cell_text  # as a dossier prints an answer's cells
+
+    env.filters["cell"] = lambda value: cell_text(value, settings.zone)
     sso_enabled = bool(settings.oidc_issuer and settings.oidc_client_id
                        and settings.oidc_redirect_url)  # fmt: skip
 
@@ -504,7 +506,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         shown = page_of(result.rows, result.columns, sort=sort, page=page_number)
         # The cells as text beforehand: Jinja2's ``attr`` filter costs a static attribute
         # lookup per cell, a third of a page of 100 rows (issue 13).
-        cells = [[_cell(getattr(row, c), settings) for c in result.columns] for row in shown.rows]
+        cells = [[cell_text(getattr(row, c), settings.zone) for c in result.columns]
+                 for row in shown.rows]  # fmt: skip
         return page(request, "investigate.html", questions=QUESTIONS, form=form, result=result,
                     shown=shown, cells=cells, problem=None)  # fmt: skip
 
@@ -801,21 +804,6 @@ def _csv(rows: list[Any], settings: Settings) -> bytes:
     out = io.StringIO()
     write_csv(rows, out, settings.zone)
     return out.getvalue().encode("utf-8")
-
-
-def _cell(value: Any, settings: Settings) -> str:
-    """A value in a table cell: lists one per line, times in the configured zone."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, list | tuple | set):
-        return "; ".join(_cell(v, settings) for v in value)
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return str(value)
 
 
 _GAP_FIELDS = ("id", "harvest_run_id", "scope", "meeting_id", "window_from", "window_to",
