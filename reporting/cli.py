@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from reporting import __version__
-from reporting.errors import ConfigError, HarvestIncomplete, MeetauditError
+from reporting.errors import (
+    ConfigError,
+    HarvestIncomplete,
+    MeetauditError,
+    PeriodError,
+    QuestionError,
+)
 
 if TYPE_CHECKING:  # imported where used: `meetaudit --help` loads neither pydantic nor SQLAlchemy
     from reporting.config import Settings
@@ -45,6 +51,8 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (PeriodError, QuestionError) as exc:  # a mistyped period or question
+            raise click.UsageError(str(exc)) from None
         except MeetauditError as exc:
             _fail(str(exc), exc.exit_code)
         except Exception as exc:
@@ -236,42 +244,11 @@ def _window(
     *,
     what: str = "the period",
 ) -> Any:
-    """The period the options name (last month without any), in UTC; a mistake is a usage error.
+    """The period the options name (last month without any), in UTC; a mistake is a usage error
+    (:func:`reporting.periods.period_from_options`, which the console reads its months with)."""
+    from reporting.periods import period_from_options
 
-    ``what`` names the period in that error as the command calls it ("the harvest window").
-    """
-    from reporting.periods import Window, month_window, previous_month
-
-    if month is not None and not month.strip():
-        raise click.UsageError("--month is empty; write it as YYYY-MM, e.g. 2026-10")
-    if month and (start or end):
-        raise click.UsageError("give either --month or --from/--to, not both")
-    if start or end:
-        if not (start and end):
-            raise click.UsageError("--from and --to go together")
-        for option, value in (("--from", start), ("--to", end)):
-            # The years --month accepts: a typo such as 0001 or 9999 would otherwise ask Webex
-            # about every day in between.
-            if not 1990 <= value.year <= 2999:
-                raise click.UsageError(
-                    f"{option} {value.isoformat(sep=' ')[:10]} is not a date to ask Webex about (years "
-                    "1990 to 2999)"
-                )
-        zone = settings.zone
-        begins = start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC)
-        ends = end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC)
-        if ends <= begins:
-            raise click.UsageError(
-                f"{what} ends before it starts: --to {end:%Y-%m-%d %H:%M} is not after "
-                f"--from {start:%Y-%m-%d %H:%M}"
-            )
-        return Window(begins, ends)
-    try:
-        return month_window(
-            month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
-        )
-    except ConfigError as exc:  # a mistyped --month is a usage mistake (exit status 2)
-        raise click.UsageError(str(exc)) from None
+    return period_from_options(settings.zone, month, start, end, what=what)
 
 
 def _print_harvest_summary(summary: Any) -> None:
@@ -541,48 +518,37 @@ def run_report(
     output: Path | str | None,
     formats: tuple[str, ...],
 ) -> Any:
-    """Generate, record and print the report of ``window``."""
-    from reporting.harvest import harvest_running
+    """Generate, record and print the report of ``window`` as the console's report job does
+    (:func:`reporting.report.run.run_report`): a warning while a harvest runs, and the verdict
+    (an error although the files were written) raised after the summary."""
+    from reporting.report.run import run_report as run
 
-    if harvest_running(db):
-        click.echo(
-            "Warning: a harvest is running against this database right now; the meetings it has "
-            "not stored yet are gaps in this report. Let it finish for a complete report.",
-            err=True,
-        )
-    result = _generate_and_print(
-        state, settings, db, window, label=label, output=output, formats=formats
-    )
-    if result.altered_meetings:
-        from reporting.errors import VerificationError
+    def warn(text: str) -> None:
+        click.echo(f"Warning: {text}", err=True)
 
-        raise VerificationError(
-            f"the report {result.report_id} was written and recorded, and it says on its cover "
-            f"that the stored records of {len(result.altered_meetings):,} meetings of the period "
-            "no longer match what was harvested (changed in the database after the harvest). "
-            "Keep it as evidence and find out who changed them"
-        )
-    return result
+    outcome = _generate_and_print(
+        state,
+        lambda progress: run(settings, db, window, label=label, output=output, formats=formats,
+                             progress=progress, warn=warn),
+    )  # fmt: skip
+    if outcome.verdict is not None:
+        raise outcome.verdict
+    return outcome.result
 
 
-def _generate_and_print(
-    state: State, settings: Settings, db: Any, window: Any, **options: Any
-) -> Any:
-    """``generate_report`` with live progress; print its summary; a stop becomes one line."""
-    from reporting.report import generate_report
+def _generate_and_print(state: State, generate: Callable[[Any], Any]) -> Any:
+    """``generate(progress)`` with live progress, a :class:`~reporting.report.run.ReportOutcome`;
+    print its report's summary; a stop becomes one line."""
     from reporting.report.api import ReportInterrupted
 
     try:
         with report_progress(state) as progress:
-            result = generate_report(settings, db, window, progress=progress, **options)
+            outcome = generate(progress)
     except ReportInterrupted as exc:
         raise ReportStopped.of(exc) from None
-    for line in result.lines():
+    for line in outcome.result.lines():
         click.echo(line)
-    from reporting.report.witness import raise_if_unpublished
-
-    raise_if_unpublished(f"report {result.report_id}", result.ledger_head, result.witness_problems)
-    return result
+    return outcome
 
 
 class ReportStopped(MeetauditError):
@@ -687,9 +653,15 @@ def report_cmd(
     settings = state.settings()
     with open_database(settings) as db:
         if reproduce:
+            from reporting.report import generate_report
+            from reporting.report.run import ReportOutcome
+
             result = _generate_and_print(
-                state, settings, db, None, label=reproduce, output=output, reproduce=reproduce
-            )
+                state,
+                lambda progress: ReportOutcome(generate_report(
+                    settings, db, None, label=reproduce, output=output, reproduce=reproduce,
+                    progress=progress)),
+            ).result  # fmt: skip
             if not result.matches:
                 from reporting.errors import VerificationError
 
@@ -709,11 +681,13 @@ def report_cmd(
                     "verify FILE`"
                 )
             return
+        from reporting.periods import month_of
+
         window = _window(settings, month, start, end)
         label = month or (
             f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
             if (start or end)
-            else _month_label(settings, window)
+            else month_of(window, settings.zone)
         )
         result = run_report(
             state, settings, db, window, label=label, output=output, formats=formats or ("pdf",)
@@ -767,10 +741,6 @@ def report_diff_cmd(state: State, old_id: str, new_id: str, fmt: str) -> None:
     else:
         for line in result.lines():
             click.echo(line)
-
-
-def _month_label(settings: Settings, window: Any) -> str:
-    return f"{window.start.astimezone(settings.zone):%Y-%m}"
 
 
 @cli.command("verify")
@@ -964,7 +934,6 @@ def simulator_serve(
     non_admin: bool = False,
 ) -> None:
     """Serve a simulated Webex API on 127.0.0.1 until Ctrl-C (token: simulated-token)."""
-    from reporting.periods import month_window, previous_month
     from reporting.webex.simulator import (
         HAND_FAULTS,
         Simulator,
@@ -986,9 +955,7 @@ def simulator_serve(
         )
 
     settings = state.settings()
-    window = month_window(
-        month or previous_month(dt.datetime.now(dt.UTC), settings.zone), settings.zone
-    )
+    window = _window(settings, month, None, None)
     org = generate_org(
         seed=seed,
         start=window.start,
@@ -1155,29 +1122,19 @@ def _emit_rows(
         print_rows(Console(), rows, title, settings.zone, person_title)
 
 
-def _announce_matches(
-    session: Any, who: str, period: Any, fmt: str, *, show_phone_numbers: bool = False
-) -> None:
-    """Say so when WHO matches several people (on stderr for CSV / JSON, which stay data only)."""
-    from reporting.investigate import people_matching, resolve
-
-    found = resolve(session, who)
-    if found.close and found.keys:
-        click.echo(
-            f"No name or address contains {who!r}; answering for the people whose name is close"
-            " to it (accents, case and small typos ignored).",
-            err=fmt != "table",
-        )
-    people = people_matching(session, found, period, show_phone_numbers=show_phone_numbers)
-    if len(people) < 2:
+def _announce_matches(answered: Any, fmt: str) -> None:
+    """Say whom the answer is for when what was typed matched only close names, or several
+    people (on stderr for CSV / JSON, which stay data only)."""
+    if answered.close_note:
+        click.echo(answered.close_note, err=fmt != "table")
+    if answered.matches_note is None:
         return
+    people = answered.people
     if fmt != "table":
         labels = "; ".join(p.label for p in people)
-        click.echo(f"{len(people)} people match {who!r}: {labels}", err=True)
+        click.echo(f"{answered.matches_note}: {labels}", err=True)
         return
-    click.echo(
-        f"{len(people)} people match {who!r} (give an email address, or the key in brackets, to ask about one):"
-    )
+    click.echo(f"{answered.matches_note}:")
     width = max(len(p.label) for p in people)
     for p in people:
         click.echo(f"  {p.label:<{width}}  {p.meetings} meeting{'' if p.meetings == 1 else 's'}")
@@ -1188,23 +1145,6 @@ _format_option = click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
     help="Output as a table on the terminal, or CSV / JSON for further analysis.",
 )  # fmt: skip
-
-
-def _period(
-    settings: Settings, month: str | None, start: dt.datetime | None, end: dt.datetime | None
-) -> Any:
-    from reporting.investigate import Period
-
-    if not (month or start or end):
-        return Period()
-    if month or (start and end):
-        w = _window(settings, month, start, end, what="the period searched")
-        return Period(w.start, w.end)
-    zone = settings.zone
-    return Period(
-        start.replace(tzinfo=start.tzinfo or zone) if start else None,
-        end.replace(tzinfo=end.tzinfo or zone) if end else None,
-    )
 
 
 @cli.group("investigate")
@@ -1264,55 +1204,48 @@ def _record_look(session: Any, settings: Settings, case: str | None, rows: int, 
     session.commit()
 
 
-def _require_someone(who: str) -> None:
-    if len(who.strip()) < 2:
-        raise click.UsageError(
-            "say whom to look for: an email address, a name, or part of one (2 characters or more)"
-        )
-
-
 def _answer(
     state: State,
+    name: str,
     title: str,
-    ask: Callable[[Any, Settings, Any], list[Any]],
     fmt: str,
     month: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
     *,
-    who: str | None = None,
+    args: dict[str, Any] | None = None,
     person_title: str | None = None,
     apart: tuple[str, str] | None = None,
     case: str | None = None,
 ) -> None:
-    """Open the records, ask one question for the period, print the rows.
+    """Open the records, ask question ``name`` for the period, print the rows with what
+    :func:`reporting.investigate.answer_question` says beside them (the console shows the same).
 
     Always say which period was searched and what of it was never harvested (for CSV / JSON on
     stderr, so stdout stays data only); when nothing is found, also whether the period holds
-    harvested meetings at all. With ``who``, first say so if it matches several people; with
+    harvested meetings at all; first, whether what was typed matches several people. With
     ``person_title`` (and ``apart``), see :func:`reporting.investigate.print_rows`.
     """
-    from reporting.investigate import describe_period, period_notes, period_records, print_rows
+    from reporting.investigate import answer_question, check_question, print_rows, search_period
 
+    args = args or {}
+    check_question(name, args)  # a mistake is told before anything is opened
     settings = state.settings()
+    p = search_period(settings.zone, month, start, end)
     with open_database(settings) as db, db.session() as session:
         case = _check_case(session, settings, case)
-        p = _period(settings, month, start, end)
+        answered = answer_question(session, settings, name, args, p)
+        _record_look(session, settings, case, len(answered.rows), fmt)
         table = fmt == "table"
-        click.echo(f"Period searched: {describe_period(p, settings.zone)}", err=not table)
-        if who is not None:
-            _announce_matches(session, who, p, fmt, show_phone_numbers=settings.show_phone_numbers)
-        rows = ask(session, settings, p)
-        records = period_records(session, p, count=not rows)
-        notes = period_notes(records, settings.zone, found=bool(rows))
-        _record_look(session, settings, case, len(rows), fmt)
+        click.echo(f"Period searched: {answered.searched}", err=not table)
+        _announce_matches(answered, fmt)
         if table:
             from rich.console import Console
 
-            print_rows(Console(), rows, title, settings.zone, person_title, apart=apart)
+            print_rows(Console(), answered.rows, title, settings.zone, person_title, apart=apart)
         else:
-            _emit_rows(rows, fmt, title, settings)
-        for note in notes:
+            _emit_rows(answered.rows, fmt, title, settings)
+        for note in answered.notes:
             click.echo(note, err=not table)
 
 
@@ -1327,13 +1260,10 @@ def investigate_person(state: State, /, who: str, fmt: str, **period: Any) -> No
     Attended means admitted, as in the report; the meetings WHO only waited in the lobby of
     (never admitted) are listed apart, as "Lobby only" (CSV / JSON: `admitted` false).
     """
-    from reporting.investigate import LOBBY_ONLY, attendance_of
+    from reporting.investigate import LOBBY_ONLY
 
-    _require_someone(who)
-    _answer(state, f"Meetings attended by {who}",
-            lambda session, settings, p: attendance_of(
-                session, who, p, show_phone_numbers=settings.show_phone_numbers), fmt,
-            who=who, person_title="Meetings attended by", apart=("admitted", LOBBY_ONLY),
+    _answer(state, "person", f"Meetings attended by {who}", fmt, args={"who": who},
+            person_title="Meetings attended by", apart=("admitted", LOBBY_ONLY),
             **period)  # fmt: skip
 
 
@@ -1348,12 +1278,7 @@ def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None
     Lobby-only stays count for neither side. Unidentified attendees (phone callers without an
     email) are listed too, each as one person, as the report counts them.
     """
-    from reporting.investigate import co_attendees
-
-    _require_someone(who)
-    _answer(state, f"People in meetings with {who}",
-            lambda session, settings, p: co_attendees(session, who, settings, p), fmt,
-            who=who, **period)  # fmt: skip
+    _answer(state, "with", f"People in meetings with {who}", fmt, args={"who": who}, **period)
 
 
 @investigate_group.command("devices")
@@ -1363,11 +1288,8 @@ def investigate_with(state: State, /, who: str, fmt: str, **period: Any) -> None
 @handle_errors
 def investigate_devices(state: State, /, who: str, fmt: str, **period: Any) -> None:
     """Which devices WHO joined from (phone numbers masked unless MEETAUDIT_SHOW_PHONE_NUMBERS)."""
-    from reporting.investigate import devices_of
-
-    _answer(state, f"Devices used by {who}",
-            lambda session, settings, p: devices_of(session, who, settings, p), fmt,
-            who=who, person_title="Devices used by", **period)  # fmt: skip
+    _answer(state, "devices", f"Devices used by {who}", fmt, args={"who": who},
+            person_title="Devices used by", **period)  # fmt: skip
 
 
 @investigate_group.command("orgs")
@@ -1380,9 +1302,7 @@ def investigate_orgs(state: State, /, fmt: str, **period: Any) -> None:
     People are counted as the report counts them: per person key, so every phone caller without
     an email is a person of their own.
     """
-    from reporting.investigate import outside_organisations
-
-    _answer(state, "Outside organisations", outside_organisations, fmt, **period)
+    _answer(state, "orgs", "Outside organisations", fmt, **period)
 
 
 @investigate_group.command("meeting")
@@ -1397,43 +1317,21 @@ def investigate_meeting(state: State, meeting_id: str, fmt: str, case: str | Non
     MEETING_ID as Webex gives it (as `investigate meetings` shows it), or a beginning of it that
     only one stored meeting's id has.
     """
-    from reporting.errors import MeetauditError as _Err
-    from reporting.investigate import (
-        local_time,
-        meeting_ids_like,
-        meeting_roster,
-        terminal_text,
-        zone_name,
-    )
+    from reporting.investigate import answer_question, check_question
 
+    args = {"meeting_id": meeting_id}
+    check_question("meeting", args)
     settings = state.settings()
     with open_database(settings) as db, db.session() as session:
         case = _check_case(session, settings, case)
-        ids = meeting_ids_like(session, meeting_id, limit=(shown := 10))
-        if len(ids) > 1:
-            more = " (and more)" if len(ids) == shown else ""
-            raise _Err(
-                f"{meeting_id!r} begins the ids of several stored meetings: {', '.join(ids)}{more};"
-                " give more of the id"
-            )
-        meeting, lines, absent = meeting_roster(session, ids[0] if ids else meeting_id, settings)
-        if meeting is None:
-            raise _Err(
-                f"no stored meeting's id is or begins with {meeting_id!r}; find the id with"
-                " `meetaudit investigate meetings`"
-            )
-        _record_look(session, settings, case, len(lines), fmt)
-        if fmt == "table":
-            zone = settings.zone
-            click.echo(f"Meeting {terminal_text(meeting.meeting_id, whole=True)}")
-            click.echo(
-                f"{terminal_text(meeting.title)} — {local_time(meeting.start_at, zone)} to"
-                f" {local_time(meeting.end_at, zone)} ({zone_name(zone)}),"
-                f" host {terminal_text(meeting.host_email, whole=True)}"
-            )
-        _emit_rows(lines, fmt, "Participants", settings)
-        if fmt == "table" and absent:
-            click.echo("Invited but did not attend: " + "; ".join(terminal_text(a) for a in absent))
+        answered = answer_question(session, settings, "meeting", args)
+        _record_look(session, settings, case, len(answered.rows), fmt)
+        table = fmt == "table"
+        for line in answered.heading if table else []:
+            click.echo(line)
+        _emit_rows(answered.rows, fmt, "Participants", settings)
+        for note in answered.notes if table else []:
+            click.echo(note)
 
 
 @investigate_group.command("meetings")
@@ -1453,11 +1351,7 @@ def investigate_meetings(
     state: State, /, title: str | None, host: str | None, fmt: str, **period: Any
 ) -> None:
     """Find stored meetings by title and/or host, newest first."""
-    from reporting.investigate import find_meetings
-
-    _answer(state, "Meetings",
-            lambda session, settings, p: find_meetings(session, title=title, host=host, period=p),
-            fmt, **period)  # fmt: skip
+    _answer(state, "meetings", "Meetings", fmt, args={"title": title, "host": host}, **period)
 
 
 @investigate_group.command("phone")
@@ -1472,13 +1366,8 @@ def investigate_phone(state: State, /, number: str, fmt: str, **period: Any) -> 
     Numbers, and callers' names that are their number, stay masked unless
     MEETAUDIT_SHOW_PHONE_NUMBERS.
     """
-    from reporting.investigate import phone_calls
-
-    if sum(ch.isdigit() for ch in number) < 3:
-        raise click.UsageError("give the phone number, or at least its last 3 digits")
-    _answer(state, "Sessions joined from the phone number searched",
-            lambda session, settings, p: phone_calls(session, number, settings, p), fmt,
-            **period)  # fmt: skip
+    _answer(state, "phone", "Sessions joined from the phone number searched", fmt,
+            args={"number": number}, **period)  # fmt: skip
 
 
 @investigate_group.command("device")
@@ -1491,11 +1380,7 @@ def investigate_device(state: State, /, device: str, fmt: str, **period: Any) ->
 
     One row per person, most sessions first, with the meetings they joined from it.
     """
-    from reporting.investigate import device_sessions
-
-    _answer(state, f"Sessions from {device}",
-            lambda session, settings, p: device_sessions(session, device, settings, p), fmt,
-            **period)  # fmt: skip
+    _answer(state, "device", f"Sessions from {device}", fmt, args={"device": device}, **period)
 
 
 @investigate_group.command("timeline")
@@ -1509,12 +1394,8 @@ def investigate_timeline(state: State, /, who: str, fmt: str, **period: Any) -> 
     Each meeting attended names the outside organisations admitted to it, as the report
     classifies them.
     """
-    from reporting.investigate import timeline
-
-    _require_someone(who)
-    _answer(state, f"Timeline of {who}",
-            lambda session, settings, p: timeline(session, who, settings, p), fmt,
-            who=who, person_title="Timeline of", **period)  # fmt: skip
+    _answer(state, "timeline", f"Timeline of {who}", fmt, args={"who": who},
+            person_title="Timeline of", **period)  # fmt: skip
 
 
 # Command groups kept in modules of their own register themselves on ``cli`` when imported.

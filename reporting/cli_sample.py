@@ -11,7 +11,6 @@ import click
 
 from reporting.cli import (
     _from_option,
-    _month_label,
     _month_option,
     _to_option,
     _window,
@@ -22,6 +21,7 @@ from reporting.cli import (
     report_progress,
 )
 from reporting.errors import HarvestIncomplete
+from reporting.periods import month_of
 
 if TYPE_CHECKING:
     from reporting.config import Settings
@@ -99,7 +99,7 @@ def sample_cmd(
     label = month or (
         f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
         if (start or end)
-        else _month_label(settings, window)
+        else month_of(window, settings.zone)
     )
     with open_database(settings) as db:
         result = draw_sample(

@@ -6,6 +6,7 @@ secret (tokens and database passwords are redacted before a message is built).
 
     MeetauditError                 root; exit status 1
     ├── ConfigError                a setting is missing, malformed or a placeholder
+    │   └── PeriodError            a period (month, from/to) given wrongly; exit status 2
     ├── DatabaseError              PostgreSQL cannot be reached or refused a statement
     ├── WebexError                 talking to the Webex API failed
     │   ├── WebexAuthError         401 (token missing, expired or revoked; refresh failed)
@@ -13,6 +14,7 @@ secret (tokens and database passwords are redacted before a message is built).
     │   ├── WebexPayloadError      a 200 answer whose body is not what the spec promises
     │   ├── UnsafeLinkError        a paging link that leaves the configured API origin or listing
     │   └── EndlessListing         a listing that makes no progress or outgrows its documented bound
+    ├── QuestionError              an investigate question asked wrongly (whom, which number); exit 2
     ├── HarvestIncomplete          the harvest finished but some meetings are gaps; exit status 3
     ├── ReportError                a report cannot be built or written
     ├── WitnessError               a report was recorded, but its ledger head was not published
@@ -31,6 +33,14 @@ class MeetauditError(Exception):
 
 class ConfigError(MeetauditError):
     """A setting is missing, malformed, or still a placeholder."""
+
+
+class PeriodError(ConfigError):
+    """A period was given wrongly (a month not ``YYYY-MM``, ``--from`` without ``--to``, an end
+    before the start): a usage mistake, which the CLI shows with its usage (exit status 2) and
+    the console as a form or request error (400)."""
+
+    exit_code = 2
 
 
 class DatabaseError(MeetauditError):
@@ -85,6 +95,13 @@ class EndlessListing(WebexError):
     def __init__(self, message: str, *, pages: int = 0, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.pages = pages
+
+
+class QuestionError(MeetauditError):
+    """An investigate question was asked wrongly (no one to look for, too few digits of a phone
+    number): a usage mistake, as :class:`PeriodError` (exit status 2; the console: 400)."""
+
+    exit_code = 2
 
 
 class HarvestIncomplete(MeetauditError):

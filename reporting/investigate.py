@@ -42,6 +42,7 @@ from sqlalchemy.types import Text
 from reporting.config import Settings
 from reporting.coverage import UNCOVERED_REASON, what_is_missing
 from reporting.db.models import Invitee, Meeting, Participant, ParticipantDevice
+from reporting.errors import MeetauditError, QuestionError
 from reporting.report.classify import (
     Classification,
     KnownOrgIds,
@@ -900,6 +901,37 @@ def meeting_roster(
     return meeting, lines, absent
 
 
+def find_roster(
+    session: Session, meeting_id: str, settings: Settings
+) -> tuple[Meeting, list[RosterLine], list[str]]:
+    """:func:`meeting_roster` of the stored meeting whose id is, or begins with, ``meeting_id``
+    (as ``investigate meetings`` shows it); none, or several, is an error that says what to do."""
+    ids = meeting_ids_like(session, meeting_id, limit=(shown := 10))
+    if len(ids) > 1:
+        more = " (and more)" if len(ids) == shown else ""
+        raise MeetauditError(
+            f"{meeting_id!r} begins the ids of several stored meetings: {', '.join(ids)}{more};"
+            " give more of the id"
+        )
+    meeting, lines, absent = meeting_roster(session, ids[0] if ids else meeting_id, settings)
+    if meeting is None:
+        raise MeetauditError(
+            f"no stored meeting's id is or begins with {meeting_id!r}; find the id with"
+            " `meetaudit investigate meetings`"
+        )
+    return meeting, lines, absent
+
+
+def roster_heading(meeting: Meeting, zone: dt.tzinfo) -> list[str]:
+    """What an answer about one meeting says before its roster: its id, title, time, host."""
+    return [
+        f"Meeting {terminal_text(meeting.meeting_id, whole=True)}",
+        f"{terminal_text(meeting.title)} — {local_time(meeting.start_at, zone)} to"
+        f" {local_time(meeting.end_at, zone)} ({zone_name(zone)}),"
+        f" host {terminal_text(meeting.host_email, whole=True)}",
+    ]
+
+
 def _month_of(meeting: Meeting, zone: dt.tzinfo) -> Period:
     """The calendar month (in ``zone``) of a meeting: the period of the report that holds it."""
     if meeting.start_at is None:
@@ -1224,6 +1256,26 @@ def timeline(
 # -- the period searched -------------------------------------------------------------------------
 
 
+def search_period(
+    zone: dt.tzinfo, month: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> Period:
+    """The period a question searches, from its options: none given (``month`` ``None``), all
+    stored meetings; a month, or both ``start`` and ``end``, that period (:func:`reporting.periods.
+    period_from_options`, mistakes a :class:`~reporting.errors.PeriodError`); one of them
+    alone, open at the other end. Times without a zone are in ``zone``."""
+    from reporting.periods import period_from_options
+
+    if month is None and not (start or end):
+        return Period()
+    if month is not None or (start and end):
+        w = period_from_options(zone, month, start, end, what="the period searched")
+        return Period(w.start, w.end)
+    return Period(
+        start.replace(tzinfo=start.tzinfo or zone) if start else None,
+        end.replace(tzinfo=end.tzinfo or zone) if end else None,
+    )
+
+
 def describe_period(period: Period, zone: dt.tzinfo) -> str:
     """The period searched as the investigator reads it, in the configured zone."""
     start, end, z = local_time(period.start, zone), local_time(period.end, zone), zone_name(zone)
@@ -1383,6 +1435,22 @@ def _shown(value: Any, zone: dt.tzinfo, *, whole: bool = False) -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(terminal_text(v, whole=whole) for v in value)
     return terminal_text(value, whole=whole)
+
+
+def cell_text(value: Any, zone: dt.tzinfo) -> str:
+    """A value of an answer as a table cell shows it on a page (the console's, a dossier's):
+    times in ``zone``, lists joined with ``; ``, minutes to one decimal; the page escapes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list | tuple | set):
+        return "; ".join(cell_text(v, zone) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
 
 
 def local_time(value: dt.datetime | None, zone: dt.tzinfo) -> str:
@@ -1564,3 +1632,169 @@ def _fold_line(line: str, width: int) -> list[str]:
         current = chunks[-1] if chunks else ""
     pieces.append(current)
     return pieces
+
+
+# -- questions, as every face asks them ----------------------------------------------------------
+# The CLI (`meetaudit investigate …`), the console (its Investigate page and /api/v1/investigate)
+# and a case dossier (reporting.report.dossier, asking a logged question again) ask through this
+# one table: the same function, the same checks of what was typed, the same notes beside the
+# rows. A face only parses its input, records the look in the access log, and shows the answer.
+
+Ask = Callable[[Session, Settings, dict[str, Any], Period], list[Any]]
+
+
+@dataclass(frozen=True)
+class Question:
+    """An investigate question as every face asks it: what it asks (``title``, then the value of
+    ``subject`` among its arguments), the rows it answers with, how to ask it, and how the
+    console's menu offers it (``label``)."""
+
+    title: str
+    subject: str | None
+    row_type: type
+    ask: Ask
+    label: str = ""
+
+    @property
+    def columns(self) -> list[str]:
+        """The fields of its rows, in order (an empty answer still has them)."""
+        return [f.name for f in dataclasses.fields(self.row_type)]
+
+
+def _roster_lines(session: Session, settings: Settings, a: dict[str, Any], p: Period) -> list[Any]:
+    return find_roster(session, str(a.get("meeting_id") or ""), settings)[1]
+
+
+#: Every question of ``meetaudit investigate`` by its name there, in the console's menu order.
+QUESTIONS: dict[str, Question] = {
+    "meeting": Question("Everyone in meeting", "meeting_id", RosterLine, _roster_lines,
+                        "Everyone in one meeting (give its id)"),
+    "person": Question("Meetings attended by", "who", Attendance,
+                       lambda s, st, a, p: attendance_of(
+                           s, a["who"], p, show_phone_numbers=st.show_phone_numbers),
+                       "Meetings a person attended"),
+    "with": Question("People in meetings with", "who", CoAttendee,
+                     lambda s, st, a, p: co_attendees(s, a["who"], st, p), "Who met a person"),
+    "devices": Question("Devices used by", "who", DeviceUse,
+                        lambda s, st, a, p: devices_of(s, a["who"], st, p),
+                        "Devices a person used"),
+    "orgs": Question("Outside organisations", None, OutsideOrganisation,
+                     lambda s, st, a, p: outside_organisations(s, st, p),
+                     "Outside organisations that took part"),
+    "meetings": Question("Meetings", "title", MeetingMatch,
+                         lambda s, st, a, p: find_meetings(
+                             s, title=a.get("title") or None, host=a.get("host") or None,
+                             period=p),
+                         "Meetings by title"),
+    "phone": Question("Sessions joined from phone number", "number", PhoneCall,
+                      lambda s, st, a, p: phone_calls(s, a["number"], st, p),
+                      "Who joined from a phone number"),
+    "device": Question("Sessions from device", "device", DeviceSessions,
+                       lambda s, st, a, p: device_sessions(s, a["device"], st, p),
+                       "Who joined from a device"),
+    "timeline": Question("Timeline of", "who", TimelineEvent,
+                         lambda s, st, a, p: timeline(s, a["who"], st, p),
+                         "A person's timeline"),
+}  # fmt: skip
+
+
+#: Questions about one person, who must be named; ``devices`` of nobody in particular lists
+#: every device (as the command always has).
+_SOMEONE = frozenset({"person", "with", "timeline"})
+
+
+def check_question(name: str, args: dict[str, Any]) -> Question:
+    """The question ``name``, once what was typed for it can be asked; else a
+    :class:`~reporting.errors.QuestionError` saying what to type (before anything is looked at)."""
+    question = QUESTIONS.get(name)
+    if question is None:
+        raise QuestionError(f"unknown question {name!r}; ask one of {', '.join(QUESTIONS)}")
+    typed = str(args.get(question.subject) or "").strip() if question.subject else ""
+    if name in _SOMEONE and len(typed) < 2:
+        raise QuestionError(
+            "say whom to look for: an email address, a name, or part of one (2 characters or more)"
+        )
+    if question.subject == "number" and sum(ch.isdigit() for ch in typed) < 3:
+        raise QuestionError("give the phone number, or at least its last 3 digits")
+    return question
+
+
+@dataclass
+class Answered:
+    """A question answered, with what the investigator must be told beside its rows."""
+
+    name: str
+    columns: list[str]
+    rows: list[Any]
+    #: The period searched, in words; ``None`` for a question about one meeting.
+    searched: str | None
+    #: The subject matched nobody's name or address: answered for names close to it.
+    close: bool = False
+    #: The people the subject matches, when it matches several (each answered apart).
+    people: list[PersonMatch] = field(default_factory=list)
+    #: Before the rows: the meeting a roster is of (id, title, time, host).
+    heading: list[str] = field(default_factory=list)
+    #: After the rows: what the records of the period lack; invitees who did not attend.
+    notes: list[str] = field(default_factory=list)
+    subject: str = ""
+
+    @property
+    def before(self) -> list[str]:
+        """What is said before the rows: whom they are for, which meeting they are of."""
+        return [n for n in (self.close_note, self.matches_note) if n] + self.heading
+
+    @property
+    def close_note(self) -> str | None:
+        """Says that the answer is for names close to what was typed, when it is."""
+        if not self.close:
+            return None
+        return (
+            f"No name or address contains {self.subject!r}; answering for the people whose name"
+            " is close to it (accents, case and small typos ignored)."
+        )
+
+    @property
+    def matches_note(self) -> str | None:
+        """Says that what was typed matches several people, and how to ask about one."""
+        if len(self.people) < 2:
+            return None
+        return (
+            f"{len(self.people)} people match {self.subject!r} (give an email address, or the key"
+            " in brackets, to ask about one)"
+        )
+
+
+def answer_question(
+    session: Session,
+    settings: Settings,
+    name: str,
+    args: dict[str, Any],
+    period: Period = Period(),
+) -> Answered:
+    """Ask question ``name`` with ``args`` (named as the CLI names them: ``who``,
+    ``meeting_id``, ``title``, ``number``, ``device``…) for ``period``, and say what the
+    investigator must know beside the rows: the period searched, whether the subject matched
+    several people or only close names, what of the period was never harvested, and, when
+    nothing was found, whether the period holds harvested meetings at all."""
+    question = check_question(name, args)
+    subject = str(args.get(question.subject) or "") if question.subject else ""
+    if name == "meeting":
+        meeting, lines, absent = find_roster(session, subject, settings)
+        notes = ["Invited but did not attend: " + "; ".join(terminal_text(a) for a in absent)]
+        return Answered(name, question.columns, list(lines), None, subject=subject,
+                        heading=roster_heading(meeting, settings.zone),
+                        notes=notes if absent else [])  # fmt: skip
+    found: Who | None = None
+    people: list[PersonMatch] = []
+    if question.subject == "who":
+        found = resolve(session, subject)  # once, for the matches and for the answer
+        people = people_matching(session, found, period,
+                                 show_phone_numbers=settings.show_phone_numbers)  # fmt: skip
+        args = {**args, "who": found}
+    rows = question.ask(session, settings, args, period)
+    records = period_records(session, period, count=not rows)
+    return Answered(
+        name, question.columns, rows, describe_period(period, settings.zone),
+        close=bool(found and found.close and found.keys), people=people if len(people) > 1 else [],
+        notes=period_notes(records, settings.zone, found=bool(rows)), subject=subject,
+    )  # fmt: skip

@@ -1,6 +1,8 @@
 """Periods as the commands name them: a UTC window, a calendar month in the configured zone.
 
-Kept apart from the harvester so that asking a question for a month does not load it.
+Kept apart from the harvester so that asking a question for a month does not load it. Both faces
+read a period given as options (``--month``, or ``--from``/``--to``; the console's month field)
+with :func:`period_from_options`, so a mistake gets the same message from either.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reporting.errors import ConfigError
+from reporting.errors import ConfigError, PeriodError
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,15 @@ def month_window(month: str, zone: dt.tzinfo) -> Window:
     match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
     year, mon = (int(match[1]), int(match[2])) if match else (0, 0)
     if not (1990 <= year <= 2999 and 1 <= mon <= 12):
-        raise ConfigError(f"{month!r} is not a month; write it as YYYY-MM, e.g. 2026-10")
+        raise PeriodError(f"{month!r} is not a month; write it as YYYY-MM, e.g. 2026-10")
     first = dt.datetime(year, mon, 1, tzinfo=zone)
     nxt = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
     return Window(first.astimezone(dt.UTC), nxt.astimezone(dt.UTC))
+
+
+def month_of(window: Window, zone: dt.tzinfo) -> str:
+    """``YYYY-MM`` of the month ``window`` starts in (in ``zone``): a month window's label."""
+    return f"{window.start.astimezone(zone):%Y-%m}"
 
 
 def previous_month(now: dt.datetime, zone: dt.tzinfo) -> str:
@@ -59,3 +66,45 @@ def previous_month(now: dt.datetime, zone: dt.tzinfo) -> str:
     local = now.astimezone(zone)
     year, mon = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
     return f"{year:04d}-{mon:02d}"
+
+
+def period_from_options(
+    zone: dt.tzinfo,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *,
+    what: str = "the period",
+    now: dt.datetime | None = None,
+) -> Window:
+    """The period the options name (last month without any), in UTC; a mistake is a
+    :class:`~reporting.errors.PeriodError`.
+
+    ``month`` is ``YYYY-MM``; ``start`` and ``end`` (given together) without a time zone are in
+    ``zone``. ``what`` names the period in that error as the command calls it ("the harvest
+    window"); ``now`` decides which month is the last one (default: the present).
+    """
+    if month is not None and not month.strip():
+        raise PeriodError("--month is empty; write it as YYYY-MM, e.g. 2026-10")
+    if month and (start or end):
+        raise PeriodError("give either --month or --from/--to, not both")
+    if start or end:
+        if not (start and end):
+            raise PeriodError("--from and --to go together")
+        for option, value in (("--from", start), ("--to", end)):
+            # The years --month accepts: a typo such as 0001 or 9999 would otherwise ask Webex
+            # about every day in between.
+            if not 1990 <= value.year <= 2999:
+                raise PeriodError(
+                    f"{option} {value.isoformat(sep=' ')[:10]} is not a date to ask Webex about (years "
+                    "1990 to 2999)"
+                )
+        begins = start.replace(tzinfo=start.tzinfo or zone).astimezone(dt.UTC)
+        ends = end.replace(tzinfo=end.tzinfo or zone).astimezone(dt.UTC)
+        if ends <= begins:
+            raise PeriodError(
+                f"{what} ends before it starts: --to {end:%Y-%m-%d %H:%M} is not after "
+                f"--from {start:%Y-%m-%d %H:%M}"
+            )
+        return Window(begins, ends)
+    return month_window(month or previous_month(now or dt.datetime.now(dt.UTC), zone), zone)

@@ -32,10 +32,9 @@ import io
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -45,6 +44,7 @@ from reporting.config import Settings
 from reporting.db.engine import Database
 from reporting.db.models import AccessLogEntry, InvestigationCase
 from reporting.errors import DatabaseError, MeetauditError, ReportError
+from reporting.investigate import cell_text
 from reporting.report import signing, witness
 from reporting.report.api import (
     _ID_TOKEN,
@@ -62,65 +62,23 @@ from reporting.report.manifest import DOSSIER_MANIFEST_SCHEMA, manifest_bytes
 from reporting.report.render import ReportMeta
 from reporting.report.templating import plain_text
 
+if TYPE_CHECKING:
+    from reporting.investigate import Question
+
 DOSSIER_KIND = "dossier"
 DOSSIER_QUESTION = "dossier"  # the access log's name for compiling one
 # Rows printed per answer: a dossier is read, and the attached CSV holds every row. An answer
 # of thousands of rows printed in full would make the one WeasyPrint document slow and large.
 ROWS_PRINTED = 200
 
-Ask = Callable[[Session, Settings, dict[str, Any], Any], list[Any]]
-
-
-@dataclass(frozen=True)
-class Question:
-    """An investigate question as the dossier asks it again: what it asks (``title``, then the
-    value of ``subject`` among its arguments), the rows it answers with, how to ask it."""
-
-    title: str
-    subject: str | None
-    row_type: type
-    ask: Ask
-
 
 def _questions() -> dict[str, Question]:
-    """Every question of ``meetaudit investigate`` (and the console's), by its name there.
+    """Every question of ``meetaudit investigate`` (and the console's), by its name there: the
+    table both faces ask through (:data:`reporting.investigate.QUESTIONS`), so the answer is the
+    one the command would give now."""
+    from reporting.investigate import QUESTIONS
 
-    Each calls the same function of :mod:`reporting.investigate` the CLI calls, with the same
-    arguments, so the answer is the one the command would give now."""
-    from reporting import investigate as i
-
-    def meeting(session: Session, settings: Settings, a: dict[str, Any], p: Any) -> list[Any]:
-        wanted = str(a.get("meeting_id") or "")
-        ids = i.meeting_ids_like(session, wanted, limit=10)
-        if len(ids) > 1:
-            raise ReportError(f"{wanted!r} now begins the ids of several stored meetings")
-        found, lines, _absent = i.meeting_roster(session, ids[0] if ids else wanted, settings)
-        if found is None:
-            raise ReportError(f"no stored meeting's id is or begins with {wanted!r} any more")
-        return lines
-
-    return {
-        "person": Question("Meetings attended by", "who", i.Attendance,
-                           lambda s, st, a, p: i.attendance_of(
-                               s, a["who"], p, show_phone_numbers=st.show_phone_numbers)),
-        "with": Question("People in meetings with", "who", i.CoAttendee,
-                         lambda s, st, a, p: i.co_attendees(s, a["who"], st, p)),
-        "devices": Question("Devices used by", "who", i.DeviceUse,
-                            lambda s, st, a, p: i.devices_of(s, a["who"], st, p)),
-        "orgs": Question("Outside organisations", None, i.OutsideOrganisation,
-                         lambda s, st, a, p: i.outside_organisations(s, st, p)),
-        "meeting": Question("Everyone in meeting", "meeting_id", i.RosterLine, meeting),
-        "meetings": Question("Meetings", "title", i.MeetingMatch,
-                             lambda s, st, a, p: i.find_meetings(
-                                 s, title=a.get("title") or None, host=a.get("host") or None,
-                                 period=p)),
-        "phone": Question("Sessions joined from phone number", "number", i.PhoneCall,
-                          lambda s, st, a, p: i.phone_calls(s, a["number"], st, p)),
-        "device": Question("Sessions from device", "device", i.DeviceSessions,
-                           lambda s, st, a, p: i.device_sessions(s, a["device"], st, p)),
-        "timeline": Question("Timeline of", "who", i.TimelineEvent,
-                             lambda s, st, a, p: i.timeline(s, a["who"], st, p)),
-    }  # fmt: skip
+    return QUESTIONS
 
 
 def question_of(recorded: str) -> str | None:
@@ -157,15 +115,14 @@ def _moment(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
 
 
 def period_of(args: dict[str, Any], zone: dt.tzinfo) -> Any:
-    """The period a question searched, rebuilt from its recorded ``month``/``start``/``end``."""
-    from reporting.investigate import Period
-    from reporting.periods import month_window
+    """The period a question searched, rebuilt from its recorded ``month``/``start``/``end`` as
+    the faces read them (:func:`reporting.investigate.search_period`)."""
+    from reporting.investigate import search_period
 
-    month = str(args.get("month") or "").strip()
-    if month:
-        window = month_window(month, zone)
-        return Period(window.start, window.end)
-    return Period(_moment(args.get("start"), zone), _moment(args.get("end"), zone))
+    month = str(args.get("month") or "").strip() or None
+    return search_period(
+        zone, month, _moment(args.get("start"), zone), _moment(args.get("end"), zone)
+    )
 
 
 # -- answering again ---------------------------------------------------------------------------
@@ -257,22 +214,6 @@ def new_dossier_id(ref: str) -> str:
     return f"DOS-{clean}-{token}"
 
 
-def _cell(value: Any, zone: dt.tzinfo) -> str:
-    """A value as printed in an answer's table: times in the configured zone, lists one per
-    line; the template shows it literally (the ``v`` filter)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, (list, tuple)):
-        return "; ".join(_cell(v, zone) for v in value)
-    return str(value)
-
-
 def answer_csv(answer: Answer, zone: dt.tzinfo) -> bytes:
     """The answer's rows as the CLI's ``--format csv`` writes them; the header even when no
     row came back, so an empty answer still says what it would have held."""
@@ -311,7 +252,7 @@ def _answer_data(a: Answer, zone: dt.tzinfo) -> dict[str, Any]:
         "asked": _local(a.asked_at, zone),
         "asked_by": a.asked_by,
         "recorded": a.recorded,
-        "parameters": [(k, _cell(v, zone)) for k, v in sorted(a.parameters.items()) if v],
+        "parameters": [(k, cell_text(v, zone)) for k, v in sorted(a.parameters.items()) if v],
         "format": a.output_format,
         "question": a.question,
         "title": a.title,
@@ -322,7 +263,9 @@ def _answer_data(a: Answer, zone: dt.tzinfo) -> dict[str, Any]:
         "changed": a.changed,
         "problem": a.problem,
         "columns": a.columns,
-        "rows": [[_cell(v, zone) for v in dataclasses.astuple(r)] for r in a.rows[:ROWS_PRINTED]],
+        "rows": [
+            [cell_text(v, zone) for v in dataclasses.astuple(r)] for r in a.rows[:ROWS_PRINTED]
+        ],
         "more": max(0, len(a.rows) - ROWS_PRINTED),
         "attachment": a.attachment,
     }
@@ -395,11 +338,19 @@ class DossierResult:
 
 
 def compile_dossier(
-    settings: Settings, db: Database, ref: str, *, output: Path | str | None = None
+    settings: Settings,
+    db: Database,
+    ref: str,
+    *,
+    output: Path | str | None = None,
+    question: str = DOSSIER_QUESTION,
+    context: dict[str, Any] | None = None,
 ) -> DossierResult:
     """Ask every question of case ``ref`` again, record the look, render, sign and record the
     dossier; see the module docstring. ``output``: a file name or a folder (as for a report),
-    else ``settings.output_dir``; an existing file is never overwritten.
+    else ``settings.output_dir``; an existing file is never overwritten. The look is recorded
+    as ``question``, by ``settings.operator``, with ``context`` beside its own parameters (the
+    console: ``console dossier``, the signed-in person's role and client address).
 
     An unknown case is a :class:`~reporting.errors.CaseError`; a closed case gets its dossier.
     """
@@ -418,8 +369,9 @@ def compile_dossier(
         log_state = check_log(session)
         answers = [answer_again(session, settings, e, n) for n, e in enumerate(logged, start=1)]
         look = record_access(
-            session, operator=settings.operator, case_ref=case.ref, question=DOSSIER_QUESTION,
-            parameters={"dossier_id": dossier_id, "access_log_seqs": [a.seq for a in answers]},
+            session, operator=settings.operator, case_ref=case.ref, question=question,
+            parameters={**(context or {}), "dossier_id": dossier_id,
+                        "access_log_seqs": [a.seq for a in answers]},
             rows_returned=sum(a.rows_now or 0 for a in answers), output_format="pdf",
         )  # fmt: skip
         case_data = _case_data(case, settings.zone)

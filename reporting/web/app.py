@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reporting import __version__
 from reporting.config import Settings
 from reporting.db.engine import Database
-from reporting.errors import MeetauditError
+from reporting.errors import MeetauditError, PeriodError
 from reporting.resources import templates_dir
 from reporting.web import accounts
 from reporting.web.permissions import Actor, allowed
@@ -163,7 +163,9 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     app.state.settings = settings
     app.state.db = db if db is not None else Database.from_settings(settings)
     env = _templates()
-    env.filters["cell"] = lambda value: _cell(value, settings)
+    from reporting.investigate import cell_text  # as a dossier prints an answer's cells
+
+    env.filters["cell"] = lambda value: cell_text(value, settings.zone)
     sso_enabled = bool(settings.oidc_issuer and settings.oidc_client_id
                        and settings.oidc_redirect_url)  # fmt: skip
 
@@ -228,6 +230,13 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         return page(request, "message.html", 403, title="Form refused",
                     message="The form was not sent from this console's page (its security "
                     "token is missing or stale). Reload the page and try again.")  # fmt: skip
+
+    @app.exception_handler(PeriodError)
+    async def _bad_period(request: Request, exc: PeriodError) -> Response:
+        # The CLI's usage mistake (exit status 2), with the same message.
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return page(request, "message.html", 400, title="Not a period", message=str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -363,6 +372,11 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/reports/{report_id}/file", openapi_extra={"x-action": "reports.download"},
              include_in_schema=False)  # fmt: skip
     def download(request: Request, report_id: str) -> Response:
+        return recorded_file(request, report_id)
+
+    def recorded_file(request: Request, report_id: str, case: str | None = None) -> Response:
+        """A file of the ledger, only while it is unchanged where it was written; the download
+        recorded in the access log (under ``case``, for a case's dossier)."""
         from reporting.report import ledger
 
         with records() as session:
@@ -382,7 +396,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                     f"the file at {path} is no longer the one recorded for {report_id}: "
                     "it is not served. Run `meetaudit verify --ledger`.",
                 )
-            record(request, session, "download", {"report_id": report_id}, 1, entry.format)
+            record(request, session, "download", {"report_id": report_id}, 1, entry.format,
+                   case=case)  # fmt: skip
         media = {"pdf": "application/pdf", "json": "application/json"}.get(entry.format, "text/csv")
         return Response(data, media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{path.name}"',
@@ -393,14 +408,12 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
               include_in_schema=False)  # fmt: skip
     async def generate(request: Request) -> Response:
         from reporting.jobs import enqueue
-        from reporting.periods import month_window
 
         form = await request.form()
-        month = str(form.get("month", "")).strip()
         formats = [f for f in ("pdf", "csv", "json") if form.get(f"format_{f}")] or ["pdf"]
         try:
-            month_window(month, settings.zone)
-        except MeetauditError as exc:
+            month = _month(settings, str(form.get("month", "")))
+        except PeriodError as exc:
             return page(request, "message.html", 400, title="Not a month", message=str(exc))
         with records() as session:
             job = enqueue(session, "report", {"month": month, "formats": formats},
@@ -411,14 +424,19 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/jobs/{job_id}", openapi_extra={"x-action": "reports.view"},
              include_in_schema=False)  # fmt: skip
     def job(request: Request, job_id: int) -> Response:
+        return page(request, "job.html", job=job_of(job_id, "report"))
+
+    def job_of(job_id: int, kind: str) -> Any:
+        """Job ``job_id`` when it is of ``kind`` (a report's page never shows a case's dossier,
+        nor the other way round), detached from its session; else 404."""
         from reporting.db.models import Job
 
         with records() as session:
             found = session.get(Job, job_id)
-            if found is None:
+            if found is None or found.kind != kind:
                 raise StarletteHTTPException(404, f"there is no job {job_id}")
             session.expunge(found)
-        return page(request, "job.html", job=found)
+        return found
 
     @app.get("/verify", openapi_extra={"x-action": "reports.verify"}, include_in_schema=False)
     def verify_form(request: Request) -> Response:
@@ -478,8 +496,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                 return page(request, "investigate.html", 400, questions=QUESTIONS, form=form,
                             result=None, shown=None, problem=str(exc))  # fmt: skip
             fmt = "csv" if format == "csv" else "html"
-            record(request, session, f"investigate {question}",
-                   {"who": who, "month": month}, len(result.rows), fmt, case=result.case)  # fmt: skip
+            record(request, session, f"investigate {question}", result.parameters,
+                   len(result.rows), fmt, case=result.case)  # fmt: skip
         if fmt == "csv":
             return Response(_csv(result.rows, settings), media_type="text/csv", headers={
                 "Content-Disposition": f'attachment; filename="{question}.csv"'})  # fmt: skip
@@ -488,7 +506,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
         shown = page_of(result.rows, result.columns, sort=sort, page=page_number)
         # The cells as text beforehand: Jinja2's ``attr`` filter costs a static attribute
         # lookup per cell, a third of a page of 100 rows (issue 13).
-        cells = [[_cell(getattr(row, c), settings) for c in result.columns] for row in shown.rows]
+        cells = [[cell_text(getattr(row, c), settings.zone) for c in result.columns]
+                 for row in shown.rows]  # fmt: skip
         return page(request, "investigate.html", questions=QUESTIONS, form=form, result=result,
                     shown=shown, cells=cells, problem=None)  # fmt: skip
 
@@ -525,6 +544,49 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
             found = list_cases(session)
         return page(request, "cases.html", 400 if problem else 200, cases=found,
                     problem=problem, done=done, zone=settings.zone)  # fmt: skip
+
+    # -- case dossiers: `meetaudit case dossier`, as a background job -------------------------
+
+    def queue_dossier(request: Request, ref: str) -> int:
+        """Queue the dossier of case ``ref`` for the signed-in investigator (an unknown case is
+        refused now, not when the job runs); the job's id."""
+        from reporting.cases import find_case
+        from reporting.jobs import enqueue
+
+        actor: Actor = request.state.actor
+        with records() as session:
+            case = find_case(session, ref)
+            job = enqueue(session, "dossier", {"case": case.ref, "role": actor.role,
+                                               "client": client_of(request)}, by=actor.name)  # fmt: skip
+            return job.id
+
+    @app.post("/cases/dossier", openapi_extra={"x-action": "cases.dossier"},
+              include_in_schema=False)  # fmt: skip
+    async def dossier(request: Request) -> Response:
+        from reporting.cases import list_cases
+
+        form = await request.form()
+        try:
+            job_id = queue_dossier(request, str(form.get("ref", "")))
+        except MeetauditError as exc:
+            with records() as session:
+                found = list_cases(session)
+            return page(request, "cases.html", 400, cases=found, problem=str(exc), done=None,
+                        zone=settings.zone)  # fmt: skip
+        return RedirectResponse(f"/cases/dossiers/{job_id}", status_code=303)
+
+    @app.get("/cases/dossiers/{job_id}", openapi_extra={"x-action": "cases.dossier"},
+             include_in_schema=False)  # fmt: skip
+    def dossier_job(request: Request, job_id: int) -> Response:
+        return page(request, "job.html", job=job_of(job_id, "dossier"))
+
+    @app.get("/cases/dossiers/{job_id}/file", openapi_extra={"x-action": "cases.dossier"},
+             include_in_schema=False)  # fmt: skip
+    def dossier_file(request: Request, job_id: int) -> Response:
+        found = job_of(job_id, "dossier")
+        if found.status != "done":
+            raise StarletteHTTPException(404, f"the dossier of job {job_id} is not written yet")
+        return recorded_file(request, found.result["dossier_id"], case=found.result["case"])
 
     # -- access log and accounts -------------------------------------------------------------
 
@@ -626,7 +688,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/api/v1/investigate", openapi_extra={"x-action": "investigate.search"})
     def api_investigate(request: Request, question: str, who: str = "", month: str = "",
                         case: str = "") -> Response:  # fmt: skip
-        """Answer an investigate question (person, with, devices, orgs, meetings) in a case."""
+        """Answer an investigate question (any of `meetaudit investigate`'s) in a case: the rows,
+        and the notes the CLI prints beside them (``who`` is what the question asks about)."""
         from reporting.web.views import answer
 
         with records() as session:
@@ -634,21 +697,23 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
                 result = answer(session, settings, question, who=who, month=month, case=case)
             except MeetauditError as exc:
                 raise StarletteHTTPException(400, str(exc)) from None
-            record(request, session, f"investigate {question}", {"who": who, "month": month},
+            record(request, session, f"investigate {question}", result.parameters,
                    len(result.rows), "json", case=result.case)  # fmt: skip
         # The rows are flat: their fields are read directly (``dataclasses.asdict`` deep-copies
         # each value) and encoded by ``json`` itself, times and paths by :func:`_json_default`
         # (no walk in Python over every value, no second pass by FastAPI's encoder): the
         # encoding took as long as the query for an answer of a thousand rows (issue 13).
         rows = [{c: getattr(r, c) for c in result.columns} for r in result.rows]
+        said = result.answered
+        people = [dataclasses.asdict(p) for p in said.people]
         return _json({"question": question, "period": result.period, "case": result.case,
-                      "rows": rows})  # fmt: skip
+                      "rows": rows, "people": people,
+                      "notes": [*said.before, *said.notes]})  # fmt: skip
 
     @app.post("/api/v1/reports/generate", openapi_extra={"x-action": "reports.generate"})
     async def api_generate(request: Request) -> dict[str, Any]:
         """Queue the report of a closed month: ``{"month": "2026-10", "formats": ["pdf"]}``."""
         from reporting.jobs import enqueue
-        from reporting.periods import month_window
 
         try:
             body = await request.json()
@@ -656,12 +721,8 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
             body = None
         if not isinstance(body, dict):
             raise StarletteHTTPException(400, 'send JSON: {"month": "YYYY-MM", "formats": ["pdf"]}')
-        month = str(body.get("month", "")).strip()
         formats = [f for f in body.get("formats", ["pdf"]) if f in ("pdf", "csv", "json")]
-        try:
-            month_window(month, settings.zone)
-        except MeetauditError as exc:
-            raise StarletteHTTPException(400, str(exc)) from None
+        month = _month(settings, str(body.get("month") or ""))
         with records() as session:
             job = enqueue(session, "report", {"month": month, "formats": formats or ["pdf"]},
                           by=request.state.actor.name)  # fmt: skip
@@ -670,14 +731,32 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
     @app.get("/api/v1/jobs/{job_id}", openapi_extra={"x-action": "reports.view"})
     def api_job(request: Request, job_id: int) -> dict[str, Any]:
         """A background job's state, progress and result."""
-        from reporting.db.models import Job
+        found = job_of(job_id, "report")
+        job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+        return job
 
-        with records() as session:
-            found = session.get(Job, job_id)
-            if found is None:
-                raise StarletteHTTPException(404, f"there is no job {job_id}")
-            job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
-            return job
+    @app.post("/api/v1/cases/{ref}/dossier", openapi_extra={"x-action": "cases.dossier"})
+    def api_dossier(request: Request, ref: str) -> dict[str, Any]:
+        """Queue the dossier of case ``ref``, as `meetaudit case dossier REF` compiles it; follow
+        ``url`` for its state and, when done, its file."""
+        try:
+            job_id = queue_dossier(request, ref)
+        except MeetauditError as exc:
+            raise StarletteHTTPException(400, str(exc)) from None
+        return {"job": job_id, "status": "queued", "url": f"/api/v1/dossiers/{job_id}"}
+
+    @app.get("/api/v1/dossiers/{job_id}", openapi_extra={"x-action": "cases.dossier"})
+    def api_dossier_job(request: Request, job_id: int) -> dict[str, Any]:
+        """A dossier job's state and result; ``file`` is where its PDF downloads when done."""
+        found = job_of(job_id, "dossier")
+        job: dict[str, Any] = _plain({c: getattr(found, c) for c in _JOB_FIELDS})
+        job["file"] = f"/api/v1/dossiers/{job_id}/file" if found.status == "done" else None
+        return job
+
+    @app.get("/api/v1/dossiers/{job_id}/file", openapi_extra={"x-action": "cases.dossier"})
+    def api_dossier_file(request: Request, job_id: int) -> Response:
+        """The dossier's PDF, only while it is unchanged where it was written."""
+        return dossier_file(request, job_id)
 
     @app.get("/api/v1/access-log", openapi_extra={"x-action": "access_log.view"})
     def api_access_log(request: Request, case: str | None = None) -> dict[str, Any]:
@@ -710,27 +789,21 @@ def _safe_next(target: str) -> str:
     return target
 
 
+def _month(settings: Settings, month: str) -> str:
+    """The month a form or request names, ``YYYY-MM``; left empty, last month (as the CLI
+    without --month). A mistake is the CLI's :class:`PeriodError`, with its message."""
+    from reporting.periods import month_of, period_from_options
+
+    window = period_from_options(settings.zone, month.strip() or None, None, None)
+    return month_of(window, settings.zone)
+
+
 def _csv(rows: list[Any], settings: Settings) -> bytes:
     from reporting.investigate import write_csv
 
     out = io.StringIO()
     write_csv(rows, out, settings.zone)
     return out.getvalue().encode("utf-8")
-
-
-def _cell(value: Any, settings: Settings) -> str:
-    """A value in a table cell: lists one per line, times in the configured zone."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, list | tuple | set):
-        return "; ".join(_cell(v, settings) for v in value)
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return str(value)
 
 
 _GAP_FIELDS = ("id", "harvest_run_id", "scope", "meeting_id", "window_from", "window_to",

@@ -4,7 +4,8 @@ Roles (a person has one):
 
 * **officer** — runs harvests and reports, sees gaps and harvest runs, the ledger and verdicts;
 * **auditor** — reads reports, the ledger, verification and the method; no personal search;
-* **investigator** — searches the records and exports answers, inside a case;
+* **investigator** — searches the records and exports answers, inside a case, and compiles a
+  case's dossier;
 * **admin** — manages accounts, and reads the access log.
 
 The table :data:`GRANTS` is the whole policy; :func:`allowed` is the only place it is read, so a
@@ -27,6 +28,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "gaps.view": frozenset({"officer", "auditor"}),
     "investigate.search": frozenset({"investigator"}),
     "cases.manage": frozenset({"investigator"}),
+    "cases.dossier": frozenset({"investigator"}),
     "access_log.view": frozenset({"auditor", "admin"}),
     "users.manage": frozenset({"admin"}),
 }

@@ -9,18 +9,17 @@ investigate``, inside a case as the settings require.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from reporting import investigate
 from reporting.config import Settings
 from reporting.coverage import what_is_missing
 from reporting.db.models import HarvestRun, ReportRun
-from reporting.errors import ConfigError
-from reporting.periods import Window, month_window
+from reporting.periods import Window, month_of, month_window, period_from_options
 
 MONTHS_SHOWN = 6
 
@@ -117,9 +116,10 @@ class GapsView:
 
 
 def month_gaps(session: Session, settings: Settings, month: str | None) -> GapsView:
-    """What is missing from ``month`` (default: last month), every attempt included."""
-    month = month or _months(settings, 1)[0]
-    window = month_window(month, settings.zone)
+    """What is missing from ``month`` (default: last month), every attempt included; a
+    mistyped month is a :class:`~reporting.errors.PeriodError`, as in the CLI."""
+    window = period_from_options(settings.zone, (month or "").strip() or None, None, None)
+    month = month_of(window, settings.zone)
     missing = what_is_missing(session, window, history=True)
     return GapsView(
         month=month,
@@ -133,19 +133,14 @@ def month_gaps(session: Session, settings: Settings, month: str | None) -> GapsV
 
 # -- investigate --------------------------------------------------------------------------------
 
-QUESTIONS = {
-    "meeting": "Everyone in one meeting (give its id)",
-    "person": "Meetings a person attended",
-    "with": "Who met a person",
-    "devices": "Devices a person used",
-    "orgs": "Outside organisations that took part",
-    "meetings": "Meetings by title",
-}
+#: Every question of ``meetaudit investigate``, as the Investigate page's menu offers it.
+QUESTIONS = {name: question.label for name, question in investigate.QUESTIONS.items()}
 
 
 @dataclass
 class Answer:
-    """Rows answering one question, with its columns and the case it was asked in."""
+    """Rows answering one question, with its columns, the case it was asked in, and what the
+    CLI says beside them (:class:`reporting.investigate.Answered`: period, matches, notes)."""
 
     question: str
     title: str
@@ -153,71 +148,40 @@ class Answer:
     rows: list[Any]
     case: str | None
     period: str
+    #: What was asked, named as the CLI names it, as the access log records it.
+    parameters: dict[str, Any]
+    answered: investigate.Answered
 
 
 def answer(
     session: Session, settings: Settings, question: str, *, who: str, month: str, case: str
 ) -> Answer:
-    """Answer one investigate question as the CLI does (same functions, same rules)."""
-    import dataclasses
-
+    """Answer one investigate question as the CLI does: the same checks, in the same order
+    (what was typed, the period, the case), and :func:`reporting.investigate.answer_question`.
+    ``who`` is the page's one text field: what the question asks about (a person, a meeting's
+    id, a title, a phone number, a device)."""
     from reporting.cases import open_case_for_question
-    from reporting.investigate import (
-        Period,
-        attendance_of,
-        co_attendees,
-        describe_period,
-        devices_of,
-        find_meetings,
-        outside_organisations,
-    )
 
-    if question not in QUESTIONS:
-        raise ConfigError(f"unknown question {question!r}")
+    asked = investigate.QUESTIONS.get(question)
+    args = {asked.subject: who} if asked is not None and asked.subject else {}
+    investigate.check_question(question, args)
+    parameters: dict[str, Any] = dict(args)
+    period = investigate.Period()
+    if question != "meeting":  # one meeting is asked about whatever its month
+        parameters["month"] = month.strip() or None
+        period = investigate.search_period(settings.zone, parameters["month"], None, None)
     case_ref = open_case_for_question(session, case.strip() or None, required=settings.require_case)
-    period = Period()
-    if month.strip():
-        w = month_window(month, settings.zone)
-        period = Period(w.start, w.end)
-    needs_person = question in ("person", "with", "devices")
-    if needs_person and len(who.strip()) < 2:
-        raise ConfigError("say whom to look for: an email address, a name, or part of one")
-    phones = settings.show_phone_numbers
-    asks: dict[str, Callable[[], list[Any]]] = {
-        "person": lambda: attendance_of(session, who, period, show_phone_numbers=phones),
-        "with": lambda: co_attendees(session, who, settings, period),
-        "devices": lambda: devices_of(session, who, settings, period),
-        "orgs": lambda: outside_organisations(session, settings, period),
-        "meetings": lambda: find_meetings(session, title=who or None, host=None, period=period),
-    }
-    if question == "meeting":
-        asks["meeting"] = lambda: _roster(session, settings, who)
-    rows = asks[question]()
-    columns = [f.name for f in dataclasses.fields(rows[0])] if rows else []
+    answered = investigate.answer_question(session, settings, question, args, period)
     return Answer(
         question=question,
         title=QUESTIONS[question],
-        columns=columns,
-        rows=rows,
+        columns=answered.columns,
+        rows=answered.rows,
         case=case_ref,
-        period=describe_period(period, settings.zone),
+        period=answered.searched or "",
+        parameters=parameters,
+        answered=answered,
     )
-
-
-def _roster(session: Session, settings: Settings, meeting_id: str) -> list[Any]:
-    """``investigate meeting``: everyone in the meeting whose id is, or begins with, the text."""
-    from reporting.investigate import meeting_ids_like, meeting_roster
-
-    text = meeting_id.strip()
-    if len(text) < 2:
-        raise ConfigError("give the meeting's id, or a beginning of it (2 characters or more)")
-    ids = meeting_ids_like(session, text, limit=10)
-    if len(ids) > 1:
-        raise ConfigError(f"{text!r} begins the ids of several meetings: {', '.join(ids)}")
-    meeting, lines, _absent = meeting_roster(session, ids[0] if ids else text, settings)
-    if meeting is None:
-        raise ConfigError(f"no stored meeting's id is or begins with {text!r}")
-    return lines
 
 
 PAGE_SIZE = 100

@@ -118,8 +118,9 @@ def test_the_console_in_chromium(served: tuple[str, object], tmp_path: Path) -> 
             expect(page).to_have_url(f"{base}/login?next=/")
             context.close()
 
-            # An investigator: opens a case, searches in it; a form without its token fails.
-            context = browser.new_context()
+            # An investigator: opens a case, searches in it, compiles its dossier; a form
+            # without its token fails.
+            context = browser.new_context(accept_downloads=True)
             page = context.new_page()
             page.goto(base + "/cases")
             page.fill("input[name=name]", "investigator")
@@ -138,6 +139,16 @@ def test_the_console_in_chromium(served: tuple[str, object], tmp_path: Path) -> 
             expect(page.locator("h2")).to_contain_text("Outside organisations")
             assert page.locator("tbody tr").count() > 0
             shot(page, "08-investigation")
+            # The case's dossier: a background job this console's worker runs; then its PDF.
+            page.goto(base + "/cases")
+            page.click("form[action='/cases/dossier'] button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Dossier of case INV-2026-001")
+            expect(page.locator("p.ok")).to_contain_text("Done: dossier DOS-INV-2026-001-",
+                                                         timeout=60_000)  # fmt: skip
+            shot(page, "09-dossier")
+            with page.expect_download() as info:
+                page.click("a[href$='/file']")
+            assert Path(info.value.path()).read_bytes().startswith(b"%PDF")
             page.goto(base + "/cases")
             page.evaluate(
                 "document.querySelector(\"form[action='/cases'] input[name=csrf_token]\").remove()"
@@ -146,11 +157,11 @@ def test_the_console_in_chromium(served: tuple[str, object], tmp_path: Path) -> 
             page.fill("input[name=purpose]", "no token")
             page.click("text=Open the case")
             expect(page.locator("h1")).to_have_text("Form refused")
-            shot(page, "09-form-without-token")
+            shot(page, "10-form-without-token")
             context.close()
         finally:
             browser.close()
-    assert len(list(shots.iterdir())) == 9
+    assert len(list(shots.iterdir())) == 10
     keep = os.environ.get("MEETAUDIT_KEEP_SCREENSHOTS")
     if keep:
         shutil.copytree(shots, keep, dirs_exist_ok=True)

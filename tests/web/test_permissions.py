@@ -15,7 +15,7 @@ from reporting.web.app import PUBLIC
 from reporting.web.permissions import GRANTS, ROLES
 from tests.web.conftest import csrf_of
 
-SAMPLE_PATH = {"report_id": "MAR-2026-10-NOPE", "job_id": "999999"}
+SAMPLE_PATH = {"report_id": "MAR-2026-10-NOPE", "job_id": "999999", "ref": "INV-NOPE"}
 
 
 def _routes(app: object) -> list[tuple[str, str, str]]:
