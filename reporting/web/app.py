@@ -376,13 +376,23 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
 
     def recorded_file(request: Request, report_id: str, case: str | None = None) -> Response:
         """A file of the ledger, only while it is unchanged where it was written; the download
-        recorded in the access log (under ``case``, for a case's dossier)."""
+        recorded in the access log (under ``case``, for a case's dossier).
+
+        A case dossier holds an investigation's answers about people: it is served only from its
+        case (``case`` given, an investigator's route), never as one of the ledger's reports."""
         from reporting.report import ledger
+        from reporting.report.dossier import DOSSIER_KIND
 
         with records() as session:
             entry = ledger.find_by_report_id(session, report_id)
             if entry is None:
                 raise StarletteHTTPException(404, f"no report {report_id} in the ledger")
+            if entry.kind == DOSSIER_KIND and case is None:
+                raise StarletteHTTPException(
+                    403,
+                    f"{report_id} is a case dossier: it holds answers about people, and is "
+                    "downloaded by an investigator from its case's page",
+                )
             path = Path(entry.output_path)
             try:
                 data = path.read_bytes()

@@ -18,10 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reporting.errors import WebexError
-from reporting.webex.client import WebexClient
+
+if TYPE_CHECKING:  # the report reads SCOPES_NOT_KNOWABLE without loading the HTTP client
+    from reporting.webex.client import WebexClient
 
 SCOPES_NOT_KNOWABLE = (
     "not knowable: Webex does not tell an API caller which scopes its token was granted, and "

@@ -267,6 +267,10 @@ def test_an_investigator_compiles_a_case_dossier_from_the_case_page(
         ("console download", "investigator-user", "INV-7", "investigator"),
     ]
     assert "1 question(s) asked again" in html.unescape(done.text)
+    # Its answers about people are not one of the ledger's reports: not served as one, to anyone.
+    for role in ("auditor", "officer"):  # the roles that download reports
+        as_report = clients[role].get(f"/reports/{entry.report_id}/file")
+        assert as_report.status_code == 403 and "case dossier" in as_report.text
 
     unknown = investigator.post("/cases/dossier", data={
         "csrf_token": csrf_of(cases.text, "/cases/dossier"), "ref": "NOPE"})  # fmt: skip
