@@ -107,6 +107,14 @@ def test_a_members_harvest_warns_on_cover_method_page_manifest_and_ledger(
     assert "complete, reach limited" in ledger.output, ledger.output
     checked = CliRunner().invoke(cli, ["verify", str(result.path)], env=env)
     assert "within the listing's reach only" in _flat(checked.output), checked.output
+    # The console's overview says the same of the month (not a plain "complete").
+    from reporting.web.views import month_overview
+
+    with snapshot(db) as session:
+        months = {m.month: m for m in month_overview(session, org_settings(settings, org))}
+    october = months["2026-10"]
+    assert october.complete and october.reach_limits
+    assert "complete only within the listing's reach" in (october.attention or "")
 
 
 def test_a_period_is_limited_where_only_a_members_run_listed_it(

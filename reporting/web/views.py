@@ -36,6 +36,8 @@ class MonthStatus:
     unlisted_spans: int
     last_run: HarvestRun | None
     reports: list[ReportRun] = field(default_factory=list)
+    #: Why the listing could not be shown to see the whole organisation (reporting.reach), if so.
+    reach_limits: list[str] = field(default_factory=list)
 
     @property
     def attention(self) -> str | None:
@@ -44,6 +46,9 @@ class MonthStatus:
             return "not harvested yet: run `meetaudit monthly --month " + self.month + "`"
         if not self.complete:
             return "records incomplete: see Gaps, then harvest again"
+        if self.reach_limits:
+            return ("complete only within the listing's reach: harvest with an administrator's "
+                    "token of the whole organisation")  # fmt: skip
         if not self.reports:
             return "harvested, no report yet"
         return None
@@ -63,7 +68,10 @@ def _months(settings: Settings, count: int) -> list[str]:
 
 def month_overview(session: Session, settings: Settings) -> list[MonthStatus]:
     """The last closed months, newest first: completeness, last run, reports."""
+    from reporting.reach import period_reach
+
     out = []
+    now = dt.datetime.now(dt.UTC)
     for month in _months(settings, MONTHS_SHOWN):
         window = month_window(month, settings.zone)
         missing = what_is_missing(session, window)
@@ -88,6 +96,7 @@ def month_overview(session: Session, settings: Settings) -> list[MonthStatus]:
         open_gaps = sum(
             1 for g in missing.gaps if g.resolved_at is None and g.superseded_at is None
         )
+        reach = period_reach(session, window, as_of=now) if runs else None
         out.append(
             MonthStatus(
                 month=month,
@@ -98,6 +107,11 @@ def month_overview(session: Session, settings: Settings) -> list[MonthStatus]:
                 unlisted_spans=len(missing.unlisted),
                 last_run=runs[0] if runs else None,
                 reports=reports,
+                reach_limits=(
+                    (reach.reasons or ["the listing's reach was not confirmed"])
+                    if reach is not None and not reach.whole_organisation
+                    else []
+                ),
             )
         )
     return out
