@@ -206,7 +206,6 @@ def assemble(
     pdf = pikepdf.open(front)
     sources: list[pikepdf.Pdf] = []
     try:
-        front_pages = len(pdf.pages)
         for n, path in enumerate(parts):
             src = pikepdf.open(path)
             sources.append(src)
@@ -224,8 +223,8 @@ def assemble(
             raise RuntimeError(f"overlay has {page} pages for a document of {len(pdf.pages)}")
 
         anchors = {e.anchor: e for e in toc}
-        for number in range(front_pages):
-            _link_contents(pdf, pdf.pages[number], anchors)
+        for page_obj in pdf.pages:
+            _resolve_links(pdf, page_obj, anchors)
         _outline(pdf, toc, contents_page=info.contents_page)
 
         names = Array()
@@ -335,19 +334,37 @@ def _dest(pdf: pikepdf.Pdf, entry: TocEntry) -> Array:
     return Array([pdf.pages[index].obj, Name.XYZ, None, round(min(top, A4_HEIGHT_PT), 2), None])
 
 
-def _link_contents(pdf: pikepdf.Pdf, page: pikepdf.Page, anchors: dict[str, TocEntry]) -> None:
-    """Turn the contents' ``ma-goto:`` links into links to the page of the heading."""
-    for annot in page.obj.get("/Annots", []):
+def _resolve_links(pdf: pikepdf.Pdf, page: pikepdf.Page, anchors: dict[str, TocEntry]) -> None:
+    """Turn ``ma-goto:`` links (the contents', a meeting reference's) into links to the page of
+    the heading, each with a description of where it leads (what a screen reader says).
+
+    The parts are separate documents until now, so a link from one to another is written as
+    ``ma-goto:ANCHOR`` and resolved here, where every heading's page is known."""
+    if "/Annots" not in page.obj:
+        return
+    kept = Array()
+    for annot in page.obj.Annots:
         action = annot.get("/A")
-        if action is None or "/URI" not in action:
-            continue
-        uri = bytes(action.URI).decode("latin-1")
-        if not uri.startswith("ma-goto:"):
-            continue
-        entry = anchors.get(uri.removeprefix("ma-goto:"))
-        del annot["/A"]
-        if entry is not None:
+        uri = bytes(action.URI).decode("latin-1") if action and "/URI" in action else ""
+        if uri.startswith("ma-goto:"):
+            entry = anchors.get(uri.removeprefix("ma-goto:"))
+            if entry is None:
+                continue  # a heading this document does not have: no link rather than a dead one
+            del annot["/A"]
             annot.Dest = _dest(pdf, entry)
+            annot.Contents = String(_link_description(entry))
+        if "/F" not in annot:
+            annot.F = 4  # printable, as PDF/A asks (the body parts are not rendered as PDF/A)
+        kept.append(annot)
+    page.obj.Annots = kept
+
+
+def _link_description(entry: TocEntry) -> str:
+    """``Section 3.1 Attended without invitation, page 9``; a meeting's roster (a heading
+    without a number): ``Roster of meeting M-017 2026-11-05 06:11 Title, page 36``."""
+    title = plain_text(" ".join(entry.title.split()), 200)
+    where = f"Section {entry.num} {title}" if entry.num else f"Roster of meeting {title}"
+    return f"{where}, page {entry.page}"
 
 
 def _outline(pdf: pikepdf.Pdf, toc: list[TocEntry], *, contents_page: bool = True) -> None:

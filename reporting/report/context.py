@@ -153,6 +153,23 @@ def iso_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def ref_width(count: int) -> int:
+    """Digits of the references numbered up to ``count``: three, more when needed, so that
+    every reference of one report has the same width and sorts as it reads."""
+    return max(3, len(str(count)))
+
+
+def meeting_ref(number: int, width: int) -> str:
+    """A meeting's reference in a report: ``M-017`` for the 17th meeting in the report's order
+    (actual start, then meeting id) of ``width``-digit numbers."""
+    return f"M-{number:0{width}d}"
+
+
+def roster_anchor(ref: str) -> str:
+    """The PDF anchor of a meeting's roster (section 5), which the meeting's references link to."""
+    return f"roster-{ref}"
+
+
 @dataclass
 class ControlTotals:
     """Counts an auditor can tie out against the source: in the report and in its manifest."""
@@ -252,6 +269,9 @@ class ReportContext:
     # What the listing of the period could see (reporting.reach): "complete" means no more
     # than that, and the report never says it without this beside it.
     reach: PeriodReach = field(default_factory=PeriodReach)
+    # Every meeting's reference in this report (meeting id -> ``M-017``), for the lists built
+    # after the one pass (altered meetings, changes since a superseded report).
+    meeting_refs: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -412,8 +432,13 @@ class _Builder:
         meetings_fh: BinaryIO,
         keep_rows: bool,
         known: KnownOrgIds | None = None,
+        meeting_count: int = 0,
     ) -> None:
         self.p = params
+        # Meetings are numbered in the order they are read (the report's order); the width
+        # comes from the period's count, so every reference of the report is as wide.
+        self.ref_width = ref_width(meeting_count)
+        self.meeting_refs: dict[str, str] = {}
         self.known = known or KnownOrgIds()
         self.zone = _zone(params.timezone)
         self.totals = ControlTotals()
@@ -465,13 +490,16 @@ class _Builder:
          complete_run_id, complete) = m  # fmt: skip
         t = self.totals
         t.meetings += 1
+        ref = self.meeting_refs[meeting_id] = meeting_ref(t.meetings, self.ref_width)
         base = {
             "meeting_id": meeting_id,
             "meeting_start": self.local(start_at),
             "meeting_title": title,
             "host_email": host_email,
+            "meeting_ref": ref,
         }
         summary: dict[str, Any] = {
+            "meeting_ref": ref,
             "meeting_id": meeting_id,
             "meeting_series_id": series_id,
             "meeting_number": number,
@@ -552,6 +580,7 @@ class _Builder:
 
     def _where(self, summary: dict[str, Any]) -> dict[str, Any]:
         return {
+            "meeting_ref": summary["meeting_ref"],
             "meeting_id": summary["meeting_id"],
             "start": summary["start_short"],
             "title": summary["title"],
@@ -928,7 +957,9 @@ def build_context(
             (p[3], p[5]) for parts, _ in restored.values() for p in parts if plausible_org_id(p[5])
         ]
         known = KnownOrgIds.from_pairs(pairs)
-        b = _Builder(params, workdir, recon_fh, meetings_fh, keep_rows, known)
+        b = _Builder(
+            params, workdir, recon_fh, meetings_fh, keep_rows, known, meeting_count=total_meetings
+        )
         participants = _Lookahead(_stream(session, _PARTICIPANTS_SQL, q))
         invitees = _Lookahead(_stream(session, _INVITEES_SQL, q))
         for n, m in enumerate(_stream(session, _MEETINGS_SQL, q), start=1):
@@ -950,7 +981,7 @@ def build_context(
         session, _Span(params.period_from, params.period_to), as_of=params.as_of, attempts=True
     )
     gaps = Spool(workdir / "gaps.spool")
-    for row in gap_rows(missing, b.short, b.local):
+    for row in gap_rows(missing, b.short, b.local, refs=b.meeting_refs):
         gaps.append(row)
     refused: dict[str, int] = dict.fromkeys(CHECKS, 0)
     for g in missing.open_gaps:
@@ -964,6 +995,7 @@ def build_context(
         if len(quality.rows) < params.exception_row_limit:
             quality.rows.append(
                 {"meeting_id": f["meeting_id"], "start": b.short(f["start_at"]),
+                 "meeting_ref": b.meeting_refs.get(f["meeting_id"]),
                  "title": f["title"], "subject_kind": f["subject_kind"],
                  "subject_id": f["subject_id"], "check": f["check_name"],
                  "label": CHECKS[f["check_name"]].label if f["check_name"] in CHECKS
@@ -1030,6 +1062,7 @@ def build_context(
         reach=period_reach(
             session, _Span(params.period_from, params.period_to), as_of=params.as_of
         ),
+        meeting_refs=b.meeting_refs,
     )  # fmt: skip
 
 
@@ -1087,19 +1120,24 @@ def gap_rows(
     missing: Missing,
     short: Callable[[dt.datetime | None], str],
     local: Callable[[dt.datetime | None], str],
+    *,
+    refs: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The gaps appendix: one row per thing :func:`what_is_missing` found, in its order —
-    unlisted time, recorded gaps, then meetings listed but not stored."""
+    unlisted time, recorded gaps, then meetings listed but not stored. ``refs``: the report's
+    meeting references, for the gaps of meetings it lists."""
+    refs = refs or {}
     for start, end in missing.unlisted:
         yield _derived_gap(f"listing {short(start)} – {short(end)}", "meeting_list",
                            UNCOVERED_REASON)  # fmt: skip
     for g in missing.gaps:
-        yield _gap_dict(g, short, local)
+        yield {**_gap_dict(g, short, local), "meeting_ref": refs.get(g.meeting_id or "")}
     for m in missing.unstored:
         yield _derived_gap(m.title or "", "meeting",
                            "listed, but its participants and invitees are not stored yet "
                            "(harvest unfinished, or the meeting had not settled)",
-                           meeting_id=m.meeting_id, start=short(m.start_at))  # fmt: skip
+                           meeting_id=m.meeting_id, start=short(m.start_at),
+                           ref=refs.get(m.meeting_id))  # fmt: skip
 
 
 def _sum_states(counts: Iterator[dict[str, int]]) -> dict[str, int]:
@@ -1111,10 +1149,12 @@ def _sum_states(counts: Iterator[dict[str, int]]) -> dict[str, int]:
 
 
 def _derived_gap(
-    what: str, scope: str, reason: str, *, meeting_id: str | None = None, start: str = ""
-) -> dict[str, Any]:
+    what: str, scope: str, reason: str, *, meeting_id: str | None = None, start: str = "",
+    ref: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """A gap the report finds itself (no harvest recorded it): no HTTP status, no attempt."""
-    return {"what": what, "meeting_id": meeting_id, "start": start, "scope": scope,
+    return {"what": what, "meeting_id": meeting_id, "meeting_ref": ref, "start": start,
+            "scope": scope,
             "http_status": None, "tracking_id": None, "occurred_at": "", "run_id": None, "check": None,
             "attempts": 0, "first_occurred_at": "", "reason": reason}  # fmt: skip
 

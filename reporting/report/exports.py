@@ -51,6 +51,8 @@ flags               data-quality flags: ``placeholder_time``, ``missing_email``,
                     ``invitee_without_invitation`` (Webex marks the participant an invitee but
                     no invitation matches), ``short_attendance`` (admitted for less than
                     ``min_attendance_minutes``)
+meeting_ref         the meeting's reference in this report (``M-017``: the 17th meeting in the
+                    report's order), printed with every row about the meeting in the PDF
 ==================  ============================================================================
 
 ``meetings.csv`` — one row per meeting whose actual start falls in the period:
@@ -79,7 +81,13 @@ external_people     people classified external
 unidentified_people people classified unidentified
 attended_seconds    the sum of the people's attended time
 flags               ``no_invitee_list`` and the number of person flags, ``;``-separated
+meeting_ref         the meeting's reference in this report (``M-017``), as printed in the PDF
 ==================  ============================================================================
+
+References are numbered per report, in its order, from the same stored data the same way: the
+same report rendered again gives the same references, but a later report of the same period
+numbers again (a meeting harvested since shifts the numbers after it). They tie a printed row to
+its CSV row; the Webex ids (``meeting_id``, ``participant_ids``) identify across reports.
 
 ``--format json`` writes one object: ``{"manifest": {...}, "meetings": [...], "rows": [...],
 "gaps": [...]}`` — ``meetings`` and ``rows`` have exactly the columns above as keys (typed: numbers,
@@ -101,14 +109,19 @@ RECONCILIATION_COLUMNS: tuple[str, ...] = (
     "email", "role", "invited", "admitted", "status", "classification", "org_key", "org_id",
     "email_domain", "sessions", "attended_seconds", "attended_minutes", "first_joined",
     "last_left", "audio_types", "call_types", "phone_numbers", "participant_ids", "flags",
+    "meeting_ref",
 )  # fmt: skip
 MEETING_COLUMNS: tuple[str, ...] = (
     "meeting_id", "meeting_series_id", "meeting_number", "title", "start", "end",
     "host_display_name", "host_email", "harvest_status", "complete_run_id", "invitee_list",
     "invitees", "participants", "sessions", "people", "invited_attended", "invited_absent",
     "uninvited_attended", "lobby_only", "external_people", "unidentified_people",
-    "attended_seconds", "flags",
+    "attended_seconds", "flags", "meeting_ref",
 )  # fmt: skip
+# The number of columns each file had before columns were added (columns are only ever added at
+# the end): a CSV written by an earlier version is a prefix of today's columns of one of these
+# lengths, and is still told by its header (meetaudit verify).
+EARLIER_WIDTHS: dict[str, tuple[int, ...]] = {"reconciliation.csv": (25,), "meetings.csv": (23,)}
 LIST_COLUMNS = frozenset({"audio_types", "call_types", "phone_numbers", "participant_ids", "flags"})
 _FORMULA_START = frozenset("=+-@\t\r")
 

@@ -266,10 +266,13 @@ def front_data(
         ],
         "attachments": attachments,
         "supersedes": p.supersedes,
-        "changes": ctx.changes,
+        "changes": _with_refs(ctx.changes, ctx.meeting_refs),
         "change_labels": CHANGE_KINDS,
         "stored_checked": ctx.stored_checked,
-        "altered": ctx.altered_meetings,
+        "altered": [
+            {**a, "meeting_ref": ctx.meeting_refs.get(a["meeting_id"])}
+            for a in ctx.altered_meetings
+        ],
         "plausibility": ctx.plausibility,
         "statuses": [(STATUS_LABELS[s], STATUS_DESCRIPTIONS[s]) for s in STATUS_ORDER],
         "charts": {
@@ -329,6 +332,15 @@ def reach_data(ctx: ReportContext, zone: dt.tzinfo) -> dict[str, Any]:
     }
 
 
+def _with_refs(changes: dict[str, Any] | None, refs: dict[str, str]) -> dict[str, Any] | None:
+    """The changes since a superseded report, each listed row with its meeting's reference in
+    this report (none for a meeting this report no longer has)."""
+    if changes is None:
+        return None
+    rows = [{**r, "meeting_ref": refs.get(r["meeting_id"])} for r in changes["rows"]]
+    return {**changes, "rows": rows}
+
+
 FRONT_TOC = (
     TocEntry("method", "1", "Method and parameters", 1, True),
     TocEntry("method-period", "1.1", "Scope and parameters", 2, True),
@@ -383,7 +395,8 @@ def write_pdf(
         _Renderer(workers) as renderer,
     ):
         work = Path(tmp)
-        common = {"title": meta.report_id}
+        # Meeting references link to the rosters when the PDF prints them.
+        common = {"title": meta.report_id, "links": ctx.rosters_included}
         parts: list[Part] = []
 
         def jobs() -> Iterator[_PartJob]:
@@ -391,8 +404,9 @@ def write_pdf(
                 parts.append(
                     Part(part.index, part.section, [b for b in part.blocks if b.get("id")])
                 )  # keep only what the outline needs, not the rows
+                rosters = any(b["kind"] == "meeting" for b in part.blocks)
                 yield _PartJob(
-                    part.index, "part.html", {**common, "blocks": part.blocks},
+                    part.index, "part.html", {**common, "blocks": part.blocks, "rosters": rosters},
                     work / f"part-{part.index:05d}.pdf",
                 )  # fmt: skip
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reporting.report.context import ReportContext
+from reporting.report.context import ReportContext, roster_anchor
 
 DEFAULT_PART_ROWS = 600
 # Above this many meetings the index prints one line of text per meeting instead of a table row:
@@ -171,8 +171,9 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             "attended, invited and absent, attended without invitation, never admitted from the "
             "lobby. Hosts and co-hosts are marked; minutes are the union of a person's sessions.",
         }
-        for n, block in enumerate(ctx.rosters):
-            yield {"kind": "meeting", "m": block["meeting"], "id": f"m{n}", "cont": False}
+        for block in ctx.rosters:
+            m = block["meeting"]
+            yield {"kind": "meeting", "m": m, "id": roster_anchor(m["meeting_ref"]), "cont": False}
             if block["rows"]:
                 yield {"kind": "table", "table": "roster", "rows": block["rows"]}
             else:
@@ -286,6 +287,6 @@ def outline_entries(part: Part) -> list[TocEntry]:
             out.append(TocEntry(b["id"], b["num"], b["title"], 2, b.get("toc", True)))
         elif b["kind"] == "meeting":
             m = b["m"]
-            title = f"{m['start_short']}  {m['title'] or '(untitled)'}"
+            title = f"{m['meeting_ref']}  {m['start_short']}  {m['title'] or '(untitled)'}"
             out.append(TocEntry(b["id"], "", title, 2, False))
     return out

@@ -131,7 +131,14 @@ def environment() -> Environment:
     env.filters["num"] = number
     env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
     env.filters["flag_label"] = lambda s: FLAG_LABELS.get(s, s)
+    env.filters["isolate"] = isolate
     return env
+
+
+def isolate(text: str) -> str:
+    """``text`` as a bidi isolate (FSI … PDI): a right-to-left title inside a left-to-right line
+    keeps to itself, and the date after it is not reordered into it."""
+    return f"\u2068{text}\u2069"
 
 
 def _weasy_fetcher_base() -> type:

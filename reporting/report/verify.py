@@ -31,7 +31,7 @@ from reporting.errors import DatabaseError, VerificationError
 from reporting.report import ledger, signing, trust, witness
 from reporting.report.api import _sha256_file
 from reporting.report.context import iso_utc
-from reporting.report.exports import MEETING_COLUMNS, RECONCILIATION_COLUMNS
+from reporting.report.exports import EARLIER_WIDTHS, MEETING_COLUMNS, RECONCILIATION_COLUMNS
 from reporting.report.manifest import parse_manifest, recorded_differences
 
 
@@ -479,11 +479,12 @@ def _what_it_is(data: bytes) -> str:
 
 
 _CSV_HEADERS = {
-    ",".join(columns).encode(): name
+    ",".join(columns[:width]).encode(): name
     for name, columns in (
         ("reconciliation.csv", RECONCILIATION_COLUMNS),
         ("meetings.csv", MEETING_COLUMNS),
     )
+    for width in (len(columns), *EARLIER_WIDTHS[name])
 }
 
 

@@ -1,0 +1,204 @@
+"""Traceability: every meeting, reconciliation row and unidentified caller has a reference that
+the PDF prints wherever it shows them and the CSV and JSON files carry, so an auditor can go from
+a printed line to its roster and its CSV row, and tell look-alike callers apart (issue 12).
+
+One month is built for it: two meetings with the same title, one of them with a roster long
+enough to continue on a second page, phone callers whose masked numbers look alike, and a
+meeting without an invitee list. It is rendered once for the module.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pytest
+from pypdf import PdfReader
+
+from reporting.config import Settings, load_settings
+from reporting.db.engine import Database
+from reporting.report import generate_report
+from reporting.report.api import ReportResult
+from tests.report.conftest import (
+    OCT,
+    OWN_ORG_ID,
+    _ts,
+    add_run,
+    device,
+    invitee,
+    meeting,
+    person,
+    store,
+)
+
+TITLE = "Customer onboarding – Globex"
+HOST = "hana.host@acme.example"
+
+
+def caller(pid: str, mid: str, name: str, number: str, day: int, hh: int) -> dict[str, Any]:
+    """A phone caller: no email, no orgId."""
+    return person(pid, mid, name, None, [device(_ts(day, hh, 5), _ts(day, hh, 35),
+                  audioType="pstn", callType="callIn", phoneNumber=number, deviceType="phone")])  # fmt: skip
+
+
+def build_traced_month(db: Database) -> None:
+    """Three meetings: M-001 and M-002 share a title; M-002's roster runs onto another page;
+    M-003 has no invitee list. Four callers, three of them with numbers masked alike."""
+    run = add_run(db)
+    first = meeting("MA", TITLE, _ts(3, 10), _ts(3, 11), HOST, "Hana Host")
+    second = meeting("MB", TITLE, _ts(4, 10), _ts(4, 11), HOST, "Hana Host")
+    third = meeting("MC", "Ad-hoc call", _ts(5, 9), _ts(5, 10), HOST, "Hana Host")
+    host = person("pa-host", "MA", "Hana Host", HOST, [device(_ts(3, 10), _ts(3, 11))], host=True)
+    a_people = [
+        host,
+        person("pa-ann", "MA", "Ann Invited", "ann@acme.example", [device(_ts(3, 10), _ts(3, 11))]),
+        person("pa-carl", "MA", "Carl Crasher", "carl@partner.example",
+               [device(_ts(3, 10, 5), _ts(3, 10, 50))]),
+        caller("pa-c1", "MA", "Call-in User_1", "+1-555-0142", 3, 10),
+    ]  # fmt: skip
+    a_invitees = [invitee("MA", "ann@acme.example", "Ann Invited")]
+    b_people = [person("pb-host", "MB", "Hana Host", HOST, [device(_ts(4, 10), _ts(4, 11))],
+                       host=True)]  # fmt: skip
+    b_invitees = []
+    for n in range(60):  # enough rows for the roster to continue on the next page
+        email = f"colleague{n:02d}@acme.example"
+        b_people.append(person(f"pb-{n:02d}", "MB", f"Colleague {n:02d}", email,
+                               [device(_ts(4, 10), _ts(4, 10, 40))]))  # fmt: skip
+        b_invitees.append(invitee("MB", email, f"Colleague {n:02d}"))
+    b_people += [
+        person("pb-carl", "MB", "Carl Crasher", "carl@partner.example",
+               [device(_ts(4, 10, 5), _ts(4, 10, 45))]),
+        caller("pb-c1", "MB", "Call-in User_1", "+1-555-0177", 4, 10),
+        caller("pb-c2", "MB", "+1-555-0142", "+1-555-0142", 4, 10),
+    ]  # fmt: skip
+    c_people = [
+        person("pc-host", "MC", "Hana Host", HOST, [device(_ts(5, 9), _ts(5, 10))], host=True),
+        person("pc-gina", "MC", "Gina Guest", "gina@guest.example", [device(_ts(5, 9), _ts(5, 10))]),
+        caller("pc-c1", "MC", "Call-in User_1", "+1-555-0199", 5, 9),
+    ]  # fmt: skip
+    store(db, run, [first, second, third],
+          {"MA": (a_people, a_invitees), "MB": (b_people, b_invitees), "MC": (c_people, [])})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def traced(module_db: Database, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    build_traced_month(module_db)
+    out = tmp_path_factory.mktemp("reports")
+    settings: Settings = load_settings(
+        database_url=module_db.url, data_dir=out / "data", output_dir=out,
+        org_name="Acme Corporation", org_domains=["acme.example"], org_ids=[OWN_ORG_ID],
+        operator="auditor-bot@ci",
+    )  # fmt: skip
+    return generate_report(
+        settings, module_db, OCT, label="2026-10", formats=("pdf", "csv", "json"), workers=1
+    )
+
+
+def _file(result: ReportResult, fmt: str, suffix: str = "") -> Path:
+    return next(f.path for f in result.files if f.format == fmt and f.path.name.endswith(suffix))
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def recon(traced: ReportResult) -> list[dict[str, str]]:
+    return _csv(next(f.path for f in traced.files if f.path.name.endswith(".csv")
+                     and not f.path.name.endswith(".meetings.csv")))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pages(traced: ReportResult) -> list[str]:
+    """The text of every page, bidi isolates left out, whitespace runs as one space."""
+    reader = PdfReader(_file(traced, "pdf"))
+    return [
+        " ".join((p.extract_text() or "").replace("\u2068", "").replace("\u2069", "").split())
+        for p in reader.pages
+    ]
+
+
+def _outline(path: Path) -> dict[str, int]:
+    """Bookmark title -> page index."""
+    reader = PdfReader(path)
+    out: dict[str, int] = {}
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+            else:
+                out[item.title] = reader.get_destination_page_number(item)
+
+    walk(reader.outline)
+    return out
+
+
+# -- meetings -----------------------------------------------------------------------------------
+
+
+def test_meetings_are_numbered_in_the_reports_order_in_every_file(
+    traced: ReportResult, recon: list[dict[str, str]]
+) -> None:
+    meetings = _csv(_file(traced, "csv", ".meetings.csv"))
+    assert [(m["meeting_ref"], m["meeting_id"]) for m in meetings] == [
+        ("M-001", "MA"), ("M-002", "MB"), ("M-003", "MC"),
+    ]  # fmt: skip
+    assert {(r["meeting_id"], r["meeting_ref"]) for r in recon} == {
+        ("MA", "M-001"), ("MB", "M-002"), ("MC", "M-003"),
+    }  # fmt: skip
+    export = json.loads(_file(traced, "json").read_text(encoding="utf-8"))
+    assert [m["meeting_ref"] for m in export["meetings"]] == ["M-001", "M-002", "M-003"]
+
+
+def test_exception_rows_name_their_meeting_and_link_to_its_roster(
+    traced: ReportResult, pages: list[str]
+) -> None:
+    path = _file(traced, "pdf")
+    marks = _outline(path)
+    roster_page = {ref: page for title, page in marks.items()
+                   if (ref := title.split()[0]).startswith("M-")}  # fmt: skip
+    assert set(roster_page) == {"M-001", "M-002", "M-003"}
+    section3 = range(marks["3  Exceptions"], marks["4  Meetings of the period"])
+    # Carl came uninvited to both meetings of the same title: the references tell them apart.
+    uninvited = next(p for p in pages[section3.start : section3.stop] if "3.1 Attended" in p)
+    assert re.search(r"M-001 Customer onboarding – Globex 2026-10-03 10:00 Carl Crasher", uninvited)
+    assert re.search(r"M-002 Customer onboarding – Globex 2026-10-04 10:00 Carl Crasher", uninvited)
+
+    with pikepdf.open(path) as pdf:
+        links = []
+        for number, page in enumerate(pdf.pages):
+            for annot in page.obj.get("/Annots", []):
+                if annot.get("/Subtype") == "/Link" and "/Dest" in annot:
+                    target = pdf.pages.index(pikepdf.Page(annot.Dest[0]))
+                    links.append((number, str(annot.get("/Contents", "")), target))
+    to_rosters = [(n, text, target) for n, text, target in links if text.startswith("Roster")]
+    assert any(n in section3 for n, _, _ in to_rosters)  # from the exception lists
+    assert any(n == marks["4  Meetings of the period"] for n, _, _ in to_rosters)  # the index
+    for _, text, target in to_rosters:
+        ref = re.match(r"Roster of meeting (M-\d{3}) ", text)
+        assert ref, text  # every link says where it leads
+        assert target == roster_page[ref.group(1)]
+    assert "Roster of meeting M-002 2026-10-04 10:00 Customer onboarding – Globex, page" in {
+        text.rsplit(" ", 1)[0] for _, text, _ in to_rosters
+    }
+
+
+def test_a_roster_continuation_page_names_its_meeting(
+    traced: ReportResult, pages: list[str]
+) -> None:
+    marks = _outline(_file(traced, "pdf"))
+    heading = next(p for t, p in marks.items() if t.startswith("M-002"))
+    following = next(p for t, p in marks.items() if t.startswith("M-003"))
+    assert following > heading + 1  # M-002's roster runs over more than one page
+    # Section 5 begins on the page of M-002's heading: nothing runs over onto it.
+    assert "(continued)" not in pages[heading]
+    running = "M-002 · Customer onboarding – Globex · 2026-10-04 10:00 (continued)"
+    for page in range(heading + 1, following + 1):  # M-003 begins under M-002's last rows
+        assert running in pages[page], page
+        assert "Name and email" in pages[page]  # the table header repeats too
