@@ -165,6 +165,12 @@ def meeting_ref(number: int, width: int) -> str:
     return f"M-{number:0{width}d}"
 
 
+def row_ref(meeting: str, number: int, width: int) -> str:
+    """A reconciliation row's reference: ``M-017-004`` for the 4th row of meeting ``M-017`` in
+    its roster's order (status, then name)."""
+    return f"{meeting}-{number:0{width}d}"
+
+
 def roster_anchor(ref: str) -> str:
     """The PDF anchor of a meeting's roster (section 5), which the meeting's references link to."""
     return f"roster-{ref}"
@@ -538,8 +544,9 @@ class _Builder:
             self.flag_counts["no_invitee_list"] += 1
             self._exception(
                 "flags",
-                {**self._where(summary), "name": "", "email": "", "flag": "no_invitee_list"},
-            )
+                {**self._where(summary), "row_ref": None, "name": "", "email": "",
+                 "flag": "no_invitee_list"},
+            )  # fmt: skip
 
         persons: dict[str, _Person] = {}
         for row in participants:
@@ -563,6 +570,9 @@ class _Builder:
                 r["person_key"],
             )
         )
+        width = ref_width(len(rows))
+        for number, r in enumerate(rows, start=1):
+            r["row_ref"] = row_ref(ref, number, width)
         for key in seen_orgs:
             self.orgs[key][0] += 1
         daily[1] += summary["people"]
@@ -788,6 +798,7 @@ class _Builder:
         where = self._where(summary)
         person = {
             **where,
+            "row_ref": r["row_ref"],
             "name": r["display_name"],
             "email": r["email"],
             "classification": r["classification"],
@@ -814,8 +825,10 @@ class _Builder:
             )
         for flag in r["flags"]:
             self._exception(
-                "flags", {**where, "name": r["display_name"], "email": r["email"], "flag": flag}
-            )
+                "flags",
+                {**where, "row_ref": r["row_ref"], "name": r["display_name"], "email": r["email"],
+                 "flag": flag},
+            )  # fmt: skip
         summary["flags"].extend(f for f in r["flags"] if f not in summary["flags"])
 
     def _roster(self, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -830,7 +843,7 @@ class _Builder:
             return
         slim = [
             {k: r[k] for k in (
-                "display_name", "email", "role", "invited", "status", "classification",
+                "row_ref", "display_name", "email", "role", "invited", "status", "classification",
                 "org_key", "sessions", "attended_minutes", "audio_types", "phone_numbers",
                 "flags")}
             for r in rows

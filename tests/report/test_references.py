@@ -167,8 +167,10 @@ def test_exception_rows_name_their_meeting_and_link_to_its_roster(
     section3 = range(marks["3  Exceptions"], marks["4  Meetings of the period"])
     # Carl came uninvited to both meetings of the same title: the references tell them apart.
     uninvited = next(p for p in pages[section3.start : section3.stop] if "3.1 Attended" in p)
-    assert re.search(r"M-001 Customer onboarding – Globex 2026-10-03 10:00 Carl Crasher", uninvited)
-    assert re.search(r"M-002 Customer onboarding – Globex 2026-10-04 10:00 Carl Crasher", uninvited)
+    assert re.search(r"M-001-\d{3} Customer onboarding – Globex 2026-10-03 10:00 Carl Crasher",
+                     uninvited)  # fmt: skip
+    assert re.search(r"M-002-\d{3} Customer onboarding – Globex 2026-10-04 10:00 Carl Crasher",
+                     uninvited)  # fmt: skip
 
     with pikepdf.open(path) as pdf:
         links = []
@@ -202,3 +204,44 @@ def test_a_roster_continuation_page_names_its_meeting(
     for page in range(heading + 1, following + 1):  # M-003 begins under M-002's last rows
         assert running in pages[page], page
         assert "Name and email" in pages[page]  # the table header repeats too
+
+
+# -- reconciliation rows ------------------------------------------------------------------------
+
+
+def test_every_reconciliation_row_has_a_reference_in_the_csv_the_json_and_the_pdf(
+    traced: ReportResult, recon: list[dict[str, str]], pages: list[str]
+) -> None:
+    refs = [r["row_ref"] for r in recon]
+    assert len(set(refs)) == len(refs) == 71  # 4 + 64 + 3 rows
+    # Numbered within each meeting, in the file's order; as wide as the meeting's longest.
+    assert [r for r in refs if r.startswith("M-001-")] == [f"M-001-{n:03d}" for n in range(1, 5)]
+    assert refs[4:6] == ["M-002-001", "M-002-002"]
+    assert all(r["row_ref"].startswith(r["meeting_ref"] + "-") for r in recon)
+    export = json.loads(_file(traced, "json").read_text(encoding="utf-8"))
+    assert [r["row_ref"] for r in export["rows"]] == refs
+
+    text = " ".join(pages)
+    carl = next(r for r in recon if r["meeting_id"] == "MB" and r["email"].startswith("carl"))
+    # In the roster: the reference in its own column, before the name.
+    assert f"{carl['row_ref']} Carl Crasher carl@partner.example Attendee External" in text
+    # In the exception lists: the row's reference opens the line that names the meeting.
+    assert f"{carl['row_ref']} Customer onboarding – Globex 2026-10-04 10:00 Carl Crasher" in text
+
+
+def test_verify_still_knows_a_csv_with_the_earlier_shorter_header(
+    module_db: Database, recon: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """Columns are only ever added: a reconciliation.csv written before the references (25
+    columns) is still told as meetaudit's, with what to do about it."""
+    from reporting.report import verify_file
+
+    columns = list(recon[0])[:25]
+    old = tmp_path / "old.csv"
+    with old.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore", lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(recon)
+    result = verify_file(module_db, old)
+    assert result.export == "reconciliation.csv"
+    assert "its attachment reconciliation.csv" in " ".join(result.problems)
