@@ -171,6 +171,13 @@ def row_ref(meeting: str, number: int, width: int) -> str:
     return f"{meeting}-{number:0{width}d}"
 
 
+def caller_ref(number: int) -> str:
+    """An unidentified participant's reference: ``C-012`` for the 12th in the report's order
+    (meetings in order, each meeting's rows in order). They have no email and their numbers are
+    masked alike; the reference tells them apart without unmasking anything."""
+    return f"C-{number:03d}"
+
+
 def roster_anchor(ref: str) -> str:
     """The PDF anchor of a meeting's roster (section 5), which the meeting's references link to."""
     return f"roster-{ref}"
@@ -445,6 +452,7 @@ class _Builder:
         # comes from the period's count, so every reference of the report is as wide.
         self.ref_width = ref_width(meeting_count)
         self.meeting_refs: dict[str, str] = {}
+        self.callers = 0
         self.known = known or KnownOrgIds()
         self.zone = _zone(params.timezone)
         self.totals = ControlTotals()
@@ -544,8 +552,8 @@ class _Builder:
             self.flag_counts["no_invitee_list"] += 1
             self._exception(
                 "flags",
-                {**self._where(summary), "row_ref": None, "name": "", "email": "",
-                 "flag": "no_invitee_list"},
+                {**self._where(summary), "row_ref": None, "caller_ref": None, "name": "",
+                 "email": "", "flag": "no_invitee_list"},
             )  # fmt: skip
 
         persons: dict[str, _Person] = {}
@@ -573,6 +581,11 @@ class _Builder:
         width = ref_width(len(rows))
         for number, r in enumerate(rows, start=1):
             r["row_ref"] = row_ref(ref, number, width)
+            if r["classification"] == "unidentified":
+                self.callers += 1
+                r["caller_ref"] = caller_ref(self.callers)
+            else:
+                r["caller_ref"] = None
         for key in seen_orgs:
             self.orgs[key][0] += 1
         daily[1] += summary["people"]
@@ -799,6 +812,7 @@ class _Builder:
         person = {
             **where,
             "row_ref": r["row_ref"],
+            "caller_ref": r["caller_ref"],
             "name": r["display_name"],
             "email": r["email"],
             "classification": r["classification"],
@@ -826,8 +840,8 @@ class _Builder:
         for flag in r["flags"]:
             self._exception(
                 "flags",
-                {**where, "row_ref": r["row_ref"], "name": r["display_name"], "email": r["email"],
-                 "flag": flag},
+                {**where, "row_ref": r["row_ref"], "caller_ref": r["caller_ref"],
+                 "name": r["display_name"], "email": r["email"], "flag": flag},
             )  # fmt: skip
         summary["flags"].extend(f for f in r["flags"] if f not in summary["flags"])
 
@@ -843,7 +857,8 @@ class _Builder:
             return
         slim = [
             {k: r[k] for k in (
-                "row_ref", "display_name", "email", "role", "invited", "status", "classification",
+                "row_ref", "caller_ref", "display_name", "email", "role", "invited", "status",
+                "classification",
                 "org_key", "sessions", "attended_minutes", "audio_types", "phone_numbers",
                 "flags")}
             for r in rows

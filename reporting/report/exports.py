@@ -55,6 +55,9 @@ meeting_ref         the meeting's reference in this report (``M-017``: the 17th 
                     report's order), printed with every row about the meeting in the PDF
 row_ref             the row's reference in this report (``M-017-004``: the 4th row of meeting
                     ``M-017``, in this file's order), printed wherever the PDF shows the row
+caller_ref          an unidentified participant's reference in this report (``C-012``: the 12th
+                    in this file's order), so callers whose names and masked numbers look alike
+                    can be told apart; empty for everyone else
 ==================  ============================================================================
 
 ``meetings.csv`` — one row per meeting whose actual start falls in the period:
@@ -111,7 +114,7 @@ RECONCILIATION_COLUMNS: tuple[str, ...] = (
     "email", "role", "invited", "admitted", "status", "classification", "org_key", "org_id",
     "email_domain", "sessions", "attended_seconds", "attended_minutes", "first_joined",
     "last_left", "audio_types", "call_types", "phone_numbers", "participant_ids", "flags",
-    "meeting_ref", "row_ref",
+    "meeting_ref", "row_ref", "caller_ref",
 )  # fmt: skip
 MEETING_COLUMNS: tuple[str, ...] = (
     "meeting_id", "meeting_series_id", "meeting_number", "title", "start", "end",

@@ -245,3 +245,51 @@ def test_verify_still_knows_a_csv_with_the_earlier_shorter_header(
     result = verify_file(module_db, old)
     assert result.export == "reconciliation.csv"
     assert "its attachment reconciliation.csv" in " ".join(result.problems)
+
+
+# -- unidentified callers ------------------------------------------------------------------------
+
+
+def test_callers_that_look_alike_get_references_of_their_own_in_the_pdf_and_the_csv(
+    traced: ReportResult, recon: list[dict[str, str]], pages: list[str]
+) -> None:
+    callers = [r for r in recon if r["classification"] == "unidentified"]
+    # Four callers; three numbers masked to the same "+1-555-01••", names repeating.
+    assert {r["phone_numbers"] for r in callers} == {"'+1-555-01••"}
+    assert [r["caller_ref"] for r in callers] == ["C-001", "C-002", "C-003", "C-004"]
+    assert all(not r["caller_ref"] for r in recon if r["classification"] != "unidentified")
+    export = json.loads(_file(traced, "json").read_text(encoding="utf-8"))
+    assert [r["caller_ref"] for r in export["rows"] if r["caller_ref"]] == [
+        "C-001", "C-002", "C-003", "C-004",
+    ]  # fmt: skip
+
+    text = " ".join(pages)
+    assert "0142" not in text and "0177" not in text  # told apart without unmasking
+    for r in callers:
+        name = r["display_name"].lstrip("'")
+        # The roster row, and the list of unidentified participants, name the same caller.
+        assert f"{r['row_ref']} {name} Caller {r['caller_ref']} Attendee Unidentified" in text
+        assert re.search(
+            rf"{r['row_ref']} .{{0,80}} {r['caller_ref']} {re.escape(name)} pstn", text
+        )
+
+
+def test_caller_references_are_the_same_when_the_report_is_rendered_again(
+    traced: ReportResult, module_db: Database, tmp_path: Path
+) -> None:
+    """Derived from the stored records and their order alone, never from chance."""
+    from reporting.report.api import snapshot
+    from reporting.report.context import ReportParameters, build_context
+    from reporting.report.verify import ledger
+
+    with module_db.session() as session:
+        entry = ledger.as_dict(ledger.find_by_report_id(session, traced.report_id))
+    params = ReportParameters.from_json(entry["parameters"]["report"])
+    with snapshot(module_db) as session:
+        ctx = build_context(session, params, workdir=tmp_path)
+    again = _csv(ctx.reconciliation_csv.path)
+    first = _csv(next(f.path for f in traced.files if f.path.name.endswith(".csv")
+                      and not f.path.name.endswith(".meetings.csv")))  # fmt: skip
+    assert [(r["row_ref"], r["caller_ref"]) for r in again] == [
+        (r["row_ref"], r["caller_ref"]) for r in first
+    ]
