@@ -14,7 +14,7 @@ STATUS_COLOURS = {
     "host_attended": "#4f7cc0",
     "invited_attended": "#3f9a5b",
     "uninvited_attended": "#e07b39",
-    "attended_no_invitee_list": "#a3adb8",
+    "not_testable": "#a3adb8",
     "lobby_only": "#9b59c6",
     "invited_absent": "#c94a4a",
 }

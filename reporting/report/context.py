@@ -51,7 +51,7 @@ STATUS_ORDER = (
     "host_attended",
     "invited_attended",
     "uninvited_attended",
-    "attended_no_invitee_list",
+    "not_testable",
     "lobby_only",
     "invited_absent",
 )
@@ -59,7 +59,7 @@ STATUS_LABELS = {
     "host_attended": "Host",
     "invited_attended": "Invited, attended",
     "uninvited_attended": "Not invited",
-    "attended_no_invitee_list": "No invitee list",
+    "not_testable": "Not testable",
     "lobby_only": "Lobby only",
     "invited_absent": "Invited, absent",
 }
@@ -68,9 +68,15 @@ STATUS_DESCRIPTIONS = {
     "host_attended": "the meeting's host (hosts are not on their own invitee list)",
     "invited_attended": "on the invitee list and admitted",
     "uninvited_attended": "admitted without being on the meeting's invitee list",
-    "attended_no_invitee_list": "admitted to a meeting that has no invitee list to compare with",
+    "not_testable": "admitted, but not tested against an invitee list: the meeting has none, or "
+    "the person has no email to look for on it (counted apart, neither invited nor not)",
     "lobby_only": "waited in the lobby and was never admitted",
     "invited_absent": "on the invitee list, never joined",
+}
+# Why an attendance could not be tested against an invitee list (status ``not_testable``).
+NOT_TESTABLE_REASONS = {
+    "no_invitee_list": "meeting has no invitee list",
+    "no_email": "no email to match",
 }
 FLAG_LABELS = {
     "placeholder_time": "Placeholder time (1970)",
@@ -81,6 +87,7 @@ FLAG_LABELS = {
 }
 EXCEPTION_KINDS = (
     "uninvited",
+    "not_testable",
     "external_people",
     "unidentified",
     "no_shows",
@@ -201,7 +208,11 @@ class ControlTotals:
     host_attended: int = 0
     invited_absent: int = 0
     uninvited_attended: int = 0
-    attended_no_invitee_list: int = 0
+    # Attendances the reconciliation cannot test (apart from the tested ones), and why: the
+    # meeting has no invitee list, or the person has no email to look for on it.
+    not_testable: int = 0
+    not_testable_no_invitee_list: int = 0
+    not_testable_no_email: int = 0
     lobby_only: int = 0
     internal_people: int = 0
     external_people: int = 0
@@ -466,6 +477,7 @@ class _Builder:
         self.limit = limit
         self.exceptions = {
             "uninvited": ExceptionList("uninvited", "Attended without invitation"),
+            "not_testable": ExceptionList("not_testable", "Attended, not testable"),
             "external_people": ExceptionList("external_people", "External participants"),
             "unidentified": ExceptionList("unidentified", "Unidentified participants"),
             "no_shows": ExceptionList("no_shows", "Invited, never joined"),
@@ -673,6 +685,8 @@ class _Builder:
     ) -> dict[str, Any]:
         p = self.p
         is_invited = person.key in invited
+        email_norm = None if person.key.startswith("participant:") else person.key
+        reason = None
         if not person.admitted:
             status = "lobby_only"
         elif is_invited:
@@ -680,12 +694,14 @@ class _Builder:
         elif person.host:
             status = "host_attended"
         elif not has_list:
-            status = "attended_no_invitee_list"
+            status, reason = "not_testable", "no_invitee_list"
+        elif email_norm is None:
+            # Invitees are matched by email: without one there is nothing to look for.
+            status, reason = "not_testable", "no_email"
         else:
             status = "uninvited_attended"
         intervals = person.intervals or person.fallback
         seconds = round(union_seconds(intervals)) if person.admitted else 0
-        email_norm = None if person.key.startswith("participant:") else person.key
         cls, org_key = self._classify(person.org_id, email_norm, person.email)
         flags = []
         if person.placeholder:
@@ -724,6 +740,7 @@ class _Builder:
             "phone_numbers": phones,
             "participant_ids": sorted(person.participant_ids),
             "flags": flags,
+            "status_reason": reason,
         }
         self._count(row, summary, seen_orgs)
         return row
@@ -761,6 +778,7 @@ class _Builder:
             "phone_numbers": [],
             "participant_ids": [],
             "flags": [],
+            "status_reason": None,
         }
         self._count(row, summary, seen_orgs)
         return row
@@ -772,6 +790,9 @@ class _Builder:
         status = row["status"]
         summary[status] += 1
         setattr(t, status, getattr(t, status) + 1)
+        if row["status_reason"] is not None:
+            name = f"{status}_{row['status_reason']}"
+            setattr(t, name, getattr(t, name) + 1)
         summary["sessions"] += row["sessions"]
         t.sessions += row["sessions"]
         for flag in row["flags"]:
@@ -822,6 +843,8 @@ class _Builder:
         status = r["status"]
         if status == "uninvited_attended":
             self._exception("uninvited", person)
+        elif status == "not_testable":
+            self._exception("not_testable", {**person, "reason": r["status_reason"]})
         elif status == "invited_absent":
             self._exception("no_shows", person)
         elif status == "lobby_only":
@@ -858,7 +881,7 @@ class _Builder:
         slim = [
             {k: r[k] for k in (
                 "row_ref", "caller_ref", "display_name", "email", "role", "invited", "status",
-                "classification",
+                "status_reason", "classification",
                 "org_key", "sessions", "attended_minutes", "audio_types", "phone_numbers",
                 "flags")}
             for r in rows
@@ -877,6 +900,7 @@ def issues_text(summary: dict[str, Any]) -> str:
     for key, word in (
         ("invited_absent", "absent"),
         ("uninvited_attended", "not invited"),
+        ("not_testable", "not testable"),
         ("lobby_only", "lobby only"),
         ("unidentified_people", "unidentified"),
         ("external_people", "external"),

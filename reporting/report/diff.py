@@ -404,11 +404,26 @@ def restored_items(
 
 
 def _totals_differences(recorded: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
+    rebuilt = _in_recorded_terms(recorded, rebuilt)
     return [
         f"{name}: {recorded[name]:,} in the report, {rebuilt[name]:,} from the stored data now"
         for name in rebuilt
         if name in recorded and recorded[name] != rebuilt[name]
     ]
+
+
+def _in_recorded_terms(recorded: dict[str, Any], rebuilt: dict[str, Any]) -> dict[str, Any]:
+    """Totals rebuilt now, in the terms of a ledger entry written before attendances could be
+    "not testable": then an attendance at a meeting without an invitee list was counted as
+    ``attended_no_invitee_list``, and one of a person without an email at a meeting with a list
+    as ``uninvited_attended``. The rows are the same; only their status was named otherwise."""
+    if "attended_no_invitee_list" not in recorded or "not_testable_no_email" not in rebuilt:
+        return rebuilt
+    return {
+        **rebuilt,
+        "attended_no_invitee_list": rebuilt["not_testable_no_invitee_list"],
+        "uninvited_attended": rebuilt["uninvited_attended"] + rebuilt["not_testable_no_email"],
+    }
 
 
 @dataclass

@@ -27,9 +27,12 @@ role                ``host``, ``cohost``, ``attendee`` or ``invitee`` (invited, 
 invited             the normalised email is on the meeting's invitee list
 admitted            the person was let into the meeting (not only into the lobby)
 status              ``invited_attended``, ``host_attended`` (the host, not on the list),
-                    ``uninvited_attended``, ``attended_no_invitee_list`` (the meeting has no
-                    invitee list to compare with), ``lobby_only`` (never admitted),
-                    ``invited_absent``
+                    ``uninvited_attended`` (on neither the list nor as host, with an email that
+                    is not on it), ``not_testable`` (admitted, but not tested against an invitee
+                    list: see ``status_reason``), ``lobby_only`` (never admitted),
+                    ``invited_absent``. Before meetaudit said ``not_testable``, the meeting without
+                    an invitee list was ``attended_no_invitee_list`` and a person without an
+                    email at a meeting with a list was ``uninvited_attended``
 classification      ``internal``, ``external`` or ``unidentified``
 org_key             internal: the organisation's name; external: the orgId Webex gave (in this
                     meeting, else for the same email in another meeting of the period), else the
@@ -58,6 +61,9 @@ row_ref             the row's reference in this report (``M-017-004``: the 4th r
 caller_ref          an unidentified participant's reference in this report (``C-012``: the 12th
                     in this file's order), so callers whose names and masked numbers look alike
                     can be told apart; empty for everyone else
+status_reason       why a ``not_testable`` row was not tested: ``no_invitee_list`` (the meeting
+                    has none) or ``no_email`` (invitees are matched by email, and the person
+                    has none); empty for every other status
 ==================  ============================================================================
 
 ``meetings.csv`` — one row per meeting whose actual start falls in the period:
@@ -87,6 +93,8 @@ unidentified_people people classified unidentified
 attended_seconds    the sum of the people's attended time
 flags               ``no_invitee_list`` and the number of person flags, ``;``-separated
 meeting_ref         the meeting's reference in this report (``M-017``), as printed in the PDF
+not_testable        attendances at the meeting not tested against an invitee list (see
+                    ``status_reason`` in reconciliation.csv)
 ==================  ============================================================================
 
 References are numbered per report, in its order, from the same stored data the same way: the
@@ -114,14 +122,14 @@ RECONCILIATION_COLUMNS: tuple[str, ...] = (
     "email", "role", "invited", "admitted", "status", "classification", "org_key", "org_id",
     "email_domain", "sessions", "attended_seconds", "attended_minutes", "first_joined",
     "last_left", "audio_types", "call_types", "phone_numbers", "participant_ids", "flags",
-    "meeting_ref", "row_ref", "caller_ref",
+    "meeting_ref", "row_ref", "caller_ref", "status_reason",
 )  # fmt: skip
 MEETING_COLUMNS: tuple[str, ...] = (
     "meeting_id", "meeting_series_id", "meeting_number", "title", "start", "end",
     "host_display_name", "host_email", "harvest_status", "complete_run_id", "invitee_list",
     "invitees", "participants", "sessions", "people", "invited_attended", "invited_absent",
     "uninvited_attended", "lobby_only", "external_people", "unidentified_people",
-    "attended_seconds", "flags", "meeting_ref",
+    "attended_seconds", "flags", "meeting_ref", "not_testable",
 )  # fmt: skip
 # The number of columns each file had before columns were added (columns are only ever added at
 # the end): a CSV written by an earlier version is a prefix of today's columns of one of these

@@ -42,6 +42,7 @@ from reporting.report.sections import (
     Part,
     TocEntry,
     body_events,
+    exception_numbers,
     outline_entries,
     plan_parts,
 )
@@ -275,6 +276,7 @@ def front_data(
         ],
         "plausibility": ctx.plausibility,
         "statuses": [(STATUS_LABELS[s], STATUS_DESCRIPTIONS[s]) for s in STATUS_ORDER],
+        "sections": exception_numbers(),
         "charts": {
             "status": charts.status_bar(ctx),
             "classes": charts.class_bars(ctx),

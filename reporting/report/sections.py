@@ -52,6 +52,47 @@ def _h(kind: str, num: str, title: str, anchor: str, toc: bool = True) -> dict[s
     return {"kind": kind, "num": num, "title": title, "id": anchor, "toc": toc, "cont": False}
 
 
+# The subsections of section 3, in order: (table, exception list or None, title, introduction);
+# numbered 3.1, 3.2, … in this order (see exception_numbers).
+EXCEPTION_SECTIONS: tuple[tuple[str, str | None, str, str], ...] = (
+    ("uninvited", "uninvited", "Attended without invitation",
+     "Admitted to a meeting that has an invitee list, with an email that is not on it (the "
+     "host is not counted). Attendances that cannot be tested against a list are not here but "
+     "in {not_testable}."),
+    ("not_testable", "not_testable", "Attended, not testable against an invitee list",
+     "Admitted, but the reconciliation cannot test the attendance: the meeting has no invitee "
+     "list, or the person has no email to look for on it (invitees are matched by email). "
+     "Counted apart: neither invited nor uninvited. Each line gives the reason."),
+    ("orgs", None, "Participants by organisation and domain",
+     "Everyone admitted, counted per organisation: internal, each external orgId or email "
+     "domain, and unidentified participants. People are distinct per row; minutes are "
+     "attended minutes."),
+    ("external_people", "external_people", "External participants",
+     "Distinct external people, each under the orgId Webex gave for them (in any meeting "
+     "of the period), else their email domain."),
+    ("unidentified", "unidentified", "Unidentified participants",
+     "No orgId and no email — mostly phone callers."),
+    ("no_shows", "no_shows", "Invited, never joined",
+     "On the invitee list, never in the meeting (not even the lobby)."),
+    ("lobby", "lobby", "Waited in the lobby, never admitted", ""),
+    ("flags", "flags", "Data-quality flags",
+     "Placeholder times (1970), missing emails, participants Webex marks as invitees with no "
+     "matching invitation, short attendance, meetings without an invitee list."),
+    ("quality", "quality", "Plausibility flags from the harvest",
+     "Details Webex gave that cannot be true (a session leaving before it joined, a negative "
+     "duration, a session far outside its meeting, more minutes than the meeting lasted, an "
+     "email that is not an address, an orgId that is not an organisation id). The meeting "
+     "is stored and counted as Webex gave it; each flag names the check (see section 1.5). "
+     "Items a check refused are gaps (appendix), not listed here."),
+)  # fmt: skip
+
+
+def exception_numbers() -> dict[str, str]:
+    """The number of each subsection of section 3 (``{"uninvited": "3.1", …}``), for the
+    cross-references of the report's other pages."""
+    return {table: f"3.{n}" for n, (table, *_) in enumerate(EXCEPTION_SECTIONS, start=1)}
+
+
 def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
     """The body of the report, in reading order: exceptions, meetings, rosters, gaps."""
     limit = ctx.params.exception_row_limit
@@ -67,35 +108,10 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
         "reconciliation.csv holds every row (filter on the status, classification and flags "
         "columns).",
     }
-    specs = [
-        ("3.1", "uninvited", "uninvited", "Attended without invitation",
-         "Admitted to a meeting that has an invitee list, without being on it (the host is not "
-         "counted). Meetings without an invitee list are flagged instead ({flags})."),
-        ("3.2", "orgs", None, "Participants by organisation and domain",
-         "Everyone admitted, counted per organisation: internal, each external orgId or email "
-         "domain, and unidentified participants. People are distinct per row; minutes are "
-         "attended minutes."),
-        ("3.3", "external_people", "external_people", "External participants",
-         "Distinct external people, each under the orgId Webex gave for them (in any meeting "
-         "of the period), else their email domain."),
-        ("3.4", "unidentified", "unidentified", "Unidentified participants",
-         "No orgId and no email — mostly phone callers."),
-        ("3.5", "no_shows", "no_shows", "Invited, never joined",
-         "On the invitee list, never in the meeting (not even the lobby)."),
-        ("3.6", "lobby", "lobby", "Waited in the lobby, never admitted", ""),
-        ("3.7", "flags", "flags", "Data-quality flags",
-         "Placeholder times (1970), missing emails, participants Webex marks as invitees with no "
-         "matching invitation, short attendance, meetings without an invitee list."),
-        ("3.8", "quality", "quality", "Plausibility flags from the harvest",
-         "Details Webex gave that cannot be true (a session leaving before it joined, a negative "
-         "duration, a session far outside its meeting, more minutes than the meeting lasted, an "
-         "email that is not an address, an orgId that is not an organisation id). The meeting "
-         "is stored and counted as Webex gave it; each flag names the check (see section 1.5). "
-         "Items a check refused are gaps (appendix), not listed here."),
-    ]  # fmt: skip
     # Cross-references are looked up, not typed: a section added later cannot leave one stale.
-    numbers = {table: num for num, table, *_ in specs}
-    for num, table, key, title, intro in specs:
+    numbers = exception_numbers()
+    for table, key, title, intro in EXCEPTION_SECTIONS:
+        num = numbers[table]
         yield _h("h2", num, title, f"exc-{table}")
         if intro:
             yield {"kind": "p", "text": intro.format(**numbers)}
@@ -121,6 +137,14 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
                 f"{flagged:,} reconciliation row{'s' if flagged != 1 else ''} with flags (the summary's "
                 f"figure) and {meetings:,} meeting{'s' if meetings != 1 else ''} without an "
                 f"invitee list; one line per flag below. Counts: {counts}."
+            )}  # fmt: skip
+        if key == "not_testable":
+            t = ctx.totals
+            yield {"kind": "p", "text": (
+                f"{_n(t.not_testable, 'attendance')} not testable: "
+                f"{t.not_testable_no_invitee_list:,} at the "
+                f"{_n(t.meetings_without_invitee_list, 'meeting')} without an invitee list, "
+                f"{t.not_testable_no_email:,} of people without an email at meetings with one."
             )}  # fmt: skip
         yield {"kind": "table", "table": table, "rows": shown}
         if total > len(shown):
@@ -211,6 +235,11 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             "text": "No gaps: every ended meeting of the period that Webex listed is harvested "
             "completely, and every listing request succeeded.",
         }
+
+
+def _n(count: int, word: str) -> str:
+    """``1 meeting``, ``2 meetings``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _flag_labels() -> Iterable[tuple[str, str]]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
-from reporting.report.context import FLAG_LABELS, STATUS_LABELS
+from reporting.report.context import FLAG_LABELS, NOT_TESTABLE_REASONS, STATUS_LABELS
 from reporting.resources import templates_dir
 
 if TYPE_CHECKING:  # Jinja2 and urllib load with the report, not with every question asked
@@ -131,6 +131,7 @@ def environment() -> Environment:
     env.filters["num"] = number
     env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
     env.filters["flag_label"] = lambda s: FLAG_LABELS.get(s, s)
+    env.filters["reason_label"] = lambda s: NOT_TESTABLE_REASONS.get(s, s)
     env.filters["isolate"] = isolate
     return env
 

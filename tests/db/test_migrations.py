@@ -142,3 +142,35 @@ def test_0114_views_go_and_come_back_with_the_records(
         assert len(views(db)) == 8
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT meeting_id FROM analyst_meetings")).scalar_one() == "M"
+
+
+def test_0118_not_testable_in_the_reconciliation_view_and_back(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """0118 names untestable attendances as the report does, with a reason column; down to 0117
+    the view reads as 0114 made it (for the analysts' role: grant again)."""
+    from tests.report.conftest import build_known_month
+
+    def rows(db: Database) -> dict[str, dict[str, object]]:
+        with db.engine.connect() as conn:
+            found = conn.execute(text("SELECT * FROM analyst_reconciliation")).mappings()
+            return {r["person_key"]: dict(r) for r in found}
+
+    with Database(empty_database_url, data_dir=tmp_path) as db:
+        upgrade(db.engine)
+        build_known_month(db)
+        now = rows(db)
+        assert (now["gina@guest.example"]["status"], now["gina@guest.example"]["status_reason"]) \
+            == ("not_testable", "no_invitee_list")  # fmt: skip
+        assert (now["participant:p-phone"]["status"], now["participant:p-phone"]["status_reason"]) \
+            == ("not_testable", "no_email")  # fmt: skip
+        assert now["carol@partner.example"]["status_reason"] is None
+        downgrade(db.engine, "0117")
+        before = rows(db)
+        assert "status_reason" not in before["gina@guest.example"]
+        assert before["gina@guest.example"]["status"] == "attended_no_invitee_list"
+        assert before["participant:p-phone"]["status"] == "uninvited_attended"
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM analyst_organisations")).scalar()
+        upgrade(db.engine)
+        assert rows(db) == now

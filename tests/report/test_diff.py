@@ -213,7 +213,7 @@ def test_a_second_report_names_the_first_and_lists_what_changed(
     assert _changes(ctx) == {
         ("meeting_added", "M5", "", "", "harvested"),
         ("meeting_harvested", "M3", "", "not harvested", "harvested"),
-        ("person_added", "M3", "Zed Board", "", "No invitee list, internal, 60.00 min"),
+        ("person_added", "M3", "Zed Board", "", "Not testable, internal, 60.00 min"),
         ("reclassified", "M1", "Bob Absent", "Invited, absent, external",
          "Invited, attended, external"),
         ("person_removed", "M1", "Erin Early", "Not invited, internal, 1.00 min", ""),

@@ -293,3 +293,55 @@ def test_caller_references_are_the_same_when_the_report_is_rendered_again(
     assert [(r["row_ref"], r["caller_ref"]) for r in again] == [
         (r["row_ref"], r["caller_ref"]) for r in first
     ]
+
+
+# -- not testable --------------------------------------------------------------------------------
+
+
+def test_attendances_the_reconciliation_cannot_test_are_listed_apart_with_their_reason(
+    traced: ReportResult, recon: list[dict[str, str]], pages: list[str]
+) -> None:
+    untested = {(r["row_ref"], r["display_name"].lstrip("'"), r["status_reason"])
+                for r in recon if r["status"] == "not_testable"}  # fmt: skip
+    assert {(name, reason) for _, name, reason in untested} == {
+        ("Call-in User_1", "no_email"),  # M-001 and M-002 have invitee lists; callers have no email
+        ("+1-555-01••", "no_email"),
+        ("Call-in User_1", "no_invitee_list"),  # M-003 has no invitee list
+        ("Gina Guest", "no_invitee_list"),
+    }
+    assert len(untested) == 5
+    assert all(not r["status_reason"] for r in recon if r["status"] != "not_testable")
+    # The host of the meeting without a list is still the host; Carl still uninvited.
+    assert {r["status"] for r in recon if r["email"] == HOST} == {"host_attended"}
+    assert {r["status"] for r in recon if r["email"].startswith("carl")} == {"uninvited_attended"}
+    meetings = _csv(_file(traced, "csv", ".meetings.csv"))
+    assert [m["not_testable"] for m in meetings] == ["1", "2", "2"]
+
+    totals = traced.control_totals
+    assert (totals["not_testable"], totals["not_testable_no_invitee_list"],
+            totals["not_testable_no_email"], totals["uninvited_attended"]) == (5, 2, 3, 2)  # fmt: skip
+    assert "attended_no_invitee_list" not in totals
+
+    text = " ".join(pages)
+    assert ("5 attendances not testable: 2 at the 1 meeting without an invitee list, 3 of "
+            "people without an email at meetings with one.") in text  # fmt: skip
+    for ref, name, reason in untested:
+        why = {"no_email": "no email to match", "no_invitee_list": "meeting has no invitee list"}
+        assert re.search(rf"{ref} .{{0,60}} {re.escape(name)} .{{0,80}}{why[reason]}", text), ref
+    uninvited = text.split("3.1 Attended without invitation", 2)[2].split("3.2 Attended, not")[0]
+    assert "Call-in User" not in uninvited and "Gina Guest" not in uninvited
+
+
+def test_a_ledger_entry_from_before_not_testable_still_ties_to_its_rebuilt_rows() -> None:
+    """An earlier report recorded these attendances as attended_no_invitee_list and
+    uninvited_attended: its totals, rebuilt now, are compared in the words it used."""
+    from reporting.report.diff import _totals_differences
+
+    rebuilt = {"uninvited_attended": 2, "not_testable": 5, "not_testable_no_invitee_list": 2,
+               "not_testable_no_email": 3, "attendances": 71}  # fmt: skip
+    recorded = {"uninvited_attended": 5, "attended_no_invitee_list": 2, "attendances": 71}
+    assert _totals_differences(recorded, rebuilt) == []
+    assert _totals_differences({**recorded, "uninvited_attended": 4}, rebuilt) == [
+        "uninvited_attended: 4 in the report, 5 from the stored data now"
+    ]
+    assert _totals_differences({"uninvited_attended": 2, "not_testable": 5}, rebuilt) == []
