@@ -67,7 +67,7 @@ STATUS_LABELS = {
 STATUS_DESCRIPTIONS = {
     "host_attended": "the meeting's host (hosts are not on their own invitee list)",
     "invited_attended": "on the invitee list and admitted",
-    "uninvited_attended": "admitted without being on the meeting's invitee list",
+    "uninvited_attended": "admitted with an email that is not on the meeting's invitee list",
     "not_testable": "admitted, but not tested against an invitee list: the meeting has none, or "
     "the person has no email to look for on it (counted apart, neither invited nor not)",
     "lobby_only": "waited in the lobby and was never admitted",
@@ -485,7 +485,7 @@ class _Builder:
             "flags": ExceptionList("flags", "Data-quality flags"),
         }
         self.flag_counts: dict[str, int] = dict.fromkeys(FLAG_LABELS, 0)
-        # (classification, org key) -> [meetings, people keys, attended seconds, label]
+        # (classification, org key) -> [meetings, person keys, attended seconds, attendances]
         self.orgs: dict[tuple[str, str], list[Any]] = {}
         self.external_people: dict[tuple[str, str], dict[str, Any]] = {}
         self.people_by_class: dict[str, set[str]] = {"internal": set(), "external": set()}
@@ -670,7 +670,7 @@ class _Builder:
         key = (cls, org_key or "")
         entry = self.orgs.get(key)
         if entry is None:
-            entry = self.orgs[key] = [0, set(), 0]
+            entry = self.orgs[key] = [0, set(), 0, 0]
         entry[1].add(person_key)
         return key
 
@@ -810,6 +810,7 @@ class _Builder:
             t.unidentified_attendances += 1
         key = self._org(cls, row["org_key"], row["person_key"])
         self.orgs[key][2] += row["attended_seconds"]
+        self.orgs[key][3] += 1
         seen_orgs.add(key)
         if cls in self.people_by_class:
             self.people_by_class[cls].add(row["person_key"])
@@ -1108,7 +1109,8 @@ def build_context(
             "One row per meeting of the period, with its harvest status and counts",
         ),
         rows=b.rows,
-        daily=[{"day": d, "meetings": v[0], "people": v[1]} for d, v in sorted(b.daily.items())],
+        daily=[{"day": d, "meetings": v[0], "attendances": v[1]}
+               for d, v in sorted(b.daily.items())],
         plausibility=plausibility,
         quality_flags=quality,
         reach=period_reach(
@@ -1245,7 +1247,7 @@ def _org_table(b: _Builder, params: ReportParameters) -> list[dict[str, Any]]:
         for domain in domains:
             domain_org_ids.setdefault(domain, []).append(org_id)
     rows = []
-    for (cls, key), (meetings, people, seconds) in b.orgs.items():
+    for (cls, key), (meetings, people, seconds, attendances) in b.orgs.items():
         is_org_id = cls == "external" and "@" not in key and "." not in key
         rows.append(
             {
@@ -1264,7 +1266,10 @@ def _org_table(b: _Builder, params: ReportParameters) -> list[dict[str, Any]]:
                     else []
                 ),
                 "meetings": meetings,
+                # Distinct persons (one per email all period; without an email, one per
+                # attendance) and attendances (each person once per meeting).
                 "people": len(people),
+                "attendances": attendances,
                 "minutes": round(seconds / 60),
                 # Unrounded, so totals are summed before rounding (they tie with the CSVs).
                 "seconds": seconds,

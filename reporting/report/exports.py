@@ -83,14 +83,15 @@ invitee_list        the meeting has an invitee list
 invitees            invitee rows stored
 participants        participant rows stored
 sessions            device (join session) rows stored
-people              distinct people admitted to the meeting
-invited_attended    ... and the other status columns: people per status, as above
+people              attendances at the meeting: the people admitted to it, each once however
+                    many sessions (a person is one email, or without one one participant)
+invited_attended    ... and the other status columns: rows per status, as above
 invited_absent
 uninvited_attended
 lobby_only
-external_people     people classified external
-unidentified_people people classified unidentified
-attended_seconds    the sum of the people's attended time
+external_people     attendances of people classified external
+unidentified_people attendances of people classified unidentified (each has a caller_ref)
+attended_seconds    the sum of the attendances' attended time
 flags               ``no_invitee_list`` and the number of person flags, ``;``-separated
 meeting_ref         the meeting's reference in this report (``M-017``), as printed in the PDF
 not_testable        attendances at the meeting not tested against an invitee list (see

@@ -64,14 +64,18 @@ EXCEPTION_SECTIONS: tuple[tuple[str, str | None, str, str], ...] = (
      "list, or the person has no email to look for on it (invitees are matched by email). "
      "Counted apart: neither invited nor uninvited. Each line gives the reason."),
     ("orgs", None, "Participants by organisation and domain",
-     "Everyone admitted, counted per organisation: internal, each external orgId or email "
-     "domain, and unidentified participants. People are distinct per row; minutes are "
-     "attended minutes."),
+     "Everyone admitted, per organisation: internal, each external orgId or email domain, and "
+     "unidentified participants. One line per organisation: people are distinct persons (an "
+     "email is one person all period; someone without one is a person per attendance), "
+     "attendances count each person once per meeting, minutes are attended minutes."),
     ("external_people", "external_people", "External participants",
-     "Distinct external people, each under the orgId Webex gave for them (in any meeting "
-     "of the period), else their email domain."),
+     "One line per external person (not per attendance), under the orgId Webex gave for them "
+     "(in any meeting of the period), else their email domain; meetings and minutes are "
+     "summed over their attendances."),
     ("unidentified", "unidentified", "Unidentified participants",
-     "No orgId and no email — mostly phone callers."),
+     "No orgId and no email — mostly phone callers. Each has a caller reference (C-012) of "
+     "their own, as nothing else tells them apart; admitted, each is one attendance and one "
+     "person."),
     ("no_shows", "no_shows", "Invited, never joined",
      "On the invitee list, never in the meeting (not even the lobby)."),
     ("lobby", "lobby", "Waited in the lobby, never admitted", ""),
@@ -101,12 +105,14 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
     yield {
         "kind": "p",
         "cls": "lead",
-        "text": "What an auditor reads first: people who attended without an invitation, "
-        "participants from outside the organisation, participants who could not be identified, "
-        "invitees who never joined, people left in the lobby, and data-quality flags. Lists are "
-        f"in order of meeting start; each prints at most {limit:,} rows, and the attached "
-        "reconciliation.csv holds every row (filter on the status, classification and flags "
-        "columns).",
+        "text": "What an auditor reads first: attendances without an invitation, attendances "
+        "that cannot be tested against an invitee list, organisations and people from outside, "
+        "participants who could not be identified, invitees who never joined, people left in "
+        "the lobby, and data-quality flags. A line is one reconciliation row (one person at one "
+        "meeting, section 1.1) unless the list says otherwise, opening with the row's reference. "
+        f"Lists are in order of meeting start; each prints at most {limit:,} rows, and the "
+        "attached reconciliation.csv holds every row (filter on the status, classification and "
+        "flags columns).",
     }
     # Cross-references are looked up, not typed: a section added later cannot leave one stale.
     numbers = exception_numbers()
@@ -177,8 +183,8 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
     if ctx.totals.meetings > INDEX_TABLE_LIMIT:
         yield {
             "kind": "p",
-            "text": "One line per meeting: start, title, host, invitees and attendees, the "
-            "meeting's exceptions, and its Webex meeting id.",
+            "text": "One line per meeting: reference, start, title, host, invitees and "
+            "attendances, the meeting's exceptions, and its Webex meeting id.",
         }
         yield {"kind": "table", "table": "meetings_lines", "rows": iter(ctx.meetings)}
     elif ctx.totals.meetings:
@@ -208,8 +214,8 @@ def body_events(ctx: ReportContext) -> Iterator[dict[str, Any]]:
             "text": f"This period has {ctx.roster_rows:,}+ roster rows, more than the "
             f"{ctx.params.roster_row_limit:,} this PDF prints in full. Section 4 accounts for "
             "every meeting with its counts, section 3 lists the exceptions, and the attached "
-            "reconciliation.csv holds every person row (one per person per meeting, with the "
-            "same statuses, classification and flags).",
+            "reconciliation.csv holds every reconciliation row (one per person per meeting, "
+            "with the same references, statuses, classification and flags).",
         }
 
     yield _h("h1", "A", "Gaps (appendix)", "gaps")

@@ -345,3 +345,28 @@ def test_a_ledger_entry_from_before_not_testable_still_ties_to_its_rebuilt_rows(
         "uninvited_attended: 4 in the report, 5 from the stored data now"
     ]
     assert _totals_differences({"uninvited_attended": 2, "not_testable": 5}, rebuilt) == []
+
+
+# -- one word, one meaning -----------------------------------------------------------------------
+
+
+def test_people_and_attendances_are_defined_on_the_method_page_and_counted_apart(
+    traced: ReportResult, pages: list[str]
+) -> None:
+    text = " ".join(pages)
+    assert "Attendance — one person's presence at one meeting" in text
+    assert "Person — a distinct identity across the period" in text
+    assert "a person at three meetings is one person and three attendances" in text
+    # The organisations table: people (persons) and attendances side by side. The host came
+    # to all three meetings and Carl to two: fewer people than attendances. Each caller is a
+    # person of their own.
+    assert "Internal Acme Corporation 3 62 64 2,640" in text
+    assert "External partner.example email domain 2 1 2 85" in text
+    assert "Unidentified — no orgId, no email — 3 4 4 120" in text
+    totals = traced.control_totals
+    assert totals["attendances"] == 64 + 2 + 1 + 4
+    assert (totals["internal_people"], totals["external_people"]) == (62, 2)
+    assert "62 internal and 2 external people (distinct persons" in text
+    assert "the 4 unidentified attendances are as many people" in text
+    # Per meeting, the count of people admitted is their attendances there.
+    assert "60 invitees · 64 attendances · 64 sessions" in text
