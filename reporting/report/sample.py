@@ -59,6 +59,7 @@ from reporting.report.api import (
 )
 from reporting.report.context import (
     FLAG_LABELS,
+    NOT_TESTABLE_REASONS,
     STATUS_LABELS,
     ReportContext,
     ReportParameters,
@@ -431,6 +432,10 @@ def _printed(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "draw": row["draw"],
         "position": row["population_position"],
+        # The references the period's report gives the row, from the same data as of the same
+        # moment: the sample's line ties to the report's roster line and CSV row.
+        "row_ref": row["row_ref"],
+        "caller_ref": row["caller_ref"],
         "meeting_start": (row["meeting_start"] or "")[:16].replace("T", " "),
         "meeting_title": row["meeting_title"] or "",
         "meeting_id": row["meeting_id"],
@@ -438,6 +443,7 @@ def _printed(row: dict[str, Any]) -> dict[str, Any]:
         "email": row["email"] or "",
         "person_key": row["person_key"],
         "status": STATUS_LABELS.get(row["status"], row["status"]),
+        "reason": NOT_TESTABLE_REASONS.get(row["status_reason"] or "", row["status_reason"]),
         "classification": row["classification"],
         "minutes": row["attended_minutes"],
         "flags": ", ".join(FLAG_LABELS.get(f, f) for f in row["flags"]),
