@@ -155,7 +155,7 @@ def _meetings_sql(s: Sizes) -> str:
            md5('series' || (m % {max(s.meetings // 8, 1)})) || '_I_' || (200000000 + m) AS meeting_id,
            CASE WHEN m % 500 = 0 THEN 300 + floor(r1 * 200)::int
                 ELSE 2 + floor(-ln(1 - r1) * 17.2)::int END AS size,
-           1 + (m * 7919) % {s.staff} AS host, floor({OUTSIDE_ORGS} * r2 * r2)::int AS org,
+           1 + (m::bigint * 7919) % {s.staff} AS host, floor({OUTSIDE_ORGS} * r2 * r2)::int AS org,
            1 + ((extract(year FROM start_at)::int - 2024) * 12 + extract(month FROM start_at)::int - 12)
              AS run_id,
            ({titles})[1 + (m * 17) % 20]
