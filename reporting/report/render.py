@@ -36,6 +36,7 @@ from reporting.report.context import (
     ReportContext,
 )
 from reporting.report.diff import CHANGE_KINDS
+from reporting.report.pdftext import actual_text_spans
 from reporting.report.sections import (
     DEFAULT_PART_ROWS,
     Part,
@@ -52,6 +53,7 @@ OVERLAY_PAGES_PER_PART = 250
 # Templates rendered as the base of a final file (PDF/A-3b, /ID from ``f.report_id``): the
 # report's front matter, and a case dossier, which is a single document.
 BASE_TEMPLATES = frozenset({"front.html", "dossier.html"})
+OVERLAY_TEMPLATE = "overlay.html"
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _fixed_font_timestamps() -> Iterator[None]:
 
 def _render_job(job: _PartJob) -> _PartDone:
     """Render one part to its own PDF file (runs in a worker process or in-process)."""
-    with _fixed_font_timestamps():
+    with _fixed_font_timestamps(), actual_text_spans():
         return _render(job)
 
 
@@ -132,11 +134,16 @@ def _render(job: _PartJob) -> _PartDone:
     for number, page in enumerate(document.pages):
         for name, (_x, y, *_rest) in page.anchors.items():
             anchors.setdefault(name, (number, float(y)))
-    options: dict[str, Any] = {"pdf_identifier": f"meetaudit-part-{job.index}".encode()}
+    options: dict[str, Any] = {
+        "pdf_identifier": f"meetaudit-part-{job.index}".encode(),
+        # Tagged: headings, paragraphs, tables, links in a structure tree the assembler joins.
+        # The page furniture is not: it is stamped on as an artifact.
+        "pdf_tags": job.template != OVERLAY_TEMPLATE,
+    }
     if job.template in BASE_TEMPLATES:
         # The front matter is the base of the final file: its /ID (first half) is kept, so
         # derive it from the report id rather than let WeasyPrint pick one.
-        options["pdf_variant"] = "pdf/a-3b"
+        options["pdf_variant"] = "pdf/a-3a"
         options["pdf_identifier"] = (
             hashlib.md5(job.context["f"]["report_id"].encode(), usedforsecurity=False)
             .hexdigest()
@@ -385,7 +392,7 @@ def write_pdf(
         overlays = list(
             renderer.run(
                 (
-                    _PartJob(n, "overlay.html", {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
+                    _PartJob(n, OVERLAY_TEMPLATE, {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
                     for n, chunk in enumerate(_chunks(overlay_pages, OVERLAY_PAGES_PER_PART))
                 ),
                 parallel=len(overlay_pages) > OVERLAY_PAGES_PER_PART,
@@ -495,7 +502,7 @@ def write_document(
             o.path
             for o in renderer.run(
                 (
-                    _PartJob(n, "overlay.html", {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
+                    _PartJob(n, OVERLAY_TEMPLATE, {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
                     for n, chunk in enumerate(_chunks(pages, OVERLAY_PAGES_PER_PART))
                 ),
                 parallel=False,
