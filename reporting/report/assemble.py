@@ -356,7 +356,7 @@ def run_length(data: bytes) -> bytes:
     return bytes(out)
 
 
-def stream_bytes(stream: pikepdf.Stream) -> bytes:
+def stream_bytes(stream: pikepdf.Object) -> bytes:
     """The decoded data of a stream this module wrote, run-length layer included (pikepdf
     decodes only general-purpose filters unless asked)."""
     return bytes(stream.read_bytes(pikepdf.StreamDecodeLevel.specialized))
