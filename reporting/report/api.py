@@ -72,7 +72,7 @@ class _Output:
 
 # What each --format writes, in this order; the first file of a format is its main one.
 _OUTPUTS: dict[str, tuple[_Output, ...]] = {
-    "pdf": (_Output("pdf", None, ".pdf", "the report, PDF/A-3b with the CSVs attached"),),
+    "pdf": (_Output("pdf", None, ".pdf", "the report, PDF/A-3a with the CSVs attached"),),
     "csv": (
         _Output("csv", "reconciliation.csv", ".csv", "reconciliation: one row per person per meeting"),
         _Output("csv", "meetings.csv", ".meetings.csv", "meetings: one row per meeting"),

@@ -433,6 +433,9 @@ def _has_cr_before_endstream(path: Path) -> bool:
     return b"\r\nendstream" in path.read_bytes()
 
 
+PARENT_TREE_LEAF = 512
+
+
 class _Structure:
     """The base document's structure tree, to which each part's is joined in page order.
 
@@ -474,8 +477,15 @@ class _Structure:
         self.next_key = offset + last + 1
 
     def finish(self) -> None:
-        """Write the joined parent tree."""
-        self.root.ParentTree = self.pdf.make_indirect(Dictionary(Nums=Array(self.nums)))
+        """Write the joined parent tree: a root whose kids are leaves of
+        :data:`PARENT_TREE_LEAF` keys each, so a later incremental update (the signature's
+        tagged field) adds a leaf and rewrites only the small root."""
+        leaves = Array()
+        for start in range(0, len(self.nums), 2 * PARENT_TREE_LEAF):
+            pairs = self.nums[start : start + 2 * PARENT_TREE_LEAF]
+            leaf = Dictionary(Limits=Array([pairs[0], pairs[-2]]), Nums=Array(pairs))
+            leaves.append(self.pdf.make_indirect(leaf))
+        self.root.ParentTree = self.pdf.make_indirect(Dictionary(Kids=leaves))
         self.root.ParentTreeNextKey = self.next_key
 
 

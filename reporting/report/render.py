@@ -4,7 +4,7 @@ WeasyPrint's time and memory grow with the rows of one document, so the body is 
 of a few hundred rows (:mod:`reporting.report.sections`), each rendered as its own document. The
 front matter (cover, contents, method, summary) is rendered last, once the page of every heading
 is known; page headers and "Page X of Y" footers are rendered as one overlay page per page and
-stamped on; :mod:`reporting.report.assemble` joins it all into one PDF/A-3b with bookmarks,
+stamped on; :mod:`reporting.report.assemble` joins it all into one tagged PDF/A-3a (and PDF/UA-1) with bookmarks,
 contents links, attachments and XMP metadata. At any time the main process holds at most a few
 parts' rows, and each worker one part's layout.
 
@@ -50,7 +50,7 @@ from reporting.resources import templates_dir
 
 A4_HEIGHT_PT = 841.8898
 OVERLAY_PAGES_PER_PART = 250
-# Templates rendered as the base of a final file (PDF/A-3b, /ID from ``f.report_id``): the
+# Templates rendered as the base of a final file (PDF/A-3a, /ID from ``f.report_id``): the
 # report's front matter, and a case dossier, which is a single document.
 BASE_TEMPLATES = frozenset({"front.html", "dossier.html"})
 OVERLAY_TEMPLATE = "overlay.html"
@@ -322,7 +322,7 @@ def write_pdf(
     part_rows: int = DEFAULT_PART_ROWS,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> PdfInfo:
-    """Render the report to ``target`` (a PDF/A-3b file); see the module docstring.
+    """Render the report to ``target`` (a PDF/A-3a file); see the module docstring.
 
     The reconciliation and meetings CSV files and the JSON manifest are embedded as attachments.
     """
@@ -471,7 +471,7 @@ def write_document(
     the same fonts, stylesheet and URL fetcher as the report, the same page furniture (``header``
     top left, the section a page is in top right, ``footer`` — naming the document id — and
     "Page X of Y" below), and
-    the same assembler, so the result is a PDF/A-3b with ``attachments`` and ``manifest``
+    the same assembler, so the result is a PDF/A-3a with ``attachments`` and ``manifest``
     embedded as the report's are. ``sections``: (anchor, title) pairs, in order; each becomes a
     bookmark and names the pages from its anchor on. ``info`` is an
     :class:`~reporting.report.assemble.DocumentInfo`.

@@ -295,11 +295,13 @@ def plan_parts(
 
 
 def _trailing_lead(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The blocks at the end of ``blocks`` since its last table or section heading: the
-    subsection heading and lines that lead up to the table that follows them."""
+    """The blocks at the end of ``blocks`` that lead up to the table that follows them: back
+    to the last subsection heading (or meeting), never past a table or a section heading."""
     n = len(blocks)
     while n > 0 and blocks[n - 1]["kind"] not in ("table", "h1"):
         n -= 1
+        if blocks[n]["kind"] in ("h2", "meeting"):
+            break
     return blocks[n:]
 
 
