@@ -187,7 +187,8 @@ def test_the_dossier_is_in_the_ledger_and_verifies(compiled: Compiled) -> None:
 
 def test_a_one_byte_change_fails_verification(compiled: Compiled, tmp_path: Path) -> None:
     data = bytearray(compiled.path.read_bytes())
-    at = data.index(b"/Producer")
+    # In the XMP metadata: the rest of the file's objects sit in compressed object streams.
+    at = data.index(b"<pdf:Producer>")
     data[at + 1] ^= 0x20
     changed = tmp_path / "changed.pdf"
     changed.write_bytes(bytes(data))
