@@ -414,8 +414,19 @@ def _nudge_streams_ending_in_cr(pdf: pikepdf.Pdf) -> None:
 
 def _nudge(obj: Any) -> bool:
     """Rewrite a structure element's kids in the other of two equivalent forms (a single kid
-    alone, or in an array of one); whether ``obj`` was one that can be."""
-    if not isinstance(obj, Dictionary) or obj.get("/Type") != Name.StructElem:
+    alone, or in an array of one), or a page's rotation (none, or 0: the default); whether
+    ``obj`` was one that can be."""
+    if not isinstance(obj, Dictionary):
+        return False
+    if obj.get("/Type") == Name.Page:
+        if "/Rotate" in obj:
+            if int(obj.Rotate) != 0:
+                return False
+            del obj["/Rotate"]
+        else:
+            obj.Rotate = 0
+        return True
+    if obj.get("/Type") != Name.StructElem:
         return False
     kids = obj.get("/K")
     if isinstance(kids, Array) and len(kids) == 1:

@@ -14,13 +14,13 @@ That is right for alphabets, and wrong for shaped scripts in two ways:
   characters as written) while WeasyPrint draws it, and :func:`repair_to_unicode` fills every
   empty entry with the characters the glyph stands for in the font (its ``cmap``, or the
   substitutions that make it), for readers that ignore ``/ActualText``.
-* **Right-to-left ligatures** (Arabic ``لى``, ``لا``): readers rebuild right-to-left text by
-  reversing the characters of the glyphs in visual order — poppler (``pdftotext``, Evince,
-  Okular) and pdf.js (Firefox) alike — so a ligature mapped to its characters in logical order
-  comes out reversed: ``ليلى`` read as ``ليىل``. :func:`repair_to_unicode` stores a ligature's
-  characters in visual order, so the reversal restores them. (pypdf undoes ligatures itself
-  and reads such a ligature reversed; poppler and the viewers were preferred.) Right-to-left
-  spans get no ``/ActualText``: poppler reverses that as well, and the ligature fix suffices.
+* **Right-to-left ligatures** (Arabic ``لى``, ``لا``): poppler (``pdftotext``, Evince,
+  Okular) rebuilds right-to-left text by reversing the characters of the glyphs in visual
+  order, so a ligature mapped to its characters in logical order comes out reversed: ``ليلى``
+  read as ``ليىل``. :func:`repair_to_unicode` stores a ligature's characters in visual order,
+  so the reversal restores them. (pypdf undoes ligatures itself and then reads such a
+  ligature reversed: the two disagree, and the readers people search with were preferred.)
+  Right-to-left spans get no ``/ActualText``: poppler reverses that too.
 
 The map of glyphs to characters is derived from the bundled font files, named in
 ``report.css``, so it is the same on every machine and the PDF stays byte-reproducible.

@@ -348,6 +348,41 @@ def test_a_stream_ending_in_a_carriage_return_is_guarded(tmp_path: Path) -> None
         assert not second.read_raw_bytes().endswith(b"\r")
 
 
+def test_an_object_stream_ending_in_a_carriage_return_is_rewritten(tmp_path: Path) -> None:
+    """qpdf compresses the object streams itself; one whose data ends in 0x0D gets one of its
+    structure elements written in an equivalent form, and the file is written again."""
+    from pikepdf import Array, Dictionary, Name
+
+    def document(seed: int) -> pikepdf.Pdf:
+        pdf = pikepdf.new()
+        pdf.add_blank_page()
+        elements = Array()
+        for n in range(300):
+            element = Dictionary(Type=Name.StructElem, S=Name.Span, K=Array([n]), T=f"{seed}-{n}")
+            elements.append(pdf.make_indirect(element))
+        pdf.Root.Extra = elements
+        return pdf
+
+    def plain_save_has_cr(seed: int) -> bool:
+        probe = tmp_path / "probe.pdf"
+        document(seed).save(
+            probe, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            **assemble_module._SAVE_OPTIONS,
+        )  # fmt: skip
+        return assemble_module._has_cr_before_endstream(probe)
+
+    seed = next(s for s in range(5_000) if plain_save_has_cr(s))
+    target = tmp_path / "nudged.pdf"
+    assemble_module._save(document(seed), target)
+    assert not assemble_module._has_cr_before_endstream(target)
+    with pikepdf.open(target) as again:
+        kids = [element.K for element in again.Root.Extra]
+        assert any(not isinstance(k, pikepdf.Array) for k in kids)  # the rewritten one
+        assert [int(k[0]) if isinstance(k, pikepdf.Array) else int(k) for k in kids] == list(
+            range(300)
+        )
+
+
 def test_object_streams_are_compressed_and_none_ends_in_a_carriage_return(
     report: ReportResult, tmp_path: Path
 ) -> None:
