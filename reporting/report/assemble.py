@@ -51,14 +51,18 @@ def _new_tag(seed: str, old: str) -> str:
 
 
 def _prepare_part(pdf: pikepdf.Pdf, seed: str) -> None:
-    """Give this part's font subsets and table header ids names of their own, and repair its
-    fonts' ToUnicode maps (see the module docstring)."""
+    """Give this part's font subsets and table header ids names of their own, repair its
+    fonts' ToUnicode maps (see the module docstring), and fold its one-piece text spans into
+    their parents (:func:`_fold_spans`)."""
+    spans: dict[tuple[int, int], Dictionary] = {}
     for obj in pdf.objects:
         if not isinstance(obj, Dictionary):
             continue
         kind = obj.get("/Type")
         if kind == Name.StructElem:
             _own_ids(obj, seed)
+            if _is_bare_span(obj):
+                spans[obj.objgen] = obj
             continue
         if kind == Name.Font and "/BaseFont" in obj:
             key = "/BaseFont"
@@ -70,6 +74,57 @@ def _prepare_part(pdf: pikepdf.Pdf, seed: str) -> None:
         match = _TAG.match(str(obj[key]))
         if match:
             obj[key] = Name("/" + _new_tag(seed, match.group(1)) + "+" + match.group(2))
+    _fold_spans(pdf, spans)
+
+
+_BARE_SPAN_KEYS = frozenset({"/Type", "/S", "/K", "/P", "/Pg"})
+
+
+def _is_bare_span(element: Dictionary) -> bool:
+    """A ``Span`` element that only wraps one piece of marked content on its parent's page:
+    WeasyPrint writes one for every run of text."""
+    if element.get("/S") != Name.Span or not set(element.keys()) <= _BARE_SPAN_KEYS:
+        return False
+    kids, parent = element.get("/K"), element.get("/P")
+    if not isinstance(kids, Array) or len(kids) != 1 or isinstance(kids[0], Dictionary):
+        return False
+    return (
+        isinstance(parent, Dictionary)
+        and "/Pg" in element
+        and "/Pg" in parent
+        and parent.Pg.objgen == element.Pg.objgen
+    )
+
+
+def _fold_spans(pdf: pikepdf.Pdf, spans: dict[tuple[int, int], Dictionary]) -> None:
+    """Put the marked content of each bare span (:func:`_is_bare_span`) straight into its
+    parent, as tagged PDF allows, and point the parent tree at the parent. A third of a
+    report's structure elements were such spans: fewer objects to copy, hold and write."""
+    if not spans or "/StructTreeRoot" not in pdf.Root:
+        return
+    parents: dict[tuple[int, int], Any] = {}
+    for span in spans.values():
+        parents.setdefault(span.P.objgen, span.P)
+    for parent in parents.values():
+        kids = parent.K if isinstance(parent.K, Array) else Array([parent.K])
+        parent.K = Array(
+            [
+                spans[kid.objgen].K[0]
+                if isinstance(kid, Dictionary) and kid.objgen in spans
+                else kid
+                for kid in kids
+            ]
+        )
+    nums = pdf.Root.StructTreeRoot.ParentTree.Nums
+    for n in range(1, len(nums), 2):
+        entry = nums[n]
+        if isinstance(entry, Array):  # a page's marked content, by MCID
+            nums[n] = Array(
+                [
+                    spans[e.objgen].P if isinstance(e, Dictionary) and e.objgen in spans else e
+                    for e in entry
+                ]
+            )
 
 
 def _own_ids(element: Dictionary, seed: str) -> None:
@@ -300,11 +355,13 @@ def assemble(
 
         _metadata(pdf, info, meta)
         _compress_and_guard_streams(pdf)
-        _save(pdf, target)
+        pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, **_SAVE_OPTIONS)
     finally:
         pdf.close()
         for src in sources:
             src.close()
+    # With the parts closed: the rewriting reads the written file afresh.
+    _rewrite_streams_ending_in_cr(target)
 
 
 def _compress_and_guard_streams(pdf: pikepdf.Pdf) -> None:
@@ -375,14 +432,16 @@ _SAVE_OPTIONS: dict[str, Any] = {
 
 def _save(pdf: pikepdf.Pdf, target: Path) -> None:
     """Save with the objects in compressed object streams (a tagged report has tens of
-    thousands of small structure elements), none of whose raw data ends in 0x0D.
+    thousands of small structure elements), none of whose raw data ends in 0x0D."""
+    pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, **_SAVE_OPTIONS)
+    _rewrite_streams_ending_in_cr(target)
 
-    qpdf writes the object and cross-reference streams itself, and about one in 256 ends in
+
+def _rewrite_streams_ending_in_cr(target: Path) -> None:
+    """qpdf writes the object and cross-reference streams itself, and about one in 256 ends in
     0x0D (see :func:`_compress_and_guard_streams`). Each such object stream gets one of its
     objects rewritten in an equivalent form (:func:`_nudge`), which changes its checksum, and
-    the file is written again with the same object streams and numbers.
-    """
-    pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, **_SAVE_OPTIONS)
+    the file is written again with the same object streams and numbers."""
     for _ in range(8):
         if not _has_cr_before_endstream(target):
             return
