@@ -419,6 +419,8 @@ def stream_bytes(stream: pikepdf.Object) -> bytes:
     return bytes(stream.read_bytes(pikepdf.StreamDecodeLevel.specialized))
 
 
+# How the final file is written: its objects in compressed object streams (a tagged report has
+# tens of thousands of small structure elements), then :func:`_rewrite_streams_ending_in_cr`.
 _SAVE_OPTIONS: dict[str, Any] = {
     "deterministic_id": True,
     # Compressed, object streams included; streams already compressed (every one, above) are
@@ -428,13 +430,6 @@ _SAVE_OPTIONS: dict[str, Any] = {
     "fix_metadata_version": False,
     "preserve_pdfa": True,
 }
-
-
-def _save(pdf: pikepdf.Pdf, target: Path) -> None:
-    """Save with the objects in compressed object streams (a tagged report has tens of
-    thousands of small structure elements), none of whose raw data ends in 0x0D."""
-    pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, **_SAVE_OPTIONS)
-    _rewrite_streams_ending_in_cr(target)
 
 
 def _rewrite_streams_ending_in_cr(target: Path) -> None:
