@@ -4,8 +4,8 @@ WeasyPrint's time and memory grow with the rows of one document, so the body is 
 of a few hundred rows (:mod:`reporting.report.sections`), each rendered as its own document. The
 front matter (cover, contents, method, summary) is rendered last, once the page of every heading
 is known; page headers and "Page X of Y" footers are rendered as one overlay page per page and
-stamped on; :mod:`reporting.report.assemble` joins it all into one tagged PDF/A-3a (and PDF/UA-1) with bookmarks,
-contents links, attachments and XMP metadata. At any time the main process holds at most a few
+stamped on; :mod:`reporting.report.assemble` joins it all into one tagged PDF/A-3a (and
+PDF/UA-1) with bookmarks, contents links, attachments and XMP metadata. At any time the main process holds at most a few
 parts' rows, and each worker one part's layout.
 
 Reproducibility: the parts, their order and everything printed derive from the context and the
