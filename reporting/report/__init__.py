@@ -2,7 +2,7 @@
 
 Flow: :func:`build_context` reads one period into plain data (``context``), the templates under
 ``templates/`` format it (``templating``, ``sections``), WeasyPrint renders bounded parts that
-``assemble`` joins into one PDF/A-3b (``render``), ``exports`` writes CSV and JSON, ``ledger``
+``assemble`` joins into one PDF/A-3a (``render``), ``exports`` writes CSV and JSON, ``ledger``
 chains every file's SHA-256, ``signing`` writes detached Ed25519 signatures. The functions the
 CLI calls are :func:`generate_report` (``api``), :func:`verify_file` and :func:`verify_ledger`
 (``verify``).

@@ -72,7 +72,7 @@ class _Output:
 
 # What each --format writes, in this order; the first file of a format is its main one.
 _OUTPUTS: dict[str, tuple[_Output, ...]] = {
-    "pdf": (_Output("pdf", None, ".pdf", "the report, PDF/A-3b with the CSVs attached"),),
+    "pdf": (_Output("pdf", None, ".pdf", "the report, PDF/A-3a with the CSVs attached"),),
     "csv": (
         _Output("csv", "reconciliation.csv", ".csv", "reconciliation: one row per person per meeting"),
         _Output("csv", "meetings.csv", ".meetings.csv", "meetings: one row per meeting"),
@@ -790,10 +790,12 @@ def _attachment_hashes(pdf: Path) -> dict[str, Any]:
     attachment taken out of the PDF can be verified on its own, and an edited manifest fails."""
     import pikepdf
 
+    from reporting.report.assemble import stream_bytes
+
     hashes: dict[str, str] = {}
     with pikepdf.open(pdf) as doc:
         for name, spec in doc.attachments.items():
-            hashes[name] = hashlib.sha256(spec.get_file().read_bytes()).hexdigest()
+            hashes[name] = hashlib.sha256(stream_bytes(spec.get_file().obj)).hexdigest()
     return {
         "attachments": {n: h for n, h in sorted(hashes.items()) if n != "manifest.json"},
         "manifest_sha256": hashes.get("manifest.json"),

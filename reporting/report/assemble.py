@@ -1,19 +1,24 @@
-"""Joins the rendered parts into one PDF/A-3b file with pikepdf.
+"""Joins the rendered parts into one tagged PDF/A-3a (and PDF/UA-1) file with pikepdf.
 
-The front matter (rendered by WeasyPrint as PDF/A-3b: sRGB output intent, embedded fonts) is the
-base document; the body parts' pages are appended, the page furniture stamped over every page,
-the contents entries turned into links, the bookmarks built, the attachments embedded as PDF/A-3
-associated files, and the XMP metadata and document information written from the report's
-ledger entry. Saved with a content-derived ``/ID``, so the bytes depend only on the inputs.
+The front matter (rendered by WeasyPrint as tagged PDF/A-3a: sRGB output intent, embedded fonts,
+a structure tree) is the base document; the body parts' pages are appended and their structure
+trees joined to the base's, in page order, under its one ``Document`` element; the page
+furniture is stamped over every page as a pagination artifact (it is not read out as content),
+the contents entries turned into links, every link given a description, the bookmarks built,
+the attachments embedded as PDF/A-3 associated files, and the XMP metadata and document
+information written from the report's ledger entry. Saved with a content-derived ``/ID``, so the
+bytes depend only on the inputs.
 
 Every part embeds its own font subsets. WeasyPrint names a subset after the font, not after its
 glyphs, so two parts would carry different subsets under the same name — which some viewers
-confuse. Each part's subset tags are therefore renamed to tags derived from the part's number.
+confuse. Each part's subset tags are therefore renamed to tags derived from the part's number,
+and so are the identifiers of its table header cells (WeasyPrint numbers them per document),
+which the data cells name as their headers. Each font's ToUnicode map is repaired on the way
+(:func:`reporting.report.pdftext.repair_to_unicode`), so every script extracts as it reads.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import re
@@ -28,6 +33,7 @@ from xml.sax.saxutils import escape as xml_escape
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 
+from reporting.report.pdftext import repair_to_unicode
 from reporting.report.templating import plain_text
 
 if TYPE_CHECKING:
@@ -44,14 +50,23 @@ def _new_tag(seed: str, old: str) -> str:
     return "".join(chr(65 + b % 26) for b in digest[:6])
 
 
-def _retag_fonts(pdf: pikepdf.Pdf, seed: str) -> None:
-    """Give this part's font subsets tags of their own (see the module docstring)."""
+def _prepare_part(pdf: pikepdf.Pdf, seed: str) -> None:
+    """Give this part's font subsets and table header ids names of their own, repair its
+    fonts' ToUnicode maps (see the module docstring), and fold its one-piece text spans into
+    their parents (:func:`_fold_spans`)."""
+    spans: dict[tuple[int, int], Dictionary] = {}
     for obj in pdf.objects:
         if not isinstance(obj, Dictionary):
             continue
         kind = obj.get("/Type")
+        if kind == Name.StructElem:
+            _own_ids(obj, seed)
+            if _is_bare_span(obj):
+                spans[obj.objgen] = obj
+            continue
         if kind == Name.Font and "/BaseFont" in obj:
             key = "/BaseFont"
+            repair_to_unicode(obj)
         elif kind == Name.FontDescriptor and "/FontName" in obj:
             key = "/FontName"
         else:
@@ -59,6 +74,70 @@ def _retag_fonts(pdf: pikepdf.Pdf, seed: str) -> None:
         match = _TAG.match(str(obj[key]))
         if match:
             obj[key] = Name("/" + _new_tag(seed, match.group(1)) + "+" + match.group(2))
+    _fold_spans(pdf, spans)
+
+
+_BARE_SPAN_KEYS = frozenset({"/Type", "/S", "/K", "/P", "/Pg"})
+
+
+def _is_bare_span(element: Dictionary) -> bool:
+    """A ``Span`` element that only wraps one piece of marked content on its parent's page:
+    WeasyPrint writes one for every run of text."""
+    if element.get("/S") != Name.Span or not set(element.keys()) <= _BARE_SPAN_KEYS:
+        return False
+    kids, parent = element.get("/K"), element.get("/P")
+    if not isinstance(kids, Array) or len(kids) != 1 or isinstance(kids[0], Dictionary):
+        return False
+    return (
+        isinstance(parent, Dictionary)
+        and "/Pg" in element
+        and "/Pg" in parent
+        and parent.Pg.objgen == element.Pg.objgen
+    )
+
+
+def _fold_spans(pdf: pikepdf.Pdf, spans: dict[tuple[int, int], Dictionary]) -> None:
+    """Put the marked content of each bare span (:func:`_is_bare_span`) straight into its
+    parent, as tagged PDF allows, and point the parent tree at the parent. A third of a
+    report's structure elements were such spans: fewer objects to copy, hold and write."""
+    if not spans or "/StructTreeRoot" not in pdf.Root:
+        return
+    parents: dict[tuple[int, int], Any] = {}
+    for span in spans.values():
+        parents.setdefault(span.P.objgen, span.P)
+    for parent in parents.values():
+        kids = parent.K if isinstance(parent.K, Array) else Array([parent.K])
+        parent.K = Array(
+            [
+                spans[kid.objgen].K[0]
+                if isinstance(kid, Dictionary) and kid.objgen in spans
+                else kid
+                for kid in kids
+            ]
+        )
+    nums = pdf.Root.StructTreeRoot.ParentTree.Nums
+    for n in range(1, len(nums), 2):
+        entry = nums[n]
+        if isinstance(entry, Array):  # a page's marked content, by MCID
+            nums[n] = Array(
+                [
+                    spans[e.objgen].P if isinstance(e, Dictionary) and e.objgen in spans else e
+                    for e in entry
+                ]
+            )
+
+
+def _own_ids(element: Dictionary, seed: str) -> None:
+    """Prefix a structure element's id, and the header ids it names, with ``seed``."""
+    if "/ID" in element:
+        element.ID = String(f"{seed}-{element.ID}")
+    attributes = element.get("/A")
+    if attributes is None:
+        return
+    for attribute in attributes if isinstance(attributes, Array) else [attributes]:
+        headers = attribute.get("/Headers") if isinstance(attribute, Dictionary) else None
+        if headers is not None and len(headers):
+            attribute.Headers = Array([String(f"{seed}-{h}") for h in headers])
 
 
 def _pdf_date(value: dt.datetime) -> str:
@@ -78,7 +157,9 @@ def xmp_packet(
     *, title: str, author: str, subject: str, keywords: str, creator_tool: str, producer: str,
     report_id: str, when: dt.datetime,
 ) -> bytes:  # fmt: skip
-    """The XMP metadata of the report: PDF/A-3b identification and the document information."""
+    """The XMP metadata of the report: PDF/A-3a and PDF/UA-1 identification (with the PDF/UA
+    schema described, as PDF/A asks of a schema it does not predefine) and the document
+    information."""
     doc_id = uuid.uuid5(uuid.NAMESPACE_URL, f"meetaudit:report:{report_id}")
     date = _xmp_date(when)
     body = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
@@ -89,9 +170,25 @@ def xmp_packet(
     xmlns:dc="http://purl.org/dc/elements/1.1/"
     xmlns:xmp="http://ns.adobe.com/xap/1.0/"
     xmlns:pdf="http://ns.adobe.com/pdf/1.3/"
-    xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/">
+    xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/"
+    xmlns:pdfuaid="http://www.aiim.org/pdfua/ns/id/"
+    xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+    xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#"
+    xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
    <pdfaid:part>3</pdfaid:part>
-   <pdfaid:conformance>B</pdfaid:conformance>
+   <pdfaid:conformance>A</pdfaid:conformance>
+   <pdfuaid:part>1</pdfuaid:part>
+   <pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
+    <pdfaSchema:schema>PDF/UA Universal Accessibility Schema</pdfaSchema:schema>
+    <pdfaSchema:namespaceURI>http://www.aiim.org/pdfua/ns/id/</pdfaSchema:namespaceURI>
+    <pdfaSchema:prefix>pdfuaid</pdfaSchema:prefix>
+    <pdfaSchema:property><rdf:Seq><rdf:li rdf:parseType="Resource">
+     <pdfaProperty:name>part</pdfaProperty:name>
+     <pdfaProperty:valueType>Integer</pdfaProperty:valueType>
+     <pdfaProperty:category>internal</pdfaProperty:category>
+     <pdfaProperty:description>Indicates, which part of ISO 14289 standard is followed</pdfaProperty:description>
+    </rdf:li></rdf:Seq></pdfaSchema:property>
+   </rdf:li></rdf:Bag></pdfaExtension:schemas>
    <dc:format>application/pdf</dc:format>
    <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{_xml_text(title)}</rdf:li></rdf:Alt></dc:title>
    <dc:creator><rdf:Seq><rdf:li>{_xml_text(author)}</rdf:li></rdf:Seq></dc:creator>
@@ -206,16 +303,21 @@ def assemble(
     pdf = pikepdf.open(front)
     sources: list[pikepdf.Pdf] = []
     try:
+        _prepare_part(pdf, "front")
+        structure = _Structure(pdf)
         for n, path in enumerate(parts):
             src = pikepdf.open(path)
             sources.append(src)
-            _retag_fonts(src, f"part{n}")
+            _prepare_part(src, f"part{n}")
+            first = len(pdf.pages)
             pdf.pages.extend(src.pages)
+            structure.append(src, first)
+        structure.finish()
         page = 0
         for n, path in enumerate(overlays):
             src = pikepdf.open(path)
             sources.append(src)
-            _retag_fonts(src, f"overlay{n}")
+            _prepare_part(src, f"overlay{n}")
             for overlay_page in src.pages:
                 _stamp(pdf.pages[page], overlay_page, Name(f"/MAfurniture{page}"))
                 page += 1
@@ -225,6 +327,7 @@ def assemble(
         anchors = {e.anchor: e for e in toc}
         for page_obj in pdf.pages:
             _resolve_links(pdf, page_obj, anchors)
+        _describe_links(pdf)
         _outline(pdf, toc, contents_page=info.contents_page)
 
         names = Array()
@@ -251,38 +354,28 @@ def assemble(
 
         _metadata(pdf, info, meta)
         _compress_and_guard_streams(pdf)
-        for mode in (pikepdf.ObjectStreamMode.generate, pikepdf.ObjectStreamMode.disable):
-            pdf.save(
-                target,
-                deterministic_id=True,
-                object_stream_mode=mode,
-                # Every stream is already compressed and guarded (above); qpdf must not
-                # re-encode them, or the guard would be undone.
-                compress_streams=False,
-                fix_metadata_version=False,
-                preserve_pdfa=True,
-            )
-            if not _has_cr_before_endstream(target):
-                break
-        else:  # pragma: no cover - every stream qpdf writes itself is gone with object streams
-            raise RuntimeError(f"{target}: a stream still ends in a carriage return")
+        pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, **_SAVE_OPTIONS)
     finally:
         pdf.close()
         for src in sources:
             src.close()
+    # With the parts closed: the rewriting reads the written file afresh.
+    _rewrite_streams_ending_in_cr(target)
 
 
 def _compress_and_guard_streams(pdf: pikepdf.Pdf) -> None:
     """Compress every stream, and give none raw data that ends in a carriage return.
 
-    qpdf writes ``stream``, the raw data, then ``\\nendstream``. Raw data ending in byte 0x0D
-    therefore reads as ``\\r\\n`` before ``endstream``, which a PDF/A validator takes as the
+    qpdf writes ``stream``, the raw data, then ``\nendstream``. Raw data ending in byte 0x0D
+    therefore reads as ``\r\n`` before ``endstream``, which a PDF/A validator takes as the
     end-of-line marker and so finds the stream one byte shorter than its ``/Length``
     (veraPDF and page-validation rule PDFA3B-STREAM-LENGTH-001). A Flate stream's last byte is
     part of the Adler-32 checksum of its content, so about one stream in 256 ends in 0x0D
-    whatever the compression level. Such a stream is wrapped in an ASCII85 layer (allowed in
-    PDF/A, ends in ``~>``): the decoded content, and so everything a reader sees, is unchanged.
-    The XMP metadata stays uncompressed, as PDF/A readers expect to find it.
+    whatever the compression level. Such a stream's raw data is wrapped in a run-length layer
+    (allowed in PDF/A; it ends in its end-of-data byte 0x80): the decoded content, and so
+    everything a reader sees, is unchanged, and qpdf, which decodes only general-purpose
+    filters when it writes, leaves the layer in place. The XMP metadata stays uncompressed,
+    as PDF/A readers expect to find it.
     """
     for obj in pdf.objects:
         if not isinstance(obj, pikepdf.Stream):
@@ -296,16 +389,106 @@ def _compress_and_guard_streams(pdf: pikepdf.Pdf) -> None:
             continue
         filters = obj.Filter if isinstance(obj.Filter, Array) else Array([obj.Filter])
         parms = obj.get("/DecodeParms")
-        new_filters = Array([Name.ASCII85Decode, *filters])
         if parms is None:
-            obj.write(base64.a85encode(raw) + b"~>", filter=new_filters)
+            obj.write(run_length(raw), filter=Array([Name.RunLengthDecode, *filters]))
         else:
             old = parms if isinstance(parms, Array) else Array([parms])
             obj.write(
-                base64.a85encode(raw) + b"~>",
-                filter=new_filters,
+                run_length(raw),
+                filter=Array([Name.RunLengthDecode, *filters]),
                 decode_parms=Array([None, *old]),
             )
+
+
+def run_length(data: bytes) -> bytes:
+    """``data`` in the PDF's RunLengthDecode encoding, as literal runs of up to 128 bytes (the
+    data is compressed already: there are no runs worth finding)."""
+    out = bytearray()
+    for start in range(0, len(data), 128):
+        chunk = data[start : start + 128]
+        out.append(len(chunk) - 1)
+        out += chunk
+    out.append(128)  # end of data
+    return bytes(out)
+
+
+def stream_bytes(stream: pikepdf.Object) -> bytes:
+    """The decoded data of a stream this module wrote, run-length layer included (pikepdf
+    decodes only general-purpose filters unless asked)."""
+    return bytes(stream.read_bytes(pikepdf.StreamDecodeLevel.specialized))
+
+
+# How the final file is written: its objects in compressed object streams (a tagged report has
+# tens of thousands of small structure elements), then :func:`_rewrite_streams_ending_in_cr`.
+_SAVE_OPTIONS: dict[str, Any] = {
+    "deterministic_id": True,
+    # Compressed, object streams included; streams already compressed (every one, above) are
+    # written as they are, so their guard stays.
+    "compress_streams": True,
+    "stream_decode_level": pikepdf.StreamDecodeLevel.none,
+    "fix_metadata_version": False,
+    "preserve_pdfa": True,
+}
+
+
+def _rewrite_streams_ending_in_cr(target: Path) -> None:
+    """qpdf writes the object and cross-reference streams itself, and about one in 256 ends in
+    0x0D (see :func:`_compress_and_guard_streams`). Each such object stream gets one of its
+    objects rewritten in an equivalent form (:func:`_nudge`), which changes its checksum, and
+    the file is written again with the same object streams and numbers."""
+    for _ in range(8):
+        if not _has_cr_before_endstream(target):
+            return
+        again = target.with_name(target.name + ".again")
+        with pikepdf.open(target) as written:
+            _nudge_streams_ending_in_cr(written)
+            written.save(
+                again, object_stream_mode=pikepdf.ObjectStreamMode.preserve, **_SAVE_OPTIONS
+            )
+        again.replace(target)
+    raise RuntimeError(f"{target}: a stream still ends in a carriage return")  # pragma: no cover
+
+
+def _nudge_streams_ending_in_cr(pdf: pikepdf.Pdf) -> None:
+    """Rewrite one object of each object stream whose raw data ends in 0x0D (and one object of
+    the file, when the cross-reference stream does) in an equivalent form."""
+    members: dict[int, list[tuple[int, int]]] = {}
+    for objgen, entry in pdf.get_xref_table().items():
+        if entry.type == 2 and entry.obj_stream_number is not None:
+            members.setdefault(entry.obj_stream_number, []).append(objgen)
+    bad = [n for n in members if pdf.get_object(n, 0).read_raw_bytes().endswith(b"\r")]
+    for n in bad:
+        if not any(_nudge(pdf.get_object(og)) for og in members[n]):  # pragma: no cover
+            raise RuntimeError(f"object stream {n} ends in 0x0D and has nothing to rewrite")
+    if not bad:  # the cross-reference stream: any change moves the objects after it
+        if not any(_nudge(pdf.get_object(og)) for ogs in members.values() for og in ogs):
+            raise RuntimeError("the cross-reference stream ends in 0x0D")  # pragma: no cover
+
+
+def _nudge(obj: Any) -> bool:
+    """Rewrite a structure element's kids in the other of two equivalent forms (a single kid
+    alone, or in an array of one), or a page's rotation (none, or 0: the default); whether
+    ``obj`` was one that can be."""
+    if not isinstance(obj, Dictionary):
+        return False
+    if obj.get("/Type") == Name.Page:
+        if "/Rotate" in obj:
+            if int(obj.Rotate) != 0:
+                return False
+            del obj["/Rotate"]
+        else:
+            obj.Rotate = 0
+        return True
+    if obj.get("/Type") != Name.StructElem:
+        return False
+    kids = obj.get("/K")
+    if isinstance(kids, Array) and len(kids) == 1:
+        obj.K = kids[0]
+        return True
+    if kids is not None and not isinstance(kids, Array):
+        obj.K = Array([kids])
+        return True
+    return False
 
 
 def _has_cr_before_endstream(path: Path) -> bool:
@@ -314,9 +497,66 @@ def _has_cr_before_endstream(path: Path) -> bool:
     return b"\r\nendstream" in path.read_bytes()
 
 
+PARENT_TREE_LEAF = 512
+
+
+class _Structure:
+    """The base document's structure tree, to which each part's is joined in page order.
+
+    WeasyPrint writes one tree per document: a ``Document`` element whose kids are the content
+    of its pages, and a parent tree keyed by the pages' ``/StructParents`` and the links'
+    ``/StructParent`` numbers (0, 1, … in each document). A part's tree is copied over with its
+    pages (the copies of pages and links the page copy already made are reused), its top
+    elements become kids of the base's ``Document``, and its keys are shifted past the base's.
+    """
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+        self.root = pdf.Root.StructTreeRoot
+        self.document = self.root.K[0]
+        self.nums: list[Any] = list(self.root.ParentTree.Nums)
+        self.next_key = max((int(k) for k in self.nums[::2]), default=-1) + 1
+
+    def append(self, src: pikepdf.Pdf, first_page: int) -> None:
+        """Join the tree of ``src``, whose pages were appended from ``first_page`` on."""
+        if "/StructTreeRoot" not in src.Root:
+            return
+        tree = self.pdf.copy_foreign(src.Root.StructTreeRoot)
+        offset = self.next_key
+        kids = tree.K[0].K
+        for kid in kids if isinstance(kids, Array) else [kids]:
+            kid.P = self.document
+            self.document.K.append(kid)
+        nums = list(tree.ParentTree.Nums)
+        last = -1
+        for key, value in zip(nums[::2], nums[1::2], strict=True):
+            self.nums.extend([int(key) + offset, value])
+            last = max(last, int(key))
+        for page in self.pdf.pages[first_page:]:
+            if "/StructParents" in page.obj:
+                page.obj.StructParents = int(page.obj.StructParents) + offset
+            for annot in page.obj.get("/Annots", []):
+                if "/StructParent" in annot:
+                    annot.StructParent = int(annot.StructParent) + offset
+        self.next_key = offset + last + 1
+
+    def finish(self) -> None:
+        """Write the joined parent tree: a root whose kids are leaves of
+        :data:`PARENT_TREE_LEAF` keys each, so a later incremental update (the signature's
+        tagged field) adds a leaf and rewrites only the small root."""
+        leaves = Array()
+        for start in range(0, len(self.nums), 2 * PARENT_TREE_LEAF):
+            pairs = self.nums[start : start + 2 * PARENT_TREE_LEAF]
+            leaf = Dictionary(Limits=Array([pairs[0], pairs[-2]]), Nums=Array(pairs))
+            leaves.append(self.pdf.make_indirect(leaf))
+        self.root.ParentTree = self.pdf.make_indirect(Dictionary(Kids=leaves))
+        self.root.ParentTreeNextKey = self.next_key
+
+
 def _stamp(page: pikepdf.Page, overlay: pikepdf.Page, name: Name) -> None:
     """Draw ``overlay`` over ``page`` under a fixed resource name (pikepdf's own overlay picks
-    a random one, which would make the bytes differ between two renderings)."""
+    a random one, which would make the bytes differ between two renderings), marked as a
+    pagination artifact: running headers and page numbers are not content to read out."""
     formx = overlay.as_form_xobject()
     page.add_resource(formx, Name.XObject, name=name)
     placement = page.calc_form_xobject_placement(
@@ -324,7 +564,7 @@ def _stamp(page: pikepdf.Page, overlay: pikepdf.Page, name: Name) -> None:
     )
     page.contents_add(b"q\n", prepend=True)
     page.contents_add(b"Q\n", prepend=False)
-    page.contents_add(placement, prepend=False)
+    page.contents_add(b"/Artifact <</Type /Pagination>> BDC\n" + placement + b"\nEMC\n")
     page.contents_coalesce()
 
 
@@ -348,11 +588,14 @@ def _resolve_links(pdf: pikepdf.Pdf, page: pikepdf.Page, anchors: dict[str, TocE
         uri = bytes(action.URI).decode("latin-1") if action and "/URI" in action else ""
         if uri.startswith("ma-goto:"):
             entry = anchors.get(uri.removeprefix("ma-goto:"))
-            if entry is None:
-                continue  # a heading this document does not have: no link rather than a dead one
             del annot["/A"]
-            annot.Dest = _dest(pdf, entry)
-            annot.Contents = String(_link_description(entry))
+            if entry is None:
+                # A heading this document does not have: no link rather than a dead one. The
+                # annotation stays (the structure tree refers to it), inert and described so.
+                annot.Contents = String("No link: its target is not in this document")
+            else:
+                annot.Dest = _dest(pdf, entry)
+                annot.Contents = String(_link_description(entry))
         if "/F" not in annot:
             annot.F = 4  # printable, as PDF/A asks (the body parts are not rendered as PDF/A)
         kept.append(annot)
@@ -365,6 +608,30 @@ def _link_description(entry: TocEntry) -> str:
     title = plain_text(" ".join(entry.title.split()), 200)
     where = f"Section {entry.num} {title}" if entry.num else f"Roster of meeting {title}"
     return f"{where}, page {entry.page}"
+
+
+def _describe_links(pdf: pikepdf.Pdf) -> None:
+    """Give every link a description (``/Contents``) that says where it goes, for readers that
+    announce links; WeasyPrint writes the bare target there (a URL, an anchor name), or nothing.
+    A description already written (by :func:`_resolve_links`) is kept."""
+    pages = {page.obj.objgen: n for n, page in enumerate(pdf.pages)}
+    for page in pdf.pages:
+        for annot in page.obj.get("/Annots", []):
+            if annot.get("/Subtype") != Name.Link:
+                continue
+            action = annot.get("/A")
+            uri = str(action.URI) if action is not None and "/URI" in action else None
+            dest = annot.get("/Dest")
+            contents = str(annot.Contents) if "/Contents" in annot else None
+            if contents not in (None, "", uri, str(dest) if isinstance(dest, String) else None):
+                continue
+            if uri is not None:
+                text = f"Link to {uri}"
+            elif isinstance(dest, Array) and len(dest) and dest[0].objgen in pages:
+                text = f"Go to page {pages[dest[0].objgen] + 1}"
+            else:
+                text = "Link"
+            annot.Contents = String(text)
 
 
 def _outline(pdf: pikepdf.Pdf, toc: list[TocEntry], *, contents_page: bool = True) -> None:
@@ -416,3 +683,6 @@ def _metadata(pdf: pikepdf.Pdf, info: DocumentInfo, meta: ReportMeta) -> None:
         )
     )
     pdf.Root.Lang = String("en")
+    # Tagged (PDF/A-3a, PDF/UA-1): readers are told so, and show the title, not the file name.
+    pdf.Root.MarkInfo = Dictionary(Marked=True)
+    pdf.Root.ViewerPreferences = Dictionary(DisplayDocTitle=True)

@@ -43,7 +43,10 @@ def status_bar(ctx: ReportContext, width: float = 600.0) -> dict[str, Any]:
             }
         )
         x += w
-    return {"width": width, "height": 22, "segments": segments, "total": total}
+    alt = f"Stacked bar of the {total:,} reconciliation rows by status: " + (
+        "; ".join(f"{s['label']} {s['count']:,} ({s['share']} %)" for s in segments) or "none"
+    )
+    return {"width": width, "height": 22, "segments": segments, "total": total, "alt": alt}
 
 
 def class_bars(ctx: ReportContext, width: float = 600.0) -> dict[str, Any]:
@@ -68,8 +71,11 @@ def class_bars(ctx: ReportContext, width: float = 600.0) -> dict[str, Any]:
             }
         )
     total = round(sum(seconds.values()) / 60)
+    alt = "Bars of the attended minutes by classification: " + "; ".join(
+        f"{b['label']} {b['value']:,}" for b in bars
+    )
     return {"width": width, "height": 24 * len(bars), "bars": bars, "label_w": label_w,
-            "total": total}  # fmt: skip
+            "total": total, "alt": alt}  # fmt: skip
 
 
 def daily_columns(
@@ -78,7 +84,7 @@ def daily_columns(
     """Meetings per day of the period, as columns."""
     days = ctx.daily
     if not days:
-        return {"width": width, "height": height, "columns": [], "ticks": [], "max": 0}
+        return {"width": width, "height": height, "columns": [], "ticks": [], "max": 0, "alt": ""}
     top = max(d["meetings"] for d in days) or 1
     slot = width / len(days)
     plot_h = height - 16
@@ -96,6 +102,9 @@ def daily_columns(
         )
         if len(days) <= 12 or n % max(1, len(days) // 10) == 0:
             ticks.append({"x": round(n * slot + slot / 2, 2), "label": d["day"][5:]})
+    alt = f"Columns of the meetings per day, {days[0]['day']} to {days[-1]['day']}: " + "; ".join(
+        f"{d['day'][5:]} {d['meetings']:,}" for d in days
+    )
     return {
         "width": width,
         "height": height,
@@ -103,4 +112,5 @@ def daily_columns(
         "columns": columns,
         "ticks": ticks,
         "max": top,
+        "alt": alt,
     }

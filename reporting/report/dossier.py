@@ -1,4 +1,4 @@
-"""A case dossier: every question asked in an investigation case, asked again, as one PDF/A-3b.
+"""A case dossier: every question asked in an investigation case, asked again, as one PDF/A-3a.
 
 The access log (:mod:`reporting.cases`) records each question — who asked, when, in which case,
 the question and its parameters, how many rows came back — but deliberately not the answer

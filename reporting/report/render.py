@@ -4,8 +4,8 @@ WeasyPrint's time and memory grow with the rows of one document, so the body is 
 of a few hundred rows (:mod:`reporting.report.sections`), each rendered as its own document. The
 front matter (cover, contents, method, summary) is rendered last, once the page of every heading
 is known; page headers and "Page X of Y" footers are rendered as one overlay page per page and
-stamped on; :mod:`reporting.report.assemble` joins it all into one PDF/A-3b with bookmarks,
-contents links, attachments and XMP metadata. At any time the main process holds at most a few
+stamped on; :mod:`reporting.report.assemble` joins it all into one tagged PDF/A-3a (and
+PDF/UA-1) with bookmarks, contents links, attachments and XMP metadata. At any time the main process holds at most a few
 parts' rows, and each worker one part's layout.
 
 Reproducibility: the parts, their order and everything printed derive from the context and the
@@ -37,6 +37,7 @@ from reporting.report.context import (
     ReportContext,
 )
 from reporting.report.diff import CHANGE_KINDS
+from reporting.report.pdftext import actual_text_spans
 from reporting.report.sections import (
     DEFAULT_PART_ROWS,
     Part,
@@ -51,9 +52,10 @@ from reporting.resources import templates_dir
 
 A4_HEIGHT_PT = 841.8898
 OVERLAY_PAGES_PER_PART = 250
-# Templates rendered as the base of a final file (PDF/A-3b, /ID from ``f.report_id``): the
+# Templates rendered as the base of a final file (PDF/A-3a, /ID from ``f.report_id``): the
 # report's front matter, and a case dossier, which is a single document.
 BASE_TEMPLATES = frozenset({"front.html", "dossier.html", "sample.html"})
+OVERLAY_TEMPLATE = "overlay.html"
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def _fixed_font_timestamps() -> Iterator[None]:
 
 def _render_job(job: _PartJob) -> _PartDone:
     """Render one part to its own PDF file (runs in a worker process or in-process)."""
-    with _fixed_font_timestamps():
+    with _fixed_font_timestamps(), actual_text_spans():
         return _render(job)
 
 
@@ -134,11 +136,16 @@ def _render(job: _PartJob) -> _PartDone:
     for number, page in enumerate(document.pages):
         for name, (_x, y, *_rest) in page.anchors.items():
             anchors.setdefault(name, (number, float(y)))
-    options: dict[str, Any] = {"pdf_identifier": f"meetaudit-part-{job.index}".encode()}
+    options: dict[str, Any] = {
+        "pdf_identifier": f"meetaudit-part-{job.index}".encode(),
+        # Tagged: headings, paragraphs, tables, links in a structure tree the assembler joins.
+        # The page furniture is not: it is stamped on as an artifact.
+        "pdf_tags": job.template != OVERLAY_TEMPLATE,
+    }
     if job.template in BASE_TEMPLATES:
         # The front matter is the base of the final file: its /ID (first half) is kept, so
         # derive it from the report id rather than let WeasyPrint pick one.
-        options["pdf_variant"] = "pdf/a-3b"
+        options["pdf_variant"] = "pdf/a-3a"
         options["pdf_identifier"] = (
             hashlib.md5(job.context["f"]["report_id"].encode(), usedforsecurity=False)
             .hexdigest()
@@ -380,7 +387,7 @@ def write_pdf(
     part_rows: int = DEFAULT_PART_ROWS,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> PdfInfo:
-    """Render the report to ``target`` (a PDF/A-3b file); see the module docstring.
+    """Render the report to ``target`` (a PDF/A-3a file); see the module docstring.
 
     The reconciliation and meetings CSV files and the JSON manifest are embedded as attachments.
     """
@@ -452,7 +459,7 @@ def write_pdf(
         overlays = list(
             renderer.run(
                 (
-                    _PartJob(n, "overlay.html", {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
+                    _PartJob(n, OVERLAY_TEMPLATE, {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
                     for n, chunk in enumerate(_chunks(overlay_pages, OVERLAY_PAGES_PER_PART))
                 ),
                 parallel=len(overlay_pages) > OVERLAY_PAGES_PER_PART,
@@ -531,7 +538,7 @@ def write_document(
     the same fonts, stylesheet and URL fetcher as the report, the same page furniture (``header``
     top left, the section a page is in top right, ``footer`` — naming the document id — and
     "Page X of Y" below), and
-    the same assembler, so the result is a PDF/A-3b with ``attachments`` and ``manifest``
+    the same assembler, so the result is a PDF/A-3a with ``attachments`` and ``manifest``
     embedded as the report's are. ``sections``: (anchor, title) pairs, in order; each becomes a
     bookmark and names the pages from its anchor on. ``info`` is an
     :class:`~reporting.report.assemble.DocumentInfo`.
@@ -562,7 +569,7 @@ def write_document(
             o.path
             for o in renderer.run(
                 (
-                    _PartJob(n, "overlay.html", {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
+                    _PartJob(n, OVERLAY_TEMPLATE, {"pages": chunk}, work / f"overlay-{n:05d}.pdf")
                     for n, chunk in enumerate(_chunks(pages, OVERLAY_PAGES_PER_PART))
                 ),
                 parallel=False,

@@ -257,19 +257,26 @@ def _flag_labels() -> Iterable[tuple[str, str]]:
 def plan_parts(
     events: Iterable[dict[str, Any]], max_rows: int = DEFAULT_PART_ROWS
 ) -> Iterator[Part]:
-    """Cut the event stream into :class:`Part` s of at most about ``max_rows`` rows."""
+    """Cut the event stream into :class:`Part` s of at most about ``max_rows`` rows.
+
+    A part is cut only where rows would exceed the budget: before a table whose part is full
+    already — together with the headings and introduction that lead up to the table, so no
+    heading is left at the end of a part and a short subsection without a table (a heading and
+    "None in this period") runs on in the part before instead of starting a page of its own —
+    or inside a long table, which then continues under "(continued)" headings.
+    """
     index = 0
     part: Part | None = None
     h1: dict[str, Any] | None = None
     context: dict[str, Any] | None = None  # the heading a continued table repeats
 
-    def new_part(cont: bool) -> Part:
+    def new_part(cont: bool, repeat_context: bool = True) -> Part:
         nonlocal index
         p = Part(index=index, section=f"{h1['num']}  {h1['title']}" if h1 else "")
         index += 1
         if cont and h1 is not None:
             p.blocks.append({**h1, "id": None, "cont": True})
-            if context is not None and context is not h1:
+            if repeat_context and context is not None and context is not h1:
                 p.blocks.append({**context, "id": None, "cont": True})
             p.cost += 6
         return p
@@ -290,12 +297,25 @@ def plan_parts(
         if kind in ("h2", "meeting"):
             context = ev
         if kind != "table":
-            if part.cost >= max_rows:
+            if part.cost >= 2 * max_rows and kind in ("h2", "meeting"):
+                # Headings and notes without tables in their thousands: bounded all the same.
                 yield part
-                part = new_part(cont=True)
+                part = new_part(cont=True, repeat_context=False)
             part.blocks.append(ev)
             part.cost += _COST.get(kind, 2)
             continue
+        if part.cost >= max_rows:
+            # The part is full before this table: the blocks that introduce it go with it
+            # (unless they are all the part would be left with but its heading).
+            lead = _trailing_lead(part.blocks)
+            rest = part.blocks[: len(part.blocks) - len(lead)]
+            if any(b["kind"] == "table" for b in rest):
+                del part.blocks[len(rest) :]
+                yield part
+                heading_first = bool(lead) and lead[0]["kind"] in ("h2", "meeting")
+                part = new_part(cont=True, repeat_context=not heading_first)
+                part.blocks.extend(lead)
+                part.cost += sum(_COST.get(b["kind"], 2) for b in lead)
         block: dict[str, Any] = {"kind": "table", "table": ev["table"], "rows": []}
         part.blocks.append(block)
         for row in ev["rows"]:
@@ -308,6 +328,17 @@ def plan_parts(
             part.cost += 1
     if part is not None and part.blocks:
         yield part
+
+
+def _trailing_lead(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks at the end of ``blocks`` that lead up to the table that follows them: back
+    to the last subsection heading (or meeting), never past a table or a section heading."""
+    n = len(blocks)
+    while n > 0 and blocks[n - 1]["kind"] not in ("table", "h1"):
+        n -= 1
+        if blocks[n]["kind"] in ("h2", "meeting"):
+            break
+    return blocks[n:]
 
 
 def outline_entries(part: Part) -> list[TocEntry]:

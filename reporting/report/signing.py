@@ -2,7 +2,7 @@
 
 * A PDF report is signed inside the file, as a PDF signature (PAdES, with pyHanko): Acrobat,
   ``pdfsig`` (poppler) and pyHanko show who signed it and that it is unaltered. The signature is
-  an incremental update appended to the finished PDF/A-3b file, so the unsigned render before it
+  an incremental update appended to the finished PDF/A-3a file, so the unsigned render before it
   stays byte-reproducible; the ledger records the SHA-256 of both.
 * A CSV or JSON file gets a detached CMS signature beside it, ``FILE.p7s`` (DER), which
   ``openssl cms -verify -binary -inform DER -in FILE.p7s -content FILE -CAfile ca.pem`` checks too.
@@ -225,8 +225,76 @@ def sign_pdf(
         # its own producer in one and not the other: PDF/A wants both unchanged and equal, and
         # the report's metadata are its ledger entry's. The signature is the only change.
         writer._update_meta = lambda: None  # type: ignore[method-assign]
+        # The field is made here rather than by the signer, so that in the same update it is
+        # named for a screen reader (/TU) and tagged as a form in the structure tree, as the
+        # report's PDF/UA asks of every widget.
+        fields.append_signature_field(
+            writer,
+            fields.SigFieldSpec(
+                SIGNATURE_FIELD,
+                on_page=0,
+                readable_field_name=f"Signature of this report by {identity.subject}",
+            ),
+        )
+        _tag_signature_field(writer)
         pdf_signer = signers.PdfSigner(meta, signer=identity.signer, timestamper=timestamper)
         _run(pdf_signer.async_sign_pdf(writer, output=out))
+
+
+def _tag_signature_field(writer: Any) -> None:
+    """Give the (invisible) signature widget a /Form element in the structure tree, under the
+    document's top element, and its key in the parent tree (a new leaf of it)."""
+    from pyhanko.pdf_utils import generic as pdf_generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    generic: Any = pdf_generic  # its constructors are untyped
+    root = writer.root
+    if "/StructTreeRoot" not in root:
+        return
+    tree = root["/StructTreeRoot"]
+    field_ref = next(
+        ref for ref in root["/AcroForm"]["/Fields"] if ref.get_object().get("/T") == SIGNATURE_FIELD
+    )
+    widget = field_ref.get_object()
+    page_ref = writer.find_page_for_modification(0)[0]
+    document_ref = (
+        tree.raw_get("/K")[0] if isinstance(tree["/K"], generic.ArrayObject) else tree.raw_get("/K")
+    )
+    document = document_ref.get_object()
+    key = int(tree["/ParentTreeNextKey"])
+    objr = generic.DictionaryObject(
+        {
+            pdf_name("/Type"): pdf_name("/OBJR"),
+            pdf_name("/Obj"): field_ref,
+            pdf_name("/Pg"): page_ref,
+        }
+    )
+    element_ref = writer.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/StructElem"),
+                pdf_name("/S"): pdf_name("/Form"),
+                pdf_name("/P"): document_ref,
+                pdf_name("/Pg"): page_ref,
+                pdf_name("/K"): writer.add_object(objr),
+            }
+        )
+    )
+    document["/K"].append(element_ref)
+    writer.update_container(document)
+    widget[pdf_name("/StructParent")] = generic.NumberObject(key)
+    writer.update_container(widget)
+    leaf = generic.DictionaryObject(
+        {
+            pdf_name("/Limits"): generic.ArrayObject([generic.NumberObject(key)] * 2),
+            pdf_name("/Nums"): generic.ArrayObject([generic.NumberObject(key), element_ref]),
+        }
+    )
+    parent_tree = tree["/ParentTree"]
+    parent_tree["/Kids"].append(writer.add_object(leaf))
+    writer.update_container(parent_tree)
+    tree[pdf_name("/ParentTreeNextKey")] = generic.NumberObject(key + 1)
+    writer.update_container(tree)
 
 
 def sign_detached(

@@ -638,9 +638,13 @@ def embedded_problems(data: bytes) -> list[str]:
     attachment's SHA-256 must be the one the manifest lists, and every listed one present."""
     import pikepdf
 
+    from reporting.report.assemble import stream_bytes
+
     try:
         with pikepdf.open(io.BytesIO(data)) as doc:
-            files = {name: spec.get_file().read_bytes() for name, spec in doc.attachments.items()}
+            files = {
+                name: stream_bytes(spec.get_file().obj) for name, spec in doc.attachments.items()
+            }
     except (pikepdf.PdfError, ValueError, KeyError):
         return ["its attachments cannot be read (the PDF is damaged)"]
     if "manifest.json" not in files:

@@ -227,19 +227,24 @@ def test_attachments_are_embedded_and_hashed(report: ReportResult) -> None:
     assert meetings_file.report_id == report.report_id + ".meetings.csv"
 
 
-def test_pdfa_3b_identification_and_metadata(report: ReportResult) -> None:
+def test_pdfa_3a_and_pdfua_identification_and_metadata(report: ReportResult) -> None:
     with pikepdf.open(report.path) as pdf:
         assert pdf.pdf_version == "1.7"
         xmp = bytes(pdf.Root.Metadata.read_bytes()).decode()
         assert (
             "<pdfaid:part>3</pdfaid:part>" in xmp
-            and "<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+            and "<pdfaid:conformance>A</pdfaid:conformance>" in xmp
+            and "<pdfuaid:part>1</pdfuaid:part>" in xmp
         )
+        assert "<pdfaSchema:prefix>pdfuaid</pdfaSchema:prefix>" in xmp  # described for PDF/A
         assert f"<dc:identifier>{report.report_id}</dc:identifier>" in xmp
         assert "/Filter" not in pdf.Root.Metadata  # PDF/A: metadata stream uncompressed
         assert str(pdf.Root.OutputIntents[0].S) == "/GTS_PDFA1"
         assert str(pdf.docinfo.Title) in xmp  # document information agrees with the XMP
         assert len(pdf.trailer.ID) == 2
+        # A screen reader announces the title and the language; the file says it is tagged.
+        assert bool(pdf.Root.ViewerPreferences.DisplayDocTitle) is True
+        assert str(pdf.Root.Lang) == "en" and bool(pdf.Root.MarkInfo.Marked) is True
         for spec in pdf.Root.AF:
             stream = spec.EF.F
             assert "/ModDate" in stream.Params and "/Subtype" in stream
@@ -252,18 +257,84 @@ def test_pdfa_3b_identification_and_metadata(report: ReportResult) -> None:
                 assert int(annot.F) & 4  # printable
 
 
-def test_a_real_validator_finds_the_report_pdfa_3b(report: ReportResult) -> None:
-    """page-validation (an independent PDF/A checker) accepts the file as PDF/A-3b."""
+def test_the_structure_tree_survives_joining_and_signing(report: ReportResult) -> None:
+    """Every part's structure is in the one tree, in page order, pointing at pages of this file;
+    every link is tagged as a link and says where it goes (the signed file, as delivered)."""
+    with pikepdf.open(report.path) as pdf:
+        pages = {page.obj.objgen: n for n, page in enumerate(pdf.pages)}
+        root = pdf.Root.StructTreeRoot
+        assert len(root.K) == 1 and str(root.K[0].S) == "/Document"
+        tree: dict[int, Any] = {}
+        for leaf in root.ParentTree.Kids:
+            nums = list(leaf.Nums)
+            assert [int(leaf.Limits[0]), int(leaf.Limits[1])] == [int(nums[0]), int(nums[-2])]
+            for key, value in zip(nums[::2], nums[1::2], strict=True):
+                assert int(key) not in tree  # no key given twice
+                tree[int(key)] = value
+        assert int(root.ParentTreeNextKey) == max(tree) + 1
+        kinds: dict[str, int] = {}
+        order: list[int] = []
+
+        def walk(element: Any) -> None:
+            kinds[str(element.S)] = kinds.get(str(element.S), 0) + 1
+            if "/Pg" in element:
+                assert element.Pg.objgen in pages
+                if str(element.S) != "/Form":  # the signature's field, added last, on page 1
+                    order.append(pages[element.Pg.objgen])
+            kids = element.get("/K", [])
+            for kid in kids if isinstance(kids, pikepdf.Array) else [kids]:
+                if isinstance(kid, pikepdf.Dictionary) and kid.get("/Type") == "/StructElem":
+                    walk(kid)
+
+        walk(root.K[0])
+        assert order == sorted(order) and order[-1] == len(pdf.pages) - 1  # the last part too
+        assert {"/H1", "/H2", "/Table", "/TH", "/TD", "/Link", "/Figure", "/Form"} <= set(kinds)
+        for page in pdf.pages:
+            assert int(page.obj.StructParents) in tree  # the page's marked content is mapped
+            for annot in page.obj.get("/Annots", []):
+                if annot.get("/Subtype") == "/Widget":  # the signature, named and tagged
+                    assert str(tree[int(annot.StructParent)].S) == "/Form"
+                    assert str(annot.TU).startswith("Signature of this report by ")
+                    continue
+                assert str(tree[int(annot.StructParent)].S) == "/Link"
+                assert str(annot.Contents).startswith("Go to ")
+        contents = [str(a.Contents) for a in pdf.pages[1].obj.Annots]
+        assert any(c.startswith("Go to 3.1 Attended without invitation, page ") for c in contents)
+
+
+def test_a_real_validator_finds_the_report_pdfa_3a(report: ReportResult) -> None:
+    """page-validation (an independent PDF/A checker) accepts the signed file as PDF/A-3a:
+    tagged, every glyph mapped to Unicode, and everything PDF/A-3b asks. (Its PDF/A-3b profile
+    would now refuse the file for declaring conformance level A instead of B.)"""
     result = pdf_checker.validate_pdf(
-        str(report.path), profile=pdf_checker.ValidationProfile.PDF_A_3B
+        str(report.path), profile=pdf_checker.ValidationProfile.PDF_A_3A
     )
     assert result.is_compliant, [(f.rule_id, f.message) for f in result.failures]
+
+
+def test_a_real_validator_finds_the_report_pdfua_1(report: ReportResult) -> None:
+    """page-validation's PDF/UA-1 profile accepts the signed file: content tagged or marked as
+    an artifact, headings without skipped levels, tables with headers, figures and links
+    described, the title shown, the language given."""
+    result = pdf_checker.validate_pdf(
+        str(report.path), profile=pdf_checker.ValidationProfile.PDF_UA_1
+    )
+    assert result.is_compliant, [(f.rule_id, f.message) for f in result.failures]
+
+
+def _save_as_the_assembler_does(pdf: pikepdf.Pdf, target: Path) -> None:
+    pdf.save(
+        target, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+        **assemble_module._SAVE_OPTIONS,
+    )  # fmt: skip
+    assemble_module._rewrite_streams_ending_in_cr(target)
 
 
 def test_a_stream_ending_in_a_carriage_return_is_guarded(tmp_path: Path) -> None:
     """A stream whose raw data ends in 0x0D reads as one byte short to a PDF/A validator
     (rule PDFA3B-STREAM-LENGTH-001); about one report in four had one. The writer wraps it so
-    the raw data never ends in 0x0D, and its content is unchanged."""
+    the raw data never ends in 0x0D — in a layer qpdf keeps when it compresses the file — and
+    its content is unchanged."""
     content = b"0 0 m 10 10 l S\r"
     pdf = pikepdf.new()
     pdf.add_blank_page()
@@ -276,14 +347,113 @@ def test_a_stream_ending_in_a_carriage_return_is_guarded(tmp_path: Path) -> None
     pdf.Root.Extra = pikepdf.Array([unfiltered, flate_ref])
     assemble_module._compress_and_guard_streams(pdf)
     target = tmp_path / "guarded.pdf"
-    pdf.save(target, compress_streams=False)
+    _save_as_the_assembler_does(pdf, target)
     assert b"\r\nendstream" not in target.read_bytes()
     assert not assemble_module._has_cr_before_endstream(target)
     with pikepdf.open(target) as again:
         first, second = again.Root.Extra
-        assert first.read_bytes() == content
-        assert second.read_bytes() == b"%d" % n
+        assert assemble_module.stream_bytes(first) == content
+        assert assemble_module.stream_bytes(second) == b"%d" % n
         assert not second.read_raw_bytes().endswith(b"\r")
+
+
+def test_an_object_stream_ending_in_a_carriage_return_is_rewritten(tmp_path: Path) -> None:
+    """qpdf compresses the object streams itself; one whose data ends in 0x0D gets one of its
+    structure elements written in an equivalent form, and the file is written again."""
+    from pikepdf import Array, Dictionary, Name
+
+    def document(seed: int) -> pikepdf.Pdf:
+        pdf = pikepdf.new()
+        pdf.add_blank_page()
+        elements = Array()
+        for n in range(300):
+            element = Dictionary(Type=Name.StructElem, S=Name.Span, K=Array([n]), T=f"{seed}-{n}")
+            elements.append(pdf.make_indirect(element))
+        pdf.Root.Extra = elements
+        return pdf
+
+    def plain_save_has_cr(seed: int) -> bool:
+        probe = tmp_path / "probe.pdf"
+        document(seed).save(
+            probe, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            **assemble_module._SAVE_OPTIONS,
+        )  # fmt: skip
+        return assemble_module._has_cr_before_endstream(probe)
+
+    seed = next(s for s in range(5_000) if plain_save_has_cr(s))
+    target = tmp_path / "nudged.pdf"
+    _save_as_the_assembler_does(document(seed), target)
+    assert not assemble_module._has_cr_before_endstream(target)
+    with pikepdf.open(target) as again:
+        kids = [element.K for element in again.Root.Extra]
+        assert any(not isinstance(k, pikepdf.Array) for k in kids)  # the rewritten one
+        assert [int(k[0]) if isinstance(k, pikepdf.Array) else int(k) for k in kids] == list(
+            range(300)
+        )
+
+
+def test_object_streams_are_compressed_and_none_ends_in_a_carriage_return(
+    report: ReportResult, tmp_path: Path
+) -> None:
+    """Tens of thousands of structure elements go into compressed object streams; the ones
+    qpdf writes that would end in 0x0D are rewritten until none does (signed file: its own
+    incremental update included)."""
+    data = report.path.read_bytes()
+    assert b"\r\nendstream" not in data
+    with pikepdf.open(report.path) as pdf:
+        streams = {e.obj_stream_number for e in pdf.get_xref_table().values() if e.type == 2}
+        assert streams
+        for number in streams:
+            assert "/FlateDecode" in str(pdf.get_object(number, 0).get("/Filter"))
+
+
+def _pdftotext(path: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["pdftotext", *args, str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_every_script_reads_back_as_written(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Names in every script the simulator gives — Latin with diacritics, Cyrillic, Greek,
+    Japanese, Chinese, Korean, Arabic, Hebrew, Devanagari — extract from the PDF (pdftotext,
+    what Evince and Okular search with) exactly as written, from every bundled font, regular and
+    bold. Devanagari came out as "प्रिया श ार्मा" and Arabic ligatures reversed ("ليىل")."""
+    from reporting.report.pdftext import bundled_fonts
+    from reporting.webex.simulator.org import names_by_script
+    from tests.report.conftest import add_run, device, meeting, person, store
+
+    run = add_run(db)
+    meetings, people = [], {}
+    for n, (script, names) in enumerate(names_by_script().items()):
+        mid = f"S{n}"
+        start = dt.datetime(2026, 10, 2 + n, 9, tzinfo=dt.UTC)
+        stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # The meeting is titled with a name too: titles are printed in bold.
+        meetings.append(meeting(mid, names[-1], stamp, end, "hana.host@acme.example", "Hana"))
+        parts = [
+            person(f"p-{mid}-{k}", mid, name, f"{script}{k}@partner.example", [device(stamp, end)])
+            for k, name in enumerate(names)
+        ]
+        people[mid] = (parts, [])
+    store(db, run, meetings, people)
+    result = generate_report(settings, db, OCT, label="scripts", workers=1)
+    text = _pdftotext(result.path)
+    missing = [name for names in names_by_script().values() for name in names if name not in text]
+    assert missing == []
+    fonts = _pdftotext_fonts(result.path)
+    assert {name for name in bundled_fonts()} <= fonts  # every bundled font, regular and bold
+
+
+def _pdftotext_fonts(path: Path) -> set[str]:
+    import subprocess
+
+    out = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True)
+    return {line.split()[0].split("+", 1)[-1] for line in out.stdout.splitlines()[2:]}
 
 
 def test_hostile_names_are_shown_literally_and_nothing_is_fetched(
@@ -497,3 +667,109 @@ def test_the_registry_names_outside_organisations_beside_their_keys(
     registry = hashlib.sha256((report.path.parent / "org-names.toml").read_bytes()).hexdigest()
     flat = re.sub(r"\s+", "", method)  # a long path or hash wraps across lines
     assert "org-names.toml" in flat and registry in flat
+
+
+# -- layout -----------------------------------------------------------------------------------
+
+A4_HEIGHT = 841.89
+MARGIN_TOP, MARGIN_BOTTOM = 21 / 25.4 * 72, 18 / 25.4 * 72  # the page furniture lives outside
+
+
+def _body_lines(path: Path) -> list[list[tuple[float, str]]]:
+    """Per page, the lines of text between the running header and the footer, top to bottom
+    (pdftotext's own line finding, as a reader's search or copy sees them)."""
+    import xml.etree.ElementTree as ET
+
+    xhtml = _pdftotext(path, "-bbox-layout")
+    xhtml = re.sub(r"<!DOCTYPE[^>]*>", "", xhtml).replace(
+        ' xmlns="http://www.w3.org/1999/xhtml"', ""
+    )
+    pages = []
+    for page in ET.fromstring(xhtml).iter("page"):
+        lines = []
+        for line in page.iter("line"):
+            top, bottom = float(line.get("yMin", 0)), float(line.get("yMax", 0))
+            if bottom < MARGIN_TOP or top > A4_HEIGHT - MARGIN_BOTTOM:
+                continue
+            lines.append((top, " ".join(w.text or "" for w in line.iter("word"))))
+        pages.append(sorted(lines))
+    return pages
+
+
+def test_no_heading_is_left_at_the_foot_of_a_page(tmp_path: Path) -> None:
+    """Thirty subsections of a heading, an introductory line and a table of 1–7 rows, one after
+    the other: wherever a heading falls, its page also shows its introduction and the table's
+    header and first row (before, three headings sat at a page foot with only their intro)."""
+    from reporting.report.render import _PartJob, _render_job
+
+    def row(text: str) -> dict[str, Any]:
+        return {"what": text, "scope": "participants", "http_status": 503, "tracking_id": "T",
+                "occurred_at": "2026-10-01T00:00:00Z", "attempts": 1, "run_id": 1,
+                "reason": "503 after 6 retries", "start": None, "meeting_id": None}  # fmt: skip
+
+    blocks: list[dict[str, Any]] = [
+        {"kind": "h1", "num": "9", "title": "Layout", "id": "s9", "cont": False}
+    ]
+    for k in range(1, 31):
+        blocks += [
+            {"kind": "h2", "num": f"9.{k}", "title": f"Subsection {k}", "id": f"s{k}", "cont": False},
+            {"kind": "p", "text": f"What subsection {k} lists."},
+            {"kind": "table", "table": "gaps", "rows": [row(f"Row {i}") for i in range(k % 7 + 1)]},
+        ]  # fmt: skip
+    out = tmp_path / "part.pdf"
+    done = _render_job(_PartJob(0, "part.html", {"title": "MAR-x", "blocks": blocks}, out))
+    assert done.pages > 3
+    seen = 0
+    for page in _body_lines(out):
+        for n, (_top, line) in enumerate(page):
+            if re.fullmatch(r"9\.\d+ Subsection \d+", line):
+                seen += 1
+                assert len(page) - n - 1 >= 3, (line, [t for _, t in page[n + 1 :]])
+    assert seen == 30
+
+
+def test_a_full_part_is_cut_before_a_heading_and_a_short_subsection_runs_on() -> None:
+    """Parts (rendered apart, each from a new page) are cut before the heading that leads to a
+    table, never between a heading and its table; a subsection with no table runs on in the
+    part before rather than opening a page of its own under a repeated "(continued)" heading."""
+    from reporting.report.sections import plan_parts
+
+    def h(kind: str, num: str) -> dict[str, Any]:
+        return {"kind": kind, "num": num, "title": f"Title {num}", "id": num, "cont": False}
+
+    events = [
+        h("h1", "3"),
+        h("h2", "3.1"),
+        {"kind": "p", "text": "intro"},
+        {"kind": "table", "table": "gaps", "rows": list(range(10))},
+        h("h2", "3.2"),
+        {"kind": "note", "text": "None in this period."},
+        h("h2", "3.3"),
+        {"kind": "p", "text": "intro"},
+        {"kind": "table", "table": "gaps", "rows": list(range(4))},
+    ]
+    parts = list(plan_parts(events, max_rows=20))  # full after 3.1's table
+    first, second = ([(b["kind"], b.get("num"), b.get("cont")) for b in p.blocks] for p in parts)
+    assert first == [("h1", "3", False), ("h2", "3.1", False), ("p", None, None),
+                     ("table", None, None), ("h2", "3.2", False), ("note", None, None)]  # fmt: skip
+    assert second == [("h1", "3", True), ("h2", "3.3", False), ("p", None, None),
+                      ("table", None, None)]  # fmt: skip
+
+
+def test_no_near_empty_page_but_the_last_of_a_section(report: ReportResult) -> None:
+    """Each main section starts a new page; apart from the last page of a section, no page of
+    the report carries only a few lines, and no heading ends its page."""
+    reader = PdfReader(str(report.path))
+    starts = sorted(
+        {reader.get_destination_page_number(item) for item in reader.outline
+         if not isinstance(item, list)}
+    )  # fmt: skip
+    last_of_section = {s - 1 for s in starts if s > 0} | {len(reader.pages) - 1}
+    pages = _body_lines(report.path)
+    for number, page in enumerate(pages):
+        assert page, f"page {number + 1} is empty"
+        if number not in last_of_section:
+            assert len(page) >= 12, (number + 1, [t for _, t in page])
+        headings = [t for _, t in page if re.fullmatch(r"[0-9A]+(\.[0-9]+)? [A-Z].{0,60}", t)]
+        if headings and number not in last_of_section:
+            assert page[-1][1] not in headings, (number + 1, page[-1][1])

@@ -28,6 +28,7 @@ from reporting.db.models import ReportRun
 from reporting.errors import ConfigError, ReportError
 from reporting.report import generate_report, signing, verify_file
 from reporting.report.api import ReportResult
+from reporting.report.assemble import stream_bytes
 from reporting.report.signing import StarterKeys, create_starter_keys
 from reporting.report.timestamps import timestamp_token
 from reporting.report.trust import Pins, load_anchors
@@ -232,7 +233,7 @@ def test_a_pdf_whose_attachment_was_swapped_fails_offline(
     swapped = tmp_path / "swapped.pdf"
     with pikepdf.open(pdf_of(report)) as pdf:
         spec = pdf.attachments["reconciliation.csv"]
-        data = spec.get_file().read_bytes().replace(b"Bob Absent", b"Bob Present")
+        data = stream_bytes(spec.get_file().obj).replace(b"Bob Absent", b"Bob Present")
         pdf.attachments["reconciliation.csv"] = pikepdf.AttachedFileSpec(
             pdf, data, filename="reconciliation.csv"
         )

@@ -443,6 +443,25 @@ class SimulatedOrg:
         return bundle
 
 
+def _display_name(layout: str, given: str, family: str) -> str:
+    if layout == "gf":
+        return f"{given} {family}"
+    if layout == "f g":
+        return f"{family} {given}"
+    return f"{family}{given}"
+
+
+def names_by_script() -> dict[str, list[str]]:
+    """Per script, display names the simulator gives that use each of its given and family
+    names at least once (for tests that every script prints and reads back as written)."""
+    out: dict[str, list[str]] = {}
+    for script, (givens, families, layout, _) in _SCRIPTS.items():
+        pairs = [(g, families[0][0]) for g, _ in givens]
+        pairs += [(givens[0][0], f) for f, _ in families[1:]]
+        out[script] = [_display_name(layout, g, f) for g, f in pairs]
+    return out
+
+
 def _make_person(
     rng: random.Random,
     key: int,
@@ -458,12 +477,7 @@ def _make_person(
     givens, families, layout, _ = _SCRIPTS[script]
     given, given_ascii = rng.choice(givens)
     family, family_ascii = rng.choice(families)
-    if layout == "gf":
-        display = f"{given} {family}"
-    elif layout == "f g":
-        display = f"{family} {given}"
-    else:
-        display = f"{family}{given}"
+    display = _display_name(layout, given, family)
     local = f"{given_ascii}.{family_ascii}"
     email = f"{local}@{domain}"
     n = 2
