@@ -1610,7 +1610,10 @@ def _print_table(console: Any, records: list[dict[str, Any]], title: str, zone: 
     label_width = max(cell_len(label) for label in labels.values())
     value_width = max(console.width - label_width - 2, 16)
     out: list[str] = []
-    for rec in records:
+    for n_rec, rec in enumerate(records, start=1):
+        if n_rec % 1000 == 0:  # written as it goes: memory follows a thousand rows, not all
+            console.out("\n".join(out), highlight=False)
+            out.clear()
         out.append("")
         for f in fields:
             label = labels[f]
