@@ -32,6 +32,7 @@ from reporting.errors import (
     PeriodError,
     QuestionError,
 )
+from reporting.periods import MOMENT_FORMATS
 
 if TYPE_CHECKING:  # imported where used: `meetaudit --help` loads neither pydantic nor SQLAlchemy
     from reporting.config import Settings
@@ -339,7 +340,7 @@ _month_option = click.option(
     metavar="YYYY-MM",
     help="Calendar month in the report time zone (default: last month).",
 )
-_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
+_DATE_FORMATS = list(MOMENT_FORMATS)  # the console reads its From/To fields alike
 _from_option = click.option(
     "--from",
     "start",

@@ -108,3 +108,25 @@ def period_from_options(
             )
         return Window(begins, ends)
     return month_window(month or previous_month(now or dt.datetime.now(dt.UTC), zone), zone)
+
+
+#: How a moment is written wherever a period's start or end is typed (``--from``/``--to`` and the
+#: console's From/To fields): a day, or a day and a time, in the configured zone.
+MOMENT_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M")
+
+
+def parse_moment(text: str, option: str) -> dt.datetime | None:
+    """A typed start or end (``option`` names the field in the message), ``None`` when empty;
+    anything else is a :class:`PeriodError` naming what was typed and how to write it."""
+    typed = text.strip()
+    if not typed:
+        return None
+    for fmt in MOMENT_FORMATS:
+        try:
+            return dt.datetime.strptime(typed, fmt)
+        except ValueError:
+            continue
+    raise PeriodError(
+        f"{option} {typed[:40]!r} is not a date: write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM, "
+        "e.g. 2026-10-01"
+    )

@@ -492,16 +492,19 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
              include_in_schema=False)  # fmt: skip
     def investigate(request: Request, question: str = "", who: str = "", month: str = "",
                     case: str = "", format: str = "html", sort: str = "",
-                    page_number: int = Query(1, alias="page")) -> Response:  # fmt: skip
+                    page_number: int = Query(1, alias="page"), start: str = Query("", alias="from"),
+                    end: str = Query("", alias="to")) -> Response:  # fmt: skip
         from reporting.web.views import QUESTIONS, answer
 
         if not question:
             return page(request, "investigate.html", questions=QUESTIONS, form={}, result=None,
                         shown=None, problem=None)  # fmt: skip
-        form = {"question": question, "who": who, "month": month, "case": case}
+        form = {"question": question, "who": who, "month": month, "case": case, "from": start,
+                "to": end}  # fmt: skip
         with records() as session:
             try:
-                result = answer(session, settings, question, who=who, month=month, case=case)
+                result = answer(session, settings, question, who=who, month=month, case=case,
+                                start=start, end=end)  # fmt: skip
             except MeetauditError as exc:
                 return page(request, "investigate.html", 400, questions=QUESTIONS, form=form,
                             result=None, shown=None, problem=str(exc))  # fmt: skip
@@ -697,14 +700,16 @@ def create_app(settings: Settings, db: Database | None = None, *, worker: bool =
 
     @app.get("/api/v1/investigate", openapi_extra={"x-action": "investigate.search"})
     def api_investigate(request: Request, question: str, who: str = "", month: str = "",
-                        case: str = "") -> Response:  # fmt: skip
+                        case: str = "", start: str = Query("", alias="from"),
+                        end: str = Query("", alias="to")) -> Response:  # fmt: skip
         """Answer an investigate question (any of `meetaudit investigate`'s) in a case: the rows,
         and the notes the CLI prints beside them (``who`` is what the question asks about)."""
         from reporting.web.views import answer
 
         with records() as session:
             try:
-                result = answer(session, settings, question, who=who, month=month, case=case)
+                result = answer(session, settings, question, who=who, month=month, case=case,
+                                start=start, end=end)  # fmt: skip
             except MeetauditError as exc:
                 raise StarletteHTTPException(400, str(exc)) from None
             record(request, session, f"investigate {question}", result.parameters,

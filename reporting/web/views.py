@@ -168,7 +168,15 @@ class Answer:
 
 
 def answer(
-    session: Session, settings: Settings, question: str, *, who: str, month: str, case: str
+    session: Session,
+    settings: Settings,
+    question: str,
+    *,
+    who: str,
+    month: str,
+    case: str,
+    start: str = "",
+    end: str = "",
 ) -> Answer:
     """Answer one investigate question as the CLI does: the same checks, in the same order
     (what was typed, the period, the case), and :func:`reporting.investigate.answer_question`.
@@ -182,8 +190,13 @@ def answer(
     parameters: dict[str, Any] = dict(args)
     period = investigate.Period()
     if question != "meeting":  # one meeting is asked about whatever its month
+        from reporting.periods import parse_moment
+
         parameters["month"] = month.strip() or None
-        period = investigate.search_period(settings.zone, parameters["month"], None, None)
+        begins, ends = parse_moment(start, "From"), parse_moment(end, "To")
+        if begins or ends:
+            parameters.update({"from": start.strip(), "to": end.strip()})
+        period = investigate.search_period(settings.zone, parameters["month"], begins, ends)
     case_ref = open_case_for_question(session, case.strip() or None, required=settings.require_case)
     answered = investigate.answer_question(session, settings, question, args, period)
     return Answer(

@@ -282,3 +282,38 @@ def test_an_investigator_compiles_a_case_dossier_from_the_case_page(
     assert state["kind"] == "dossier" and state["status"] == "queued" and state["file"] is None
     refused = api.post("/api/v1/cases/INV-7/dossier", headers=_token(db, "auditor-user"))
     assert refused.status_code == 403
+
+
+def test_a_period_by_from_and_to_gives_the_cli_s_rows_and_its_mistakes_its_messages(
+    app: object, db: Database, web_settings: Settings, database_url: str
+) -> None:
+    """The console's From/To fields are the CLI's --from/--to: the same period searched, the
+    same rows, and a day that is not one, or a month with them, refused in the same words."""
+    from reporting.cases import open_case
+
+    build_known_month(db)
+    with db.session() as session:
+        open_case(session, "INV-2", "periods", operator="lead")
+    api = TestClient(app, base_url="https://testserver")  # type: ignore[arg-type]
+    token = _token(db, "investigator-user")
+    asked = {"question": "orgs", "from": "2026-10-01", "to": "2026-10-16", "case": "INV-2"}
+    answer = api.get("/api/v1/investigate", params=asked, headers=token)
+    assert answer.status_code == 200, answer.text
+    said = CliRunner().invoke(
+        cli, ["investigate", "orgs", "--from", "2026-10-01", "--to", "2026-10-16", "--case",
+              "INV-2", "--format", "json"], env=_cli_env(web_settings, database_url),
+    )  # fmt: skip
+    assert said.exit_code == 0, said.output
+    assert json.loads(said.stdout) == answer.json()["rows"]
+    assert f"Period searched: {answer.json()['period']}" in said.output
+    assert "2026-10-16" in answer.json()["period"]
+
+    both = api.get("/api/v1/investigate", params={**asked, "month": "2026-10"}, headers=token)
+    assert both.status_code == 400
+    said_both = CliRunner().invoke(
+        cli, ["investigate", "orgs", "--month", "2026-10", "--from", "2026-10-01", "--to",
+              "2026-10-16", "--case", "INV-2"], env=_cli_env(web_settings, database_url),
+    )  # fmt: skip
+    assert said_both.exit_code == 2 and both.json()["error"] in said_both.output
+    wrong = api.get("/api/v1/investigate", params={**asked, "from": "01/10/2026"}, headers=token)
+    assert wrong.status_code == 400 and "is not a date" in wrong.json()["error"]
