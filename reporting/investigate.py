@@ -403,7 +403,7 @@ class Attendance:
     admitted: bool = True
 
 
-class _Session(NamedTuple):
+class _DeviceSession(NamedTuple):
     """One device session of a participant, as the answers read it."""
 
     device_type: str | None
@@ -413,7 +413,7 @@ class _Session(NamedTuple):
     left_at: dt.datetime | None
 
 
-def _attended_minutes(p: Any, devices: Sequence[_Session | ParticipantDevice]) -> float:
+def _attended_minutes(p: Any, devices: Sequence[_DeviceSession | ParticipantDevice]) -> float:
     """Minutes attended, counted as the report counts them (one rule, one number).
 
     The union of the device sessions (overlapping devices count once), else the participant's
@@ -518,7 +518,7 @@ def attendance_of(
     if not rows:
         return []
     sessions = {
-        r.participant_id: [_Session(*s) for s in zip(r.types, r.audio, r.phones, r.joined, r.left,
+        r.participant_id: [_DeviceSession(*s) for s in zip(r.types, r.audio, r.phones, r.joined, r.left,
                                                       strict=True)]
         if r.types is not None else []
         for r in rows
