@@ -924,17 +924,9 @@ def test_a_timeline_lists_meetings_lobby_waits_and_invitations_in_order(
 
 
 def test_importing_the_command_line_loads_no_pdf_stack_harvester_or_alembic() -> None:
-    import subprocess
-    import sys
-
     heavy = ("weasyprint", "pikepdf", "reporting.harvest", "alembic", "sqlalchemy", "pydantic",
              "pyhanko", "httpx")  # fmt: skip
-    loaded = subprocess.run(
-        [sys.executable, "-c",
-         f"import sys, reporting.cli; print([m for m in {heavy!r} if m in sys.modules])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert loaded == "[]"
+    assert _loaded_by_importing("reporting.cli", heavy) == "[]"
 
 
 def test_folded_lines_keep_every_character_within_the_width() -> None:
@@ -955,14 +947,19 @@ def test_folded_lines_keep_every_character_within_the_width() -> None:
 def test_answering_a_question_loads_no_pdf_stack_templates_harvester_or_alembic() -> None:
     """``reporting.investigate`` (what every investigate command imports) leaves the report's
     PDF and template stack, the harvester and Alembic unloaded: a question starts fast."""
-    import subprocess
-    import sys
 
     heavy = ("weasyprint", "pikepdf", "jinja2", "urllib.request", "reporting.harvest", "alembic",
              "pyhanko", "httpx")  # fmt: skip
-    loaded = subprocess.run(
+    assert _loaded_by_importing("reporting.investigate", heavy) == "[]"
+
+
+def _loaded_by_importing(module: str, heavy: tuple[str, ...]) -> str:
+    """Which of ``heavy`` a fresh interpreter has loaded after importing ``module``."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
         [sys.executable, "-c",
-         f"import sys, reporting.investigate; print([m for m in {heavy!r} if m in sys.modules])"],
+         f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    assert loaded == "[]"

@@ -164,24 +164,44 @@ def recorded_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> lis
     facts = (
         ("the report id", manifest.get("report_id"), entry["report_id"]),
         ("the format", manifest.get("format"), entry["format"]),
-        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
-        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
-        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
+        *_generation_facts(manifest, entry),
         (
             "the period",
             _get(manifest, "period", "from", "to", "timezone"),
             (iso_utc(entry["period_from"]), iso_utc(entry["period_to"]), entry["timezone"]),
         ),
         ("the report parameters", manifest.get("parameters"), recorded.get("report")),
-        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
-         (recorded.get("renderer") or {}).get("weasyprint")),
-        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+        *_rendering_facts(manifest, entry),
         ("whether the period was completely harvested", manifest.get("complete"),
          entry["complete"]),
         ("the control totals", manifest.get("control_totals"), entry["control_totals"]),
         ("the harvest runs", manifest.get("harvest_run_ids"), entry["harvest_run_ids"]),
     )  # fmt: skip
     return [name for name, said, was in facts if said != was]
+
+
+#: What a manifest says, what the ledger recorded, by name.
+Fact = tuple[str, Any, Any]
+
+
+def _generation_facts(manifest: dict[str, Any], entry: dict[str, Any]) -> list[Fact]:
+    """When, by whom and with which meetaudit a document was made: said by its manifest, and
+    recorded in its ledger entry (every kind of document has them)."""
+    return [
+        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
+        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
+        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
+    ]
+
+
+def _rendering_facts(manifest: dict[str, Any], entry: dict[str, Any]) -> list[Fact]:
+    """The renderer and the signing key, said and recorded (every kind of document)."""
+    recorded = entry["parameters"] or {}
+    return [
+        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
+         (recorded.get("renderer") or {}).get("weasyprint")),
+        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+    ]  # fmt: skip
 
 
 def _dossier_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> list[str]:
@@ -193,12 +213,8 @@ def _dossier_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> lis
         ("the dossier id", manifest.get("report_id"), entry["report_id"]),
         ("the kind of document", "dossier", entry["kind"]),
         ("the format", manifest.get("format"), entry["format"]),
-        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
-        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
-        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
-        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
-         (recorded.get("renderer") or {}).get("weasyprint")),
-        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+        *_generation_facts(manifest, entry),
+        *_rendering_facts(manifest, entry),
         ("the case", _get(manifest, "case", "ref")[0], dossier.get("case")),
         ("the access-log entries answered again", manifest.get("access_log_seqs"),
          dossier.get("access_log_seqs")),
@@ -217,18 +233,14 @@ def _sample_differences(manifest: dict[str, Any], entry: dict[str, Any]) -> list
         ("the sample id", manifest.get("report_id"), entry["report_id"]),
         ("the kind of document", "sample", entry["kind"]),
         ("the format", manifest.get("format"), entry["format"]),
-        ("when it was generated", manifest.get("generated_at"), iso_utc(entry["generated_at"])),
-        ("who generated it", manifest.get("generated_by"), entry["generated_by"]),
-        ("the meetaudit version", manifest.get("meetaudit_version"), entry["meetaudit_version"]),
+        *_generation_facts(manifest, entry),
         (
             "the period",
             _get(manifest, "period", "from", "to", "timezone"),
             (iso_utc(entry["period_from"]), iso_utc(entry["period_to"]), entry["timezone"]),
         ),
         ("the report parameters", manifest.get("parameters"), recorded.get("report")),
-        ("the WeasyPrint version", _get(manifest, "renderer", "weasyprint")[0],
-         (recorded.get("renderer") or {}).get("weasyprint")),
-        ("the signing key", manifest.get("signing_key"), recorded.get("signing_key")),
+        *_rendering_facts(manifest, entry),
         ("the seed", said.get("seed"), drawn.get("seed")),
         ("the rows drawn", said.get("positions"), drawn.get("positions")),
         ("whether the period was completely harvested", manifest.get("complete"),
